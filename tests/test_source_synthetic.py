@@ -1,0 +1,139 @@
+"""SyntheticSource: seeded GBM on NYSE sessions, a pure function of (seed, ticker, session)."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pytest
+
+from forecaster import calendar
+from forecaster.errors import UserError
+from forecaster.sources import source_from_spec
+from forecaster.sources.base import PRICE_SCHEMA
+from forecaster.sources.synthetic import SyntheticSource
+from forecaster.sources.yahoo import YahooSource
+
+JAN = (date(2024, 1, 1), date(2024, 1, 31))
+
+
+def test_prices_come_in_the_price_schema_and_never_fail():
+    result = SyntheticSource().fetch(["AAA", "BBB"], *JAN)
+    assert result.failures == {}
+    assert result.prices.schema == pl.Schema(PRICE_SCHEMA)
+    assert result.prices.equals(result.prices.sort("ticker", "session_date"))
+
+
+def test_rows_are_exactly_the_sessions_in_the_range():
+    prices = SyntheticSource().fetch(["AAA"], date(2024, 3, 25), date(2024, 4, 5)).prices
+    assert prices["session_date"].to_list() == calendar.sessions_between(date(2024, 3, 25), date(2024, 4, 5))
+    assert date(2024, 3, 29) not in prices["session_date"].to_list()  # Good Friday
+
+
+def test_the_same_seed_gives_the_same_prices():
+    first, again = (SyntheticSource(seed=7).fetch(["AAA"], *JAN).prices for _ in range(2))
+    assert first.equals(again)
+
+
+def test_another_seed_or_ticker_gives_other_prices():
+    base = SyntheticSource(seed=7).fetch(["AAA", "BBB"], *JAN).prices
+    other_seed = SyntheticSource(seed=8).fetch(["AAA"], *JAN).prices
+    aaa, bbb = (base.filter(pl.col("ticker") == t)["close"] for t in ("AAA", "BBB"))
+    assert not np.allclose(aaa, other_seed["close"])
+    assert not np.allclose(aaa, bbb)
+
+
+def test_a_tickers_prices_do_not_depend_on_the_other_tickers_asked():
+    alone = SyntheticSource().fetch(["AAA"], *JAN).prices
+    among_many = SyntheticSource().fetch([f"T{i}" for i in range(50)] + ["AAA", "ZZZ"], *JAN).prices
+    assert among_many.filter(pl.col("ticker") == "AAA").equals(alone)
+
+
+def test_a_sessions_prices_do_not_depend_on_the_range_asked():
+    source = SyntheticSource(seed=3)
+    long_run = source.fetch(["AAA", "BBB"], date(2022, 6, 1), date(2025, 3, 31)).prices
+    ranges = [
+        (date(2024, 1, 2), date(2024, 1, 2)),
+        (date(2023, 12, 20), date(2024, 1, 10)),  # across a year end
+        (date(2022, 6, 1), date(2022, 6, 30)),
+    ]
+    for start, end in ranges:
+        part = source.fetch(["BBB", "AAA"], start, end).prices
+        assert part.height > 0
+        assert part.equals(long_run.filter(pl.col("session_date").is_between(start, end)))
+
+
+def test_the_values_are_pinned_across_processes_and_versions():
+    # They end up in the prices table: a change here changes every synthetic database.
+    row = SyntheticSource(seed=1).fetch(["SPY"], date(2024, 3, 4), date(2024, 3, 4)).prices.row(0, named=True)
+    assert (row["open"], row["high"], row["low"], row["close"]) == pytest.approx(
+        (156.7169160567969, 157.05820942550375, 156.35399098290353, 156.43530652899938), rel=1e-12
+    )
+    assert row["volume"] == 1300540.0
+
+
+def test_prices_are_positive_and_high_low_bracket_open_and_close():
+    prices = SyntheticSource().fetch([f"T{i}" for i in range(200)], date(2020, 1, 1), date(2024, 12, 31)).prices
+    assert prices.select(pl.min_horizontal("open", "high", "low", "close", "volume").min()).item() > 0
+    assert prices.filter(pl.col("high") < pl.max_horizontal("open", "close")).is_empty()
+    assert prices.filter(pl.col("low") > pl.min_horizontal("open", "close")).is_empty()
+    assert prices["adj_close"].equals(prices["close"], check_names=False)
+
+
+def test_daily_log_returns_have_the_asked_volatility_and_drift():
+    source = SyntheticSource(drift=0.0005, volatility=0.02)
+    prices = source.fetch([f"T{i}" for i in range(300)], date(2015, 1, 1), date(2024, 12, 31)).prices
+    returns = prices.select(pl.col("close").log().diff().over("ticker").alias("r")).drop_nulls()["r"]
+    assert returns.std() == pytest.approx(0.02, rel=0.02)
+    assert returns.mean() == pytest.approx(0.0005 - 0.02**2 / 2, abs=0.0002)
+
+
+def test_start_price_is_the_close_before_the_first_session_of_2020():
+    source = SyntheticSource(start_price=50.0, volatility=0.0, drift=0.001)
+    prices = source.fetch(["AAA"], date(2020, 1, 2), date(2020, 1, 3)).prices
+    assert prices["close"].to_list() == pytest.approx([50.0 * np.exp(0.001), 50.0 * np.exp(0.002)])
+
+
+def test_dates_outside_the_calendar_are_a_user_error():
+    with pytest.raises(UserError, match="outside the NYSE calendar"):
+        SyntheticSource().fetch(["AAA"], date(1980, 1, 1), date(1990, 1, 31))
+
+
+def test_nothing_asked_gives_nothing():
+    assert SyntheticSource().fetch([], *JAN).prices.is_empty()
+    assert SyntheticSource().fetch(["AAA"], date(2024, 7, 4), date(2024, 7, 4)).prices.is_empty()
+
+
+def test_5000_tickers_by_300_sessions_in_well_under_two_seconds():
+    source = SyntheticSource()
+    calendar.is_session(date(2024, 1, 2))  # build the calendar outside the timing
+    started = time.perf_counter()
+    prices = source.fetch([f"T{i:04d}" for i in range(5000)], date(2024, 1, 2), date(2025, 3, 13)).prices
+    elapsed = time.perf_counter() - started
+    assert prices.height == 5000 * 300
+    assert elapsed < 2.0, f"took {elapsed:.2f} s"
+
+
+# --- source_from_spec ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("spec", "seed"), [("synthetic", 0), ("synthetic:42", 42), (" Synthetic : 7 ", 7)])
+def test_synthetic_spec_builds_a_seeded_source(spec, seed):
+    source = source_from_spec(spec)
+    assert isinstance(source, SyntheticSource)
+    assert (source.seed, source.name) == (seed, f"synthetic:{seed}")
+
+
+def test_yahoo_spec_builds_a_yahoo_source():
+    assert isinstance(source_from_spec("yahoo"), YahooSource)
+
+
+@pytest.mark.parametrize(
+    "spec", ["", "yahooo", "yahoo:x", "synthetic:-1", "synthetic:abc", "synthetic:", "csv", "postgres://x"]
+)
+def test_an_unknown_spec_is_a_user_error_naming_it_and_the_accepted_forms(spec):
+    with pytest.raises(UserError) as caught:
+        source_from_spec(spec)
+    assert str(caught.value) == f"unknown price source {spec!r}: expected yahoo, csv:PATH, synthetic or synthetic:SEED"
