@@ -44,3 +44,14 @@ def database_url(request) -> str:
     """Each test that takes this runs twice: on a real SQLite file and on the real PostgreSQL."""
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     return request.getfixturevalue(fixture)
+
+
+@pytest.fixture
+def migrated_engine(database_url) -> Iterator[sa.Engine]:
+    """An engine (forecaster.store.database.make_engine) on a database migrated to head; on both backends."""
+    from forecaster.store.database import make_engine, upgrade
+
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()

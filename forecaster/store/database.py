@@ -1,0 +1,178 @@
+"""Engines and migrations: the only way a database is opened or its schema changed.
+
+SQLite connections run in WAL mode with foreign keys on and a 30 s busy timeout, and
+SQLAlchemy (not the sqlite3 module) emits BEGIN, so every transaction, DDL included,
+is atomic and SAVEPOINT works (the documented recipe in SQLAlchemy's SQLite dialect docs).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+
+from forecaster.errors import UserError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+#: pg_advisory_xact_lock key held while migrating, so concurrent upgrades run one after another.
+MIGRATION_LOCK_KEY = 0x666F7263  # "forc"
+
+#: Connection execution option: begin this connection's SQLite transactions with BEGIN IMMEDIATE
+#: (take the write lock at once, waiting up to the busy timeout), as a migration must.
+SQLITE_IMMEDIATE = "forecaster_sqlite_immediate"
+
+SQLITE_BUSY_TIMEOUT_S = 30
+
+_POSTGRES_NAMES = {"postgresql", "postgres"}
+_EXAMPLES = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for a sqlite:// or postgresql:// URL (run through psycopg 3).
+
+    Raises UserError, naming the URL with its password hidden, when the URL is malformed,
+    names another database, or points SQLite into a directory that does not exist.
+    """
+    parsed = _parse(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite_directory(parsed, shown)
+        engine = _create(parsed, shown)
+        sa.event.listen(engine, "connect", _configure_sqlite)
+        sa.event.listen(engine, "begin", _begin_sqlite)
+        return engine
+    return _create(parsed, shown)
+
+
+def _parse(url: str) -> sa.URL:
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a non-numeric port
+        # The text is not echoed: it may hold a password that could not be located to hide.
+        raise UserError(f"the database URL is malformed; expected {_EXAMPLES}") from None
+    if parsed.drivername in _POSTGRES_NAMES:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        shown = parsed.render_as_string(hide_password=True)
+        raise UserError(f"{shown}: unsupported database {parsed.get_backend_name()!r}; expected {_EXAMPLES}")
+    return parsed
+
+
+def _check_sqlite_directory(url: sa.URL, shown: str) -> None:
+    if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+        return
+    directory = Path(url.database).expanduser().parent
+    if not directory.is_dir():
+        raise UserError(f"{shown}: directory {directory} does not exist")
+
+
+def _create(url: sa.URL, shown: str) -> sa.Engine:
+    try:
+        return sa.create_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+        raise UserError(f"{shown}: {str(error).splitlines()[0]}") from None
+
+
+def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN: see _begin_sqlite
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        _use_wal(cursor)
+    finally:
+        cursor.close()
+
+
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Switches to WAL, retrying for the busy timeout: while another process switches a new
+    file, SQLite can answer "database is locked" at once instead of waiting."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _begin_sqlite(connection: sa.Connection) -> None:
+    immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def alembic_config(connection: sa.Connection) -> Config:
+    """An Alembic config for the package's migrations that runs them on `connection`."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest revision the package ships."""
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def upgrade(url_or_engine: str | sa.Engine, revision: str = "head") -> None:
+    """Migrates the database to `revision` in one transaction; safe to run from several processes at once.
+
+    On PostgreSQL the transaction first takes an advisory lock, on SQLite the write
+    lock, so a second upgrader waits and then finds the work done. Raises UserError
+    when the database cannot be reached or is at a revision this package does not know
+    (a newer version migrated it).
+    """
+    with _engine(url_or_engine) as engine, _migration_connection(engine) as connection:
+        try:
+            command.upgrade(alembic_config(connection), revision)
+        except CommandError as error:
+            shown = engine.url.render_as_string(hide_password=True)
+            raise UserError(f"{shown}: cannot migrate: {str(error).splitlines()[0]}") from None
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The revision the database is at; None for a database never migrated."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def _engine(url_or_engine: str | sa.Engine) -> Iterator[sa.Engine]:
+    if isinstance(url_or_engine, sa.Engine):
+        yield url_or_engine
+        return
+    engine = make_engine(url_or_engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _migration_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection inside a transaction that holds the migration lock; committed on success."""
+    try:
+        connection = engine.connect()
+    except sa.exc.OperationalError as error:
+        shown = engine.url.render_as_string(hide_password=True)
+        raise UserError(f"{shown}: cannot connect: {str(error.orig).strip().splitlines()[0]}") from None
+    with connection:
+        if engine.dialect.name == "sqlite":
+            connection.execution_options(**{SQLITE_IMMEDIATE: True})
+        with connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+            yield connection

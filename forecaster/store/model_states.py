@@ -1,0 +1,132 @@
+"""What one training step leaves behind, per ticker: a model state (the warm-start checkpoint),
+its per-epoch losses, and the forecast made with it; written together, read back for warm starts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from forecaster.store.bulk import insert_many, upsert
+from forecaster.store.schema import model_states, predictions, training_losses
+
+
+@dataclass(frozen=True)
+class StoredState:
+    ticker: str
+    preset: str
+    trained_through: date
+    params: dict[str, float]  # the 12 named parameters
+    optimizer_state: dict[str, Any] | None  # {"step": int, "exp_avg": [...], "exp_avg_sq": [...]}
+    config_hash: str  # the preset configuration the state was trained with
+
+
+@dataclass(frozen=True)
+class TrainingResultRow:
+    """One ticker's training step on `trained_through` and the forecast it made."""
+
+    ticker: str
+    preset: str
+    trained_through: date
+    params: dict[str, float]
+    optimizer_state: dict[str, Any] | None
+    config_hash: str
+    losses: list[float]  # epochs 1..n
+    as_of: date
+    target_session: date
+    predicted_close: float
+    last_close: float
+    run_id: int
+    created_at: datetime
+
+
+def save_training_results(rows: Sequence[TrainingResultRow], *, connection: sa.Connection) -> None:
+    """Writes states, losses and forecasts for many tickers in four bulk statements.
+
+    Saving a row again replaces what the same key stored before: the state and forecast
+    are upserted, and the losses of the (ticker, preset, trained_through) are replaced
+    whole, so a rerun with fewer epochs leaves no stale epochs behind.
+    """
+    if not rows:
+        return
+    repeated = [key for key, count in Counter((r.ticker, r.preset, r.trained_through) for r in rows).items() if count > 1]
+    if repeated:
+        raise ValueError(f"{len(repeated)} (ticker, preset, trained_through) keys given twice, e.g. {repeated[0]}")
+    connection.execute(
+        upsert(connection, model_states, update=["params", "optimizer_state", "config_hash", "run_id", "created_at"]),
+        [
+            {
+                "ticker": r.ticker, "preset": r.preset, "trained_through": r.trained_through, "params": r.params,
+                "optimizer_state": r.optimizer_state, "config_hash": r.config_hash, "run_id": r.run_id,
+                "created_at": r.created_at,
+            }
+            for r in rows
+        ],
+    )
+    _replace_losses(rows, connection)
+    connection.execute(
+        upsert(connection, predictions, update=["as_of", "predicted_close", "last_close", "run_id", "created_at"]),
+        [
+            {
+                "ticker": r.ticker, "preset": r.preset, "target_session": r.target_session, "as_of": r.as_of,
+                "predicted_close": r.predicted_close, "last_close": r.last_close, "run_id": r.run_id,
+                "created_at": r.created_at,
+            }
+            for r in rows
+        ],
+    )
+
+
+def _replace_losses(rows: Sequence[TrainingResultRow], connection: sa.Connection) -> None:
+    connection.execute(
+        training_losses.delete().where(
+            training_losses.c.ticker == sa.bindparam("key_ticker"),
+            training_losses.c.preset == sa.bindparam("key_preset"),
+            training_losses.c.trained_through == sa.bindparam("key_trained_through"),
+        ),
+        [{"key_ticker": r.ticker, "key_preset": r.preset, "key_trained_through": r.trained_through} for r in rows],
+    )
+    losses = [
+        {
+            "ticker": r.ticker, "preset": r.preset, "trained_through": r.trained_through,
+            "epoch": epoch, "loss": loss, "run_id": r.run_id,
+        }
+        for r in rows
+        for epoch, loss in enumerate(r.losses, start=1)
+    ]
+    insert_many(connection, training_losses, losses)
+
+
+def load_latest_states(
+    tickers: Sequence[str], preset: str, *, connection: sa.Connection, before: date
+) -> dict[str, StoredState]:
+    """For each ticker, its state of `preset` with the latest trained_through earlier than `before`."""
+    if not tickers:
+        return {}
+    latest = (
+        sa.select(model_states.c.ticker, sa.func.max(model_states.c.trained_through).label("trained_through"))
+        .where(
+            model_states.c.ticker.in_(list(tickers)),
+            model_states.c.preset == preset,
+            model_states.c.trained_through < before,
+        )
+        .group_by(model_states.c.ticker)
+        .subquery()
+    )
+    statement = sa.select(
+        model_states.c.ticker, model_states.c.preset, model_states.c.trained_through, model_states.c.params,
+        model_states.c.optimizer_state, model_states.c.config_hash,
+    ).join(
+        latest,
+        sa.and_(
+            model_states.c.ticker == latest.c.ticker,
+            model_states.c.trained_through == latest.c.trained_through,
+            model_states.c.preset == preset,
+        ),
+    )
+    return {row.ticker: StoredState(*row) for row in connection.execute(statement)}

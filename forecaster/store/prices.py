@@ -1,0 +1,75 @@
+"""Daily prices: bulk upsert, and reads back into the long polars frame."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import polars as pl
+import sqlalchemy as sa
+
+from forecaster.sources.base import PRICE_SCHEMA
+from forecaster.store.bulk import upsert
+from forecaster.store.schema import prices
+
+PRICE_COLUMNS = tuple(PRICE_SCHEMA)
+_VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
+
+
+def upsert_prices(frame: pl.DataFrame, *, connection: sa.Connection, source: str, fetched_at: datetime) -> int:
+    """Stores the long price frame in one statement; returns how many rows were inserted or changed.
+
+    A stored (ticker, session_date) is rewritten, with this `source` and `fetched_at`,
+    only when one of its price values differs, so storing the same prices again changes
+    nothing: `fetched_at` says when a row's values were last written. NaN is stored as
+    NULL (SQLite cannot store NaN), so a NaN close is refused by the NOT NULL constraint.
+    """
+    missing = [column for column in PRICE_COLUMNS if column not in frame.columns]
+    if missing:
+        raise ValueError(f"price frame lacks columns {missing}; has {frame.columns}")
+    if frame.is_empty():
+        return 0
+    duplicated = frame.filter(frame.select("ticker", "session_date").is_duplicated())
+    if duplicated.height:
+        first = duplicated.row(0, named=True)
+        raise ValueError(
+            f"price frame repeats {duplicated.height} (ticker, session_date) keys, e.g. {first['ticker']} {first['session_date']}"
+        )
+    values = frame.select(PRICE_COLUMNS).with_columns(pl.col(_VALUE_COLUMNS).cast(pl.Float64).fill_nan(None))
+    rows = [{**row, "source": source, "fetched_at": fetched_at} for row in values.to_dicts()]
+    statement = upsert(
+        connection, prices, update=[*_VALUE_COLUMNS, "source", "fetched_at"], when_changed=_VALUE_COLUMNS
+    ).returning(prices.c.ticker)
+    return len(connection.execute(statement, rows).all())
+
+
+def load_prices(
+    tickers: Sequence[str] | None,
+    *,
+    connection: sa.Connection,
+    start: date | None = None,
+    end: date | None = None,
+) -> pl.DataFrame:
+    """Stored prices of `tickers` (all when None) from `start` to `end` inclusive, sorted by ticker and date."""
+    statement = sa.select(*(prices.c[column] for column in PRICE_COLUMNS)).order_by(prices.c.ticker, prices.c.session_date)
+    if tickers is not None:
+        if not tickers:
+            return pl.DataFrame(schema=PRICE_SCHEMA)
+        statement = statement.where(prices.c.ticker.in_(list(tickers)))
+    if start is not None:
+        statement = statement.where(prices.c.session_date >= start)
+    if end is not None:
+        statement = statement.where(prices.c.session_date <= end)
+    return pl.DataFrame(connection.execute(statement).all(), schema=PRICE_SCHEMA, orient="row")
+
+
+def latest_price_dates(tickers: Sequence[str], *, connection: sa.Connection) -> dict[str, date]:
+    """The last stored session of each ticker; tickers with no prices are absent."""
+    if not tickers:
+        return {}
+    statement = (
+        sa.select(prices.c.ticker, sa.func.max(prices.c.session_date))
+        .where(prices.c.ticker.in_(list(tickers)))
+        .group_by(prices.c.ticker)
+    )
+    return {ticker: latest for ticker, latest in connection.execute(statement)}

@@ -1,0 +1,181 @@
+"""The tables, as SQLAlchemy Core objects. Migrations create them; this module mirrors them.
+
+tests/test_migrations.py checks that a database migrated to head matches `metadata`
+on SQLite and PostgreSQL, so a change here without a migration (or the reverse) fails.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+#: Constraint names are spelled out so later migrations (batch mode on SQLite) can address them.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware timestamp, stored in UTC and read back as UTC on both backends.
+
+    SQLite keeps no offset, so an aware value would otherwise come back naive (and a
+    naive one would be ambiguous): naive values are refused.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"timestamp {value.isoformat()} has no timezone; pass an aware datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+RUN_KINDS = ("daily", "backfill", "fit")
+RUN_STATUSES = ("running", "ok", "partial", "failed", "interrupted")
+FAILURE_STAGES = ("fetch", "validate", "train", "write")
+
+prices = sa.Table(
+    "prices",
+    metadata,
+    sa.Column("ticker", sa.String(32), primary_key=True),
+    sa.Column("session_date", sa.Date, primary_key=True),
+    sa.Column("open", sa.Float),
+    sa.Column("high", sa.Float),
+    sa.Column("low", sa.Float),
+    sa.Column("close", sa.Float, nullable=False),
+    sa.Column("adj_close", sa.Float),
+    sa.Column("volume", sa.Float),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("fetched_at", UtcDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("as_of", sa.Date),
+    sa.Column("preset", sa.String(32)),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("tickers_ok", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("tickers_failed", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("tickers_skipped", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("error", sa.Text),
+    sa.Column("host", sa.String(255)),
+    sa.CheckConstraint(_one_of("kind", RUN_KINDS), name="kind"),
+    sa.CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+    sa.Index(None, "started_at"),
+)
+
+run_failures = sa.Table(
+    "run_failures",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("ticker", sa.String(32), primary_key=True),
+    sa.Column("stage", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.CheckConstraint(_one_of("stage", FAILURE_STAGES), name="stage"),
+)
+
+#: Warm-start checkpoints: one row per ticker, preset and trained day, never overwritten by a later day.
+model_states = sa.Table(
+    "model_states",
+    metadata,
+    sa.Column("ticker", sa.String(32), primary_key=True),
+    sa.Column("preset", sa.String(32), primary_key=True),
+    sa.Column("trained_through", sa.Date, primary_key=True),
+    sa.Column("params", sa.JSON, nullable=False),  # {"w_f": float, ...}: the 12 named parameters
+    sa.Column("optimizer_state", sa.JSON),  # {"step": int, "exp_avg": [12 floats], "exp_avg_sq": [12 floats]}
+    sa.Column("config_hash", sa.String(64), nullable=False),  # the preset configuration it was trained with
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+training_losses = sa.Table(
+    "training_losses",
+    metadata,
+    sa.Column("ticker", sa.String(32), primary_key=True),
+    sa.Column("preset", sa.String(32), primary_key=True),
+    sa.Column("trained_through", sa.Date, primary_key=True),
+    sa.Column("epoch", sa.Integer, primary_key=True),  # 1-based
+    sa.Column("loss", sa.Float, nullable=False),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+)
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("ticker", sa.String(32), primary_key=True),
+    sa.Column("preset", sa.String(32), primary_key=True),
+    sa.Column("target_session", sa.Date, primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False),  # the session whose close the forecast was made after
+    sa.Column("predicted_close", sa.Float, nullable=False),
+    sa.Column("last_close", sa.Float, nullable=False),  # the close on as_of: the naive forecast
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index(None, "ticker", "target_session"),
+    sa.Index(None, "preset", "target_session"),
+    sa.Index(None, "preset", "as_of"),
+)
+
+TASK_STATUSES = ("pending", "leased", "done", "failed")
+
+#: The tickers of each cycle still to be trained. Workers claim them with SELECT ... FOR UPDATE
+#: SKIP LOCKED and a lease; a lease that expires (its worker died) makes the task claimable again.
+cycle_tasks = sa.Table(
+    "cycle_tasks",
+    metadata,
+    sa.Column("preset", sa.String(32), primary_key=True),
+    sa.Column("as_of", sa.Date, primary_key=True),
+    sa.Column("ticker", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("worker", sa.String(255)),  # host:pid of the worker holding the lease
+    sa.Column("lease_expires_at", UtcDateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.CheckConstraint(_one_of("status", TASK_STATUSES), name="status"),
+)
+
+#: The view `prediction_accuracy` (created by the migrations, so not part of `metadata`):
+#: every prediction with the realised close, NULL in the last seven columns until it is known.
+prediction_accuracy = sa.table(
+    "prediction_accuracy",
+    sa.column("ticker", sa.String),
+    sa.column("preset", sa.String),
+    sa.column("as_of", sa.Date),
+    sa.column("target_session", sa.Date),
+    sa.column("predicted_close", sa.Float),
+    sa.column("last_close", sa.Float),
+    sa.column("actual_close", sa.Float),
+    sa.column("error", sa.Float),  # predicted - actual
+    sa.column("abs_error", sa.Float),
+    sa.column("pct_error", sa.Float),  # 100 * |predicted - actual| / actual
+    sa.column("naive_error", sa.Float),  # last_close - actual
+    sa.column("naive_abs_error", sa.Float),
+    sa.column("direction_hit", sa.Integer),  # 1 when the forecast moved the way the close did, else 0
+    sa.column("run_id", sa.Integer),
+)

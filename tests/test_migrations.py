@@ -1,0 +1,100 @@
+"""The migrations are the schema: applied from scratch they give exactly forecaster.store.schema, on both backends."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from forecaster.errors import UserError
+from forecaster.store.database import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    make_engine,
+    upgrade,
+)
+from forecaster.store.schema import metadata
+
+TABLES = {"prices", "runs", "run_failures", "model_states", "training_losses", "predictions"}
+
+
+def schema_differences(engine: sa.Engine, target: sa.MetaData = metadata) -> list:
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), target)
+
+
+def test_upgrading_from_scratch_reaches_head_and_matches_the_schema_module(database_url):
+    engine = make_engine(database_url)
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    assert TABLES <= set(sa.inspect(engine).get_table_names())
+    assert "prediction_accuracy" in sa.inspect(engine).get_view_names()
+    assert schema_differences(engine) == []
+    engine.dispose()
+
+
+def test_the_schema_comparison_does_notice_a_difference(migrated_engine):
+    changed = sa.MetaData()
+    for table in metadata.tables.values():
+        table.to_metadata(changed)
+    sa.Table("prices", changed, sa.Column("split_factor", sa.Float), extend_existing=True)
+    differences = schema_differences(migrated_engine, changed)
+    assert [(kind, column.name) for kind, _, table, column in differences] == [("add_column", "split_factor")]
+
+
+def test_downgrading_to_base_removes_everything_and_upgrading_again_restores_it(migrated_engine):
+    with migrated_engine.connect() as connection, connection.begin():
+        command.downgrade(alembic_config(connection), "base")
+    inspector = sa.inspect(migrated_engine)
+    assert set(inspector.get_table_names()) <= {"alembic_version"}
+    assert inspector.get_view_names() == []
+    assert current_revision(migrated_engine) is None
+
+    upgrade(migrated_engine)
+    assert current_revision(migrated_engine) == head_revision()
+    assert schema_differences(migrated_engine) == []
+
+
+def test_upgrade_takes_a_url_and_a_target_revision_and_may_be_repeated(database_url):
+    upgrade(database_url, "0001")
+    upgrade(database_url, "0001")
+    engine = make_engine(database_url)
+    assert current_revision(engine) == "0001"
+    engine.dispose()
+
+
+def test_a_database_from_a_newer_version_is_a_user_error(migrated_engine):
+    with migrated_engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(UserError, match="cannot migrate: Can't locate revision identified by '9999'"):
+        upgrade(migrated_engine)
+
+
+def test_two_processes_upgrading_at_once_both_succeed(database_url):
+    """As when the daemon and `forecaster db upgrade` (or two containers) start together."""
+    script = "import sys; from forecaster.store.database import upgrade; print(flush=True); input(); upgrade(sys.argv[1])"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, database_url],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(2)
+    ]
+    for process in processes:  # wait until both have imported the package ...
+        process.stdout.readline()
+    for process in processes:  # ... then release them together
+        process.stdin.write("\n")
+        process.stdin.flush()
+    outcomes = [(process.wait(timeout=60), process.communicate()[1]) for process in processes]
+    assert outcomes == [(0, ""), (0, "")]
+    engine = make_engine(database_url)
+    assert current_revision(engine) == head_revision()
+    assert schema_differences(engine) == []
+    engine.dispose()

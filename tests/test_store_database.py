@@ -1,0 +1,82 @@
+"""Opening a database: which URLs are accepted, what a bad one says, how SQLite connections are set up."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from forecaster.errors import UserError
+from forecaster.store.database import make_engine, upgrade
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://admin:hunter2@db.example/forecasts", "mysql://admin:***@db.example/forecasts: unsupported database 'mysql'"),
+        ("not a url with hunter2 in it", "the database URL is malformed"),
+        ("postgresql://admin:hunter2@db.example:port/forecasts", "the database URL is malformed"),
+        ("postgresql+nosuchdriver://admin:hunter2@db.example/forecasts", "postgresql+nosuchdriver://admin:***@db.example/forecasts: Can't load plugin"),
+        ("sqlite://admin:hunter2@db.example/forecasts.db", "sqlite://admin:***@db.example/forecasts.db: Invalid SQLite URL"),
+    ],
+)
+def test_a_bad_url_is_a_one_line_user_error_that_hides_the_password(url, expected):
+    with pytest.raises(UserError) as raised:
+        make_engine(url)
+    message = str(raised.value)
+    assert message.startswith(expected)
+    assert "hunter2" not in message and "\n" not in message
+
+
+def test_an_unreachable_server_is_a_user_error_that_hides_the_password():
+    engine = make_engine("postgresql://postgres:hunter2@127.0.0.1:1/forecasts")
+    with pytest.raises(UserError) as raised:
+        upgrade(engine)
+    message = str(raised.value)
+    assert message.startswith("postgresql+psycopg://postgres:***@127.0.0.1:1/forecasts: cannot connect")
+    assert "hunter2" not in message and "\n" not in message
+    engine.dispose()
+
+
+def test_a_sqlite_file_in_a_missing_directory_is_a_user_error_naming_the_directory(tmp_path):
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(UserError, match=f"directory {missing} does not exist"):
+        make_engine(f"sqlite:///{missing / 'forecaster.db'}")
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_plain_postgresql_urls_use_psycopg_3(scheme):
+    engine = make_engine(f"{scheme}://user:secret@db.example:5432/forecasts")
+    assert engine.url.drivername == "postgresql+psycopg"
+    assert engine.url.password == "secret"
+    engine.dispose()
+
+
+def test_sqlite_connections_enforce_foreign_keys_and_use_wal_with_a_busy_timeout(sqlite_url):
+    engine = make_engine(sqlite_url)
+    with engine.connect() as connection:
+        pragma = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in ("foreign_keys", "journal_mode", "busy_timeout")}
+    assert pragma == {"foreign_keys": 1, "journal_mode": "wal", "busy_timeout": 30000}
+    engine.dispose()
+
+
+def test_sqlite_transactions_include_ddl_and_roll_back_whole(sqlite_url):
+    engine = make_engine(sqlite_url)
+    with pytest.raises(RuntimeError), engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+        raise RuntimeError("abandon the transaction")
+    assert "t" not in sa.inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_sqlite_savepoints_work(sqlite_url):
+    engine = make_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        with pytest.raises(RuntimeError), connection.begin_nested():
+            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+            raise RuntimeError("roll back to the savepoint")
+        connection.exec_driver_sql("INSERT INTO t VALUES (2)")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT x FROM t").scalars().all() == [2]
+    engine.dispose()

@@ -1,0 +1,98 @@
+"""Forecasts read back through the prediction_accuracy view, checked by hand on a small example."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from forecaster.sources.base import PRICE_SCHEMA
+from forecaster.store.model_states import TrainingResultRow, save_training_results
+from forecaster.store.predictions import (
+    ACCURACY_SCHEMA,
+    latest_as_of,
+    load_predictions,
+    predicted_tickers,
+)
+from forecaster.store.prices import upsert_prices
+from forecaster.store.runs import start_run
+
+NOW = datetime(2024, 3, 6, 23, 0, tzinfo=timezone.utc)
+MON, TUE, WED = date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)
+
+
+def forecast(ticker: str, as_of: date, target: date, predicted: float, last: float, run_id: int, preset: str = "seed") -> TrainingResultRow:
+    return TrainingResultRow(
+        ticker=ticker, preset=preset, trained_through=as_of, params={"w_f": 0.5}, optimizer_state=None, config_hash="h",
+        losses=[0.1], as_of=as_of, target_session=target, predicted_close=predicted, last_close=last, run_id=run_id, created_at=NOW,
+    )
+
+
+@pytest.fixture
+def example(migrated_engine):
+    """Closes on Monday and Tuesday; forecasts for Tuesday (realised) and Wednesday (not yet)."""
+    closes = pl.DataFrame(
+        {
+            "ticker": ["SPY", "SPY", "QQQ", "QQQ", "IWM", "IWM"],
+            "session_date": [MON, TUE] * 3,
+            "close": [100.0, 104.0, 50.0, 49.0, 20.0, 20.0],
+        },
+        schema_overrides=PRICE_SCHEMA,
+    ).with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("open", "high", "low", "adj_close", "volume"))
+    with migrated_engine.begin() as connection:
+        upsert_prices(closes, connection=connection, source="test", fetched_at=NOW)
+        run_id = start_run("daily", connection=connection, as_of=MON, preset="seed", host=None, started_at=NOW)
+        save_training_results(
+            [
+                forecast("SPY", MON, TUE, 102.0, 100.0, run_id),  # up, and it went up
+                forecast("QQQ", MON, TUE, 51.0, 50.0, run_id),  # up, but it went down
+                forecast("IWM", MON, TUE, 20.0, 20.0, run_id),  # flat, and it stayed flat
+                forecast("SPY", TUE, WED, 105.0, 104.0, run_id),  # Wednesday's close is not known yet
+                forecast("SPY", MON, TUE, 99.0, 100.0, run_id, preset="default"),
+            ],
+            connection=connection,
+        )
+    return migrated_engine, run_id
+
+
+def test_the_view_compares_each_forecast_with_the_realised_and_the_naive_close(example):
+    engine, run_id = example
+    with engine.connect() as connection:
+        seed = load_predictions(connection=connection, preset="seed")
+    columns = list(ACCURACY_SCHEMA)
+    expected = pl.DataFrame(
+        [
+            # ticker, preset, as_of, target, predicted, last, actual, error, abs, pct, naive, naive abs, hit, run
+            ("IWM", "seed", MON, TUE, 20.0, 20.0, 20.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1, run_id),
+            ("QQQ", "seed", MON, TUE, 51.0, 50.0, 49.0, 2.0, 2.0, 100 * 2 / 49, 1.0, 1.0, 0, run_id),
+            ("SPY", "seed", MON, TUE, 102.0, 100.0, 104.0, -2.0, 2.0, 100 * 2 / 104, -4.0, 4.0, 1, run_id),
+            ("SPY", "seed", TUE, WED, 105.0, 104.0, None, None, None, None, None, None, None, run_id),
+        ],
+        schema=ACCURACY_SCHEMA,
+        orient="row",
+    )
+    assert_frame_equal(seed.select(columns), expected, check_exact=False, rel_tol=1e-12)
+
+
+def test_predictions_filter_by_ticker_preset_and_first_target_session(example):
+    engine, _ = example
+    with engine.connect() as connection:
+        spy = load_predictions(connection=connection, ticker="SPY")
+        from_wednesday = load_predictions(connection=connection, since=WED)
+        none = load_predictions(connection=connection, ticker="DIA")
+    assert list(zip(spy["preset"], spy["target_session"])) == [("default", TUE), ("seed", TUE), ("seed", WED)]
+    assert from_wednesday["ticker"].to_list() == ["SPY"]
+    assert none.is_empty() and none.schema == ACCURACY_SCHEMA
+
+
+def test_finished_work_is_found_by_preset_and_target_session(example):
+    engine, _ = example
+    with engine.connect() as connection:
+        assert predicted_tickers("seed", TUE, connection=connection) == {"SPY", "QQQ", "IWM"}
+        assert predicted_tickers("default", TUE, connection=connection) == {"SPY"}
+        assert predicted_tickers("seed", date(2024, 3, 7), connection=connection) == set()
+        assert latest_as_of("seed", connection=connection) == TUE
+        assert latest_as_of("default", connection=connection) == MON
+        assert latest_as_of("other", connection=connection) is None

@@ -1,0 +1,120 @@
+"""The prices table: bulk upsert that is idempotent, and reads back in the long frame layout."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from polars.testing import assert_frame_equal
+
+from forecaster.sources.base import PRICE_SCHEMA
+from forecaster.store.prices import latest_price_dates, load_prices, upsert_prices
+from forecaster.store.schema import prices
+
+FETCHED = datetime(2024, 3, 5, 23, 0, tzinfo=timezone.utc)
+
+
+def price_frame(*rows: tuple) -> pl.DataFrame:
+    """Rows of (ticker, session_date, open, high, low, close, adj_close, volume)."""
+    return pl.DataFrame(list(rows), schema=PRICE_SCHEMA, orient="row")
+
+
+THREE_DAYS = price_frame(
+    ("SPY", date(2024, 3, 1), 510.0, 513.0, 509.5, 512.5, 512.5, 7.0e7),
+    ("QQQ", date(2024, 3, 1), 440.0, 445.0, 439.0, 444.0, None, 4.1e7),
+    ("SPY", date(2024, 3, 4), 512.0, 514.0, 511.0, 512.0, 512.0, 6.5e7),
+    ("SPY", date(2024, 3, 5), None, None, None, 507.0, None, None),
+)
+
+
+def whole_table(connection: sa.Connection) -> list[tuple]:
+    return [tuple(row) for row in connection.execute(sa.select(prices).order_by(*prices.primary_key.columns))]
+
+
+def test_stored_prices_read_back_as_the_same_frame_sorted_by_ticker_and_date(migrated_engine):
+    with migrated_engine.begin() as connection:
+        assert upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=FETCHED) == 4
+    with migrated_engine.connect() as connection:
+        loaded = load_prices(None, connection=connection)
+    assert_frame_equal(loaded, THREE_DAYS.sort("ticker", "session_date"))
+
+
+def test_storing_the_same_prices_again_changes_nothing(migrated_engine):
+    with migrated_engine.begin() as connection:
+        upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=FETCHED)
+        before = whole_table(connection)
+    with migrated_engine.begin() as connection:
+        written = upsert_prices(THREE_DAYS, connection=connection, source="yahoo", fetched_at=FETCHED + timedelta(days=1))
+        after = whole_table(connection)
+    assert written == 0
+    assert after == before
+
+
+def test_a_changed_price_is_overwritten_with_its_new_source_and_fetch_time(migrated_engine):
+    refetched = price_frame(
+        ("SPY", date(2024, 3, 5), 508.0, 509.0, 505.0, 507.25, 507.25, 6.0e7),  # the close was revised
+        ("SPY", date(2024, 3, 4), 512.0, 514.0, 511.0, 512.0, 512.0, 6.5e7),  # unchanged
+        ("SPY", date(2024, 3, 6), 507.0, 510.0, 506.0, 509.0, 509.0, 5.5e7),  # new
+    )
+    later = FETCHED + timedelta(days=1)
+    with migrated_engine.begin() as connection:
+        upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=FETCHED)
+        assert upsert_prices(refetched, connection=connection, source="yahoo", fetched_at=later) == 2
+        rows = {(row[0], row[1]): row for row in whole_table(connection)}
+    assert rows["SPY", date(2024, 3, 5)][5:] == (507.25, 507.25, 6.0e7, "yahoo", later)
+    assert rows["SPY", date(2024, 3, 4)][8:] == ("csv", FETCHED)
+    assert rows["SPY", date(2024, 3, 6)][8:] == ("yahoo", later)
+    assert len(rows) == 5
+
+
+def test_fetch_times_are_stored_in_utc_and_read_back_aware_and_naive_ones_are_refused(migrated_engine):
+    new_york = timezone(timedelta(hours=-5))
+    with migrated_engine.begin() as connection:
+        upsert_prices(THREE_DAYS.head(1), connection=connection, source="csv", fetched_at=datetime(2024, 3, 5, 18, 0, tzinfo=new_york))
+        fetched_at = connection.execute(sa.select(prices.c.fetched_at)).scalar_one()
+    assert fetched_at == FETCHED
+    assert fetched_at.tzinfo == timezone.utc
+    with pytest.raises(sa.exc.StatementError, match="has no timezone"), migrated_engine.begin() as connection:
+        upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=datetime(2024, 3, 5, 23, 0))
+
+
+def test_nan_is_stored_as_null(migrated_engine):
+    frame = price_frame(("SPY", date(2024, 3, 1), math.nan, 513.0, 509.5, 512.5, math.nan, 7.0e7))
+    with migrated_engine.begin() as connection:
+        upsert_prices(frame, connection=connection, source="csv", fetched_at=FETCHED)
+        loaded = load_prices(["SPY"], connection=connection)
+    assert loaded.row(0)[2] is None and loaded.row(0)[6] is None
+
+
+def test_a_frame_that_repeats_a_key_or_lacks_a_column_is_refused_before_writing(migrated_engine):
+    with migrated_engine.begin() as connection:
+        with pytest.raises(ValueError, match="repeats 2 .* SPY 2024-03-01"):
+            upsert_prices(pl.concat([THREE_DAYS.head(1), THREE_DAYS]), connection=connection, source="csv", fetched_at=FETCHED)
+        with pytest.raises(ValueError, match=r"lacks columns \['volume'\]"):
+            upsert_prices(THREE_DAYS.drop("volume"), connection=connection, source="csv", fetched_at=FETCHED)
+        assert upsert_prices(THREE_DAYS.clear(), connection=connection, source="csv", fetched_at=FETCHED) == 0
+        assert whole_table(connection) == []
+
+
+def test_loading_filters_by_ticker_and_inclusive_date_range(migrated_engine):
+    with migrated_engine.begin() as connection:
+        upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=FETCHED)
+    with migrated_engine.connect() as connection:
+        spy = load_prices(["SPY", "IWM"], connection=connection, start=date(2024, 3, 4), end=date(2024, 3, 5))
+        nothing = load_prices([], connection=connection)
+        up_to = load_prices(None, connection=connection, end=date(2024, 3, 1))
+    assert spy["session_date"].to_list() == [date(2024, 3, 4), date(2024, 3, 5)]
+    assert spy["ticker"].unique().to_list() == ["SPY"]
+    assert nothing.is_empty() and nothing.schema == PRICE_SCHEMA
+    assert up_to["ticker"].to_list() == ["QQQ", "SPY"]
+
+
+def test_latest_price_dates_name_only_tickers_with_prices(migrated_engine):
+    with migrated_engine.begin() as connection:
+        upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=FETCHED)
+        latest = latest_price_dates(["SPY", "QQQ", "IWM"], connection=connection)
+        assert latest_price_dates([], connection=connection) == {}
+    assert latest == {"SPY": date(2024, 3, 5), "QQQ": date(2024, 3, 1)}
