@@ -1,0 +1,217 @@
+"""The training step of a daily cycle: a claim of tickers in, forecasts and model states out.
+
+A claim's tickers are trained in chunks through the batched trainer: warm-started
+ones (a compatible state from an earlier session) for the preset's daily epochs,
+new ones for its first-fit epochs. Each chunk's rows are written, with the 'done'
+mark of their tasks, in one transaction; should that fail, its tickers are written
+one by one so a single bad ticker is recorded and the rest are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import sqlalchemy as sa
+
+from forecaster import calendar
+from forecaster.features import training_windows
+from forecaster.forecasting import Forecast, fit_and_forecast, initial_params
+from forecaster.model import N_PARAMETERS, params_from_dict, params_to_dict
+from forecaster.presets import Preset
+from forecaster.store import model_states as state_store
+from forecaster.store import prices as price_store
+from forecaster.store import runs as run_store
+from forecaster.store import tasks as task_store
+from forecaster.store.tasks import Claim
+from forecaster.training import AdamState
+
+log = logging.getLogger(__name__)
+
+#: Samples × epochs trained per chunk: about half a second on two cores, so a stop
+#: request waits at most that long and memory stays bounded whatever the ticker count.
+CHUNK_SAMPLE_EPOCHS = 5_000_000
+
+
+class CycleInterrupted(Exception):
+    """A stop was requested mid-cycle; everything committed so far is whole."""
+
+
+@dataclass(frozen=True)
+class TickerFailure:
+    stage: str  # fetch | validate | train | write
+    reason: str
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    params: np.ndarray  # (12,)
+    adam: AdamState | None  # one ticker's row, or None to start Adam afresh
+
+
+def _warm_start(state: state_store.StoredState, preset: Preset) -> WarmStart | None:
+    """The state as arrays, or None when it cannot be trusted (then the ticker is refitted)."""
+    if state.config_hash != preset.config_hash:
+        log.info("%s: stored state is from another configuration of preset %s; refitting from scratch", state.ticker, preset.name)
+        return None
+    try:
+        params = params_from_dict(state.params)
+        adam = None
+        if preset.carry_optimizer_state and state.optimizer_state:
+            adam = AdamState(
+                step=np.array([int(state.optimizer_state["step"])], dtype=np.int64),
+                exp_avg=np.array([state.optimizer_state["exp_avg"]], dtype=np.float64).reshape(1, N_PARAMETERS),
+                exp_avg_sq=np.array([state.optimizer_state["exp_avg_sq"]], dtype=np.float64).reshape(1, N_PARAMETERS),
+            )
+            if not (np.all(np.isfinite(adam.exp_avg)) and np.all(adam.exp_avg_sq >= 0)):
+                raise ValueError("optimizer state out of range")
+        if not np.all(np.isfinite(params)):
+            raise ValueError("non-finite parameters")
+    except (KeyError, TypeError, ValueError) as error:
+        log.warning("%s: stored state trained through %s is unreadable (%s); refitting from scratch", state.ticker, state.trained_through, error)
+        return None
+    return WarmStart(params, adam)
+
+
+def _load_closes(connection: sa.Connection, tickers: Sequence[str], preset: Preset, as_of: date) -> pl.DataFrame:
+    # Calendar days that surely hold window + lags sessions (about 252 sessions a year).
+    span = timedelta(days=int((preset.window + preset.lags) * 1.6) + 14)
+    prices = price_store.load_prices(tickers, connection=connection, start=as_of - span, end=as_of)
+    return prices.select("ticker", "session_date", "close")
+
+
+def _check_history(closes: pl.DataFrame, tickers: Sequence[str], preset: Preset, as_of: date) -> dict[str, TickerFailure]:
+    """Tickers that cannot be forecast from `as_of`: no close on it, or too few closes."""
+    summary = {
+        ticker: (count, last)
+        for ticker, count, last in closes.group_by("ticker").agg(pl.len(), pl.col("session_date").max()).iter_rows()
+    }
+    failures = {}
+    for ticker in tickers:
+        count, last = summary.get(ticker, (0, None))
+        if last != as_of:
+            failures[ticker] = TickerFailure("validate", f"no close for {as_of} (latest stored: {last})")
+        elif count < preset.lags + 1:
+            failures[ticker] = TickerFailure("validate", f"{count} closes stored, need at least {preset.lags + 1}")
+    return failures
+
+
+def _chunks(tickers: list[str], preset: Preset, epochs: int) -> list[list[str]]:
+    size = max(1, CHUNK_SAMPLE_EPOCHS // (preset.window * epochs))
+    return [tickers[i:i + size] for i in range(0, len(tickers), size)]
+
+
+def _fit_chunk(closes: pl.DataFrame, tickers: list[str], preset: Preset, epochs: int, warm: dict[str, WarmStart]) -> Forecast:
+    windows = training_windows(
+        closes.filter(pl.col("ticker").is_in(tickers)).sort("ticker", "session_date"), lags=preset.lags, window=preset.window
+    )
+    params = initial_params(len(windows.tickers))
+    adam = AdamState.fresh(len(windows.tickers))
+    for k, ticker in enumerate(windows.tickers):
+        start = warm.get(ticker)
+        if start is not None:
+            params[k] = start.params
+            if start.adam is not None:
+                adam.step[k], adam.exp_avg[k], adam.exp_avg_sq[k] = start.adam.step[0], start.adam.exp_avg[0], start.adam.exp_avg_sq[0]
+    return fit_and_forecast(windows, preset, epochs=epochs, params=params, adam=adam)
+
+
+def _result_rows(
+    forecast: Forecast, preset: Preset, *, as_of: date, target: date, run_id: int, created_at: datetime
+) -> tuple[list[state_store.TrainingResultRow], dict[str, TickerFailure]]:
+    rows, failures = [], {}
+    for k, ticker in enumerate(forecast.tickers):
+        predicted = float(forecast.predicted_close[k])
+        if not (np.isfinite(predicted) and np.all(np.isfinite(forecast.params[k])) and np.all(np.isfinite(forecast.losses[k]))):
+            failures[ticker] = TickerFailure("train", "training diverged (non-finite loss, parameters or forecast)")
+            continue
+        rows.append(state_store.TrainingResultRow(
+            ticker=ticker, preset=preset.name, trained_through=as_of,
+            params=params_to_dict(forecast.params[k]),
+            optimizer_state={
+                "step": int(forecast.adam.step[k]),
+                "exp_avg": [float(v) for v in forecast.adam.exp_avg[k]],
+                "exp_avg_sq": [float(v) for v in forecast.adam.exp_avg_sq[k]],
+            },
+            config_hash=preset.config_hash, losses=[float(v) for v in forecast.losses[k]],
+            as_of=as_of, target_session=target, predicted_close=predicted,
+            last_close=float(forecast.last_close[k]), run_id=run_id, created_at=created_at,
+        ))
+    return rows, failures
+
+
+def _record_failures(engine: sa.Engine, claim: Claim, failures: dict[str, TickerFailure]) -> None:
+    if failures:
+        with engine.begin() as connection:
+            run_store.record_failures(
+                claim.run_id, {t: (f.stage, f.reason) for t, f in failures.items()}, connection=connection
+            )
+            task_store.complete(claim.preset, claim.as_of, list(failures), "failed", connection=connection)
+
+
+def _save(connection: sa.Connection, claim: Claim, rows: list[state_store.TrainingResultRow]) -> None:
+    """Results and the 'done' mark of their tasks, in the caller's transaction."""
+    state_store.save_training_results(rows, connection=connection)
+    task_store.complete(claim.preset, claim.as_of, [row.ticker for row in rows], "done", connection=connection)
+
+
+def _write(engine: sa.Engine, claim: Claim, rows: list[state_store.TrainingResultRow]) -> dict[str, TickerFailure]:
+    """Writes all rows in one transaction; if that fails, one ticker per transaction."""
+    try:
+        with engine.begin() as connection:
+            _save(connection, claim, rows)
+        return {}
+    except sa.exc.DBAPIError as error:
+        if error.connection_invalidated:
+            raise  # the database is gone: no ticker can be written, let the caller retry the cycle
+        log.warning("writing %d tickers together failed (%s); writing them one by one", len(rows), error.orig)
+    failures = {}
+    for row in rows:
+        try:
+            with engine.begin() as connection:
+                _save(connection, claim, [row])
+        except sa.exc.DBAPIError as error:
+            failures[row.ticker] = TickerFailure("write", str(error.orig).splitlines()[0])
+    return failures
+
+
+def process_claim(
+    engine: sa.Engine,
+    claim: Claim,
+    preset: Preset,
+    *,
+    clock: Callable[[], datetime],
+    should_stop: Callable[[], bool],
+) -> None:
+    """Trains, forecasts and stores every ticker of a claim, chunk by chunk; marks each task
+    done with its rows, or failed with its reason. On a stop request the tickers not yet
+    written are handed back (pending) for the next worker or start."""
+    as_of, target = claim.as_of, calendar.next_session(claim.as_of)
+    with engine.connect() as connection:
+        closes = _load_closes(connection, claim.tickers, preset, as_of)
+        states = state_store.load_latest_states(claim.tickers, preset.name, connection=connection, before=as_of)
+    failures = _check_history(closes, claim.tickers, preset, as_of)
+    _record_failures(engine, claim, failures)
+    ready = [t for t in claim.tickers if t not in failures]
+    warm = {t: start for t in ready if t in states and (start := _warm_start(states[t], preset)) is not None}
+    chunks = [
+        (chunk, epochs)
+        for group, epochs in (
+            ([t for t in ready if t in warm], preset.epochs_per_session),
+            ([t for t in ready if t not in warm], preset.epochs_first_fit),
+        )
+        for chunk in _chunks(group, preset, epochs)
+    ]
+    for done, (chunk, epochs) in enumerate(chunks):
+        if should_stop():
+            with engine.begin() as connection:
+                task_store.release(claim.preset, as_of, [t for c, _ in chunks[done:] for t in c], connection=connection)
+            raise CycleInterrupted
+        forecast = _fit_chunk(closes, chunk, preset, epochs, warm)
+        rows, chunk_failures = _result_rows(forecast, preset, as_of=as_of, target=target, run_id=claim.run_id, created_at=clock())
+        chunk_failures |= _write(engine, claim, rows)
+        _record_failures(engine, claim, chunk_failures)

@@ -1,0 +1,55 @@
+"""Running the real `forecaster` command as a child process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+
+def forecaster_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment for a child `forecaster`: FORECASTER_* from `settings` (lower-case names)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORECASTER_")}
+    env["FORECASTER_DATABASE_URL"] = database_url
+    env["PYTHONUNBUFFERED"] = "1"
+    env |= {f"FORECASTER_{name.upper()}": value for name, value in settings.items()}
+    return env
+
+
+def run_forecaster(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "forecaster", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def start_forecaster(*args: str, env: dict[str, str], log_path) -> subprocess.Popen:
+    """Starts `forecaster ARGS` with stdout and stderr going to `log_path`."""
+    with open(log_path, "w") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "forecaster", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def query_scalar(url: str, sql: str):
+    """One value from a fresh connection (the daemon holds its own)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text(sql)).scalar()
+    except sa.exc.OperationalError:
+        return None  # not migrated yet, or locked for a moment
+    except sa.exc.ProgrammingError:
+        return None
+    finally:
+        engine.dispose()

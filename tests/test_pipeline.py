@@ -1,0 +1,165 @@
+"""The daily cycle: prices in, forecasts out, idempotent, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from forecaster import calendar
+from forecaster.cycle_training import CycleInterrupted
+from forecaster.pipeline import CycleContext, backfill, catch_up, run_cycle
+from forecaster.presets import PRESETS
+from forecaster.sources.base import FetchResult
+from forecaster.sources.synthetic import SyntheticSource
+from forecaster.store import schema
+from forecaster.store.database import make_engine, upgrade
+from tests.support.tables import count_rows, snapshot
+
+TICKERS = ("AAA", "BBB", "CCC")
+MONDAY = date(2024, 3, 4)
+
+
+class FailingFor:
+    """The synthetic source, except that the named tickers fail as yfinance reports them."""
+
+    def __init__(self, *failing: str) -> None:
+        self.inner = SyntheticSource(seed=1)
+        self.name = "synthetic"
+        self.failing = set(failing)
+        self.calls = 0
+
+    def fetch(self, tickers, start, end) -> FetchResult:
+        self.calls += 1
+        result = self.inner.fetch([t for t in tickers if t not in self.failing], start, end)
+        result.failures |= {t: "no rows (unknown or delisted ticker?)" for t in tickers if t in self.failing}
+        return result
+
+
+@pytest.fixture
+def engine(migrated_engine) -> sa.Engine:
+    return migrated_engine
+
+
+def _context(engine, tickers=TICKERS, source=None, **kwargs) -> CycleContext:
+    return CycleContext(
+        engine=engine, source=source or SyntheticSource(seed=1), tickers=tickers, preset=PRESETS["default"], **kwargs
+    )
+
+
+def test_a_cycle_forecasts_the_next_session_for_every_ticker(engine):
+    outcome = run_cycle(_context(engine), MONDAY)
+
+    assert (outcome.status, outcome.tickers_ok, outcome.target_session) == ("ok", 3, date(2024, 3, 5))
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(schema.predictions).order_by(schema.predictions.c.ticker)).all()
+    assert [r.ticker for r in rows] == list(TICKERS)
+    assert all(r.as_of == MONDAY and r.target_session == date(2024, 3, 5) for r in rows)
+    assert all(0.8 * r.last_close < r.predicted_close < 1.2 * r.last_close for r in rows)
+    assert count_rows(engine, "model_states") == 3
+    assert count_rows(engine, "training_losses") == 3 * PRESETS["default"].epochs_first_fit
+
+
+def test_running_the_same_day_twice_leaves_exactly_the_same_rows(engine):
+    context = _context(engine)
+    run_cycle(context, MONDAY)
+    first = snapshot(engine)
+
+    again = run_cycle(context, MONDAY)
+
+    assert snapshot(engine) == first
+    assert (again.status, again.tickers_ok, again.tickers_skipped) == ("ok", 0, 3)
+
+
+def test_a_backfill_run_twice_leaves_exactly_the_same_rows(engine):
+    context = _context(engine)
+    backfill(context, date(2024, 3, 1), date(2024, 3, 8))
+    first = snapshot(engine)
+
+    backfill(context, date(2024, 3, 1), date(2024, 3, 8))
+
+    assert snapshot(engine) == first
+    assert count_rows(engine, "predictions") == 3 * 6  # 6 sessions: Mar 1, 4, 5, 6, 7, 8
+
+
+def test_each_day_warm_starts_from_the_previous_days_model(engine):
+    preset = PRESETS["default"]
+    backfill(_context(engine), date(2024, 3, 4), date(2024, 3, 5))
+
+    with engine.connect() as connection:
+        states = connection.execute(
+            sa.select(schema.model_states).where(schema.model_states.c.ticker == "AAA").order_by(schema.model_states.c.trained_through)
+        ).all()
+    losses = count_rows(engine, "training_losses", "ticker = 'AAA'")
+    first_steps = states[0].optimizer_state["step"]
+    steps_per_epoch = -(-preset.window // preset.batch_size)
+    assert states[1].optimizer_state["step"] == first_steps + preset.epochs_per_session * steps_per_epoch
+    assert losses == preset.epochs_first_fit + preset.epochs_per_session
+
+
+def test_a_cycle_after_three_missed_sessions_processes_all_three_in_order(engine):
+    context = _context(engine)
+    run_cycle(context, date(2024, 3, 4))
+
+    outcomes = catch_up(context, date(2024, 3, 7))
+
+    assert [o.as_of for o in outcomes] == [date(2024, 3, 5), date(2024, 3, 6), date(2024, 3, 7)]
+    with engine.connect() as connection:
+        runs = connection.execute(sa.select(schema.runs).order_by(schema.runs.c.id)).all()
+    assert [(r.as_of, r.status) for r in runs] == [
+        (date(2024, 3, 4), "ok"), (date(2024, 3, 5), "ok"), (date(2024, 3, 6), "ok"), (date(2024, 3, 7), "ok")
+    ]
+
+
+def test_one_failing_ticker_is_recorded_and_the_others_go_on(engine):
+    outcome = run_cycle(_context(engine, source=FailingFor("BBB")), MONDAY)
+
+    assert (outcome.status, outcome.tickers_ok, outcome.tickers_failed) == ("partial", 2, 1)
+    with engine.connect() as connection:
+        failure = connection.execute(sa.text("SELECT ticker, stage, reason FROM run_failures")).one()
+        predicted = connection.execute(sa.text("SELECT ticker FROM predictions ORDER BY ticker")).scalars().all()
+    assert (failure.ticker, failure.stage) == ("BBB", "fetch")
+    assert "delisted" in failure.reason
+    assert predicted == ["AAA", "CCC"]
+    assert count_rows(engine, "model_states", "ticker = 'BBB'") == 0
+
+
+def test_a_failed_ticker_is_retried_by_the_next_cycle(engine):
+    run_cycle(_context(engine, source=FailingFor("BBB")), MONDAY)
+
+    outcome = run_cycle(_context(engine), MONDAY)
+
+    assert (outcome.tickers_ok, outcome.tickers_skipped) == (1, 2)
+    assert count_rows(engine, "predictions") == 3
+
+
+def test_a_tickers_forecast_does_not_depend_on_the_other_tickers(engine, tmp_path):
+    run_cycle(_context(engine, tickers=("CCC", "AAA", "BBB")), MONDAY)
+    alone = make_engine(f"sqlite:///{tmp_path / 'alone.db'}")
+    upgrade(alone)
+    run_cycle(_context(alone, tickers=("BBB",)), MONDAY)
+
+    query = "SELECT predicted_close FROM predictions WHERE ticker = 'BBB'"
+    with engine.connect() as together_db, alone.connect() as alone_db:
+        assert together_db.execute(sa.text(query)).scalar_one() == alone_db.execute(sa.text(query)).scalar_one()
+
+
+def test_a_stop_request_ends_the_cycle_as_interrupted_with_nothing_half_written(engine):
+    stop = threading.Event()
+    stop.set()
+    context = _context(engine, stop_event=stop)
+
+    with pytest.raises(CycleInterrupted):
+        run_cycle(context, MONDAY)
+
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT status FROM runs")).scalar_one() == "interrupted"
+    assert count_rows(engine, "predictions") == count_rows(engine, "model_states") == 0
+
+
+def test_a_session_is_forecast_for_the_next_trading_session_across_a_holiday(engine):
+    outcome = run_cycle(_context(engine), date(2024, 7, 3))
+
+    assert outcome.target_session == date(2024, 7, 5) == calendar.next_session(date(2024, 7, 3))
