@@ -1,0 +1,85 @@
+"""The daemon's jobs as plain functions: the scheduler fires them, `forecaster run --once` calls them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from forecaster import calendar
+from forecaster.config import Settings
+from forecaster.errors import UserError
+from forecaster.cycle_training import CycleInterrupted
+from forecaster.pipeline import CycleContext, CycleOutcome, catch_up
+from forecaster.presets import get_preset
+from forecaster.sources import source_from_spec
+from forecaster.sources.retrying import RetryingSource
+from forecaster.store.database import make_engine, upgrade
+
+log = logging.getLogger(__name__)
+
+
+def build_context(settings: Settings, *, stop: threading.Event | None = None) -> CycleContext:
+    """Preset, source with retries, then the engine (migrated to head): bad settings fail before
+    the database is touched."""
+    preset = get_preset(settings.preset)
+    stop = stop or threading.Event()
+    source = RetryingSource(
+        source_from_spec(settings.source),
+        retries=settings.fetch_retries,
+        backoff_seconds=settings.fetch_backoff_seconds,
+        stop=stop,
+    )
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    return CycleContext(
+        engine=engine, source=source, tickers=settings.tickers, preset=preset,
+        history_sessions=settings.history_sessions, stop_event=stop,
+        claim_size=max(settings.claim_size, 1), lease=timedelta(seconds=max(settings.lease_seconds, 1)),
+    )
+
+
+def forecast_job_retrying_database(context: CycleContext, settings: Settings, stop: threading.Event) -> list[CycleOutcome]:
+    """The daemon's forecast job: `forecast_job`, retried with exponential backoff while the
+    database is unreachable. Work committed before the outage is kept; the retry skips it."""
+    attempt = 0
+    while True:
+        try:
+            return forecast_job(context)
+        except sa.exc.OperationalError as error:
+            if attempt == settings.database_retries:
+                raise
+            delay = settings.database_backoff_seconds * 2**attempt
+            attempt += 1
+            reason = str(error.orig or error).strip().splitlines()[0]
+            log.warning(
+                "database unavailable (%s); retry %d of %d in %.0f s", reason, attempt, settings.database_retries, delay,
+                extra={"event": "database_retry"},
+            )
+            if stop.wait(delay):
+                raise CycleInterrupted from error
+
+
+def forecast_job(context: CycleContext, *, as_of: date | None = None, now: Callable[[], datetime] | None = None) -> list[CycleOutcome]:
+    """Catches up every session missed since the last forecast, through `as_of` (default:
+    the latest session whose close has passed), in order."""
+    if as_of is None:
+        as_of = calendar.latest_completed_session((now or (lambda: datetime.now(timezone.utc)))())
+    elif not calendar.is_session(as_of):
+        raise UserError(f"--as-of {as_of}: not a NYSE trading session")
+    return catch_up(context, as_of)
+
+
+
+def report_job(context: CycleContext, settings: Settings) -> list[Path]:
+    """Writes the markdown and HTML reports of the latest forecast session into the report directory."""
+    from forecaster.report import write_report
+
+    out_dir = Path(settings.report_dir)
+    paths = [write_report(context.engine, as_of=None, preset=context.preset.name, fmt=fmt, out_dir=out_dir) for fmt in ("md", "html")]
+    log.info("report written: %s", ", ".join(str(p) for p in paths))
+    return paths

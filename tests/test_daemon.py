@@ -1,0 +1,96 @@
+"""The real daemon process: catch-up at start, clean exit on SIGTERM, consistent rows."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+import sqlalchemy as sa
+
+from tests.support.processes import forecaster_env, query_scalar, run_forecaster, start_forecaster, wait_for
+
+TICKERS = "AAA,BBB,CCC,DDD"
+
+
+def _assert_no_ticker_half_written(url: str) -> None:
+    """Every forecast has the model state and losses of the fit that made it, and vice versa."""
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        orphans = connection.execute(sa.text("""
+            SELECT count(*) FROM predictions p
+            LEFT JOIN model_states s ON s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of
+            WHERE s.ticker IS NULL
+        """)).scalar_one()
+        stateless = connection.execute(sa.text("""
+            SELECT count(*) FROM model_states s
+            LEFT JOIN predictions p ON s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of
+            WHERE p.ticker IS NULL
+        """)).scalar_one()
+        lossless = connection.execute(sa.text("""
+            SELECT count(*) FROM model_states s WHERE NOT EXISTS (
+                SELECT 1 FROM training_losses l
+                WHERE l.ticker = s.ticker AND l.preset = s.preset AND l.trained_through = s.trained_through)
+        """)).scalar_one()
+    engine.dispose()
+    assert (orphans, stateless, lossless) == (0, 0, 0)
+
+
+def test_the_daemon_catches_up_at_start_then_exits_cleanly_on_sigterm(database_url, tmp_path):
+    env = forecaster_env(database_url, source="synthetic", tickers=TICKERS, report_dir=str(tmp_path / "reports"))
+    daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
+    try:
+        wait_for(lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) >= 4, 90, "the catch-up forecasts")
+        wait_for(lambda: query_scalar(database_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0, 30, "the run to finish")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    log = (tmp_path / "daemon.log").read_text()
+    assert "daemon started" in log and "daemon stopped" in log, log
+    assert query_scalar(database_url, "SELECT count(*) FROM runs WHERE status <> 'ok'") == 0
+    _assert_no_ticker_half_written(database_url)
+    status = run_forecaster("status", env=env)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "healthy" in status.stdout
+
+
+def test_sigterm_mid_cycle_records_the_run_as_interrupted_and_the_next_start_completes_it(database_url, tmp_path):
+    tickers = ",".join(f"T{k:03d}" for k in range(200))  # first fits of 200 tickers: several seconds of work
+    env = forecaster_env(database_url, source="synthetic", tickers=tickers, log_format="json")
+    daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
+    try:
+        wait_for(lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) > 0, 90, "the first chunk")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=10) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    written = query_scalar(database_url, "SELECT count(*) FROM predictions")
+    assert 0 < written < 200, "the stop should land mid-cycle"
+    assert query_scalar(database_url, "SELECT status FROM runs ORDER BY id DESC LIMIT 1") == "interrupted"
+    _assert_no_ticker_half_written(database_url)
+
+    rerun = run_forecaster("run", "--once", env=env, timeout=180)
+
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert query_scalar(database_url, "SELECT count(*) FROM predictions") == 200
+    _assert_no_ticker_half_written(database_url)
+
+
+def test_status_fails_when_nothing_has_run_yet(sqlite_url):
+    env = forecaster_env(sqlite_url)
+    assert run_forecaster("db", "upgrade", env=env).returncode == 0
+
+    status = run_forecaster("status", env=env)
+
+    assert status.returncode == 1
+    assert "no run yet" in status.stdout
+
+
+@pytest.mark.parametrize("schedule", ["not a cron", "61 18 * * 1-5"])
+def test_a_bad_schedule_is_a_one_line_error(sqlite_url, schedule):
+    result = run_forecaster("run", env=forecaster_env(sqlite_url, schedule=schedule, source="synthetic"))
+
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "schedule" in result.stderr, result.stderr
