@@ -163,6 +163,8 @@ def command_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.as_of and not args.once:
         raise UserError("--as-of: only with --once")
+    if args.as_of and not calendar.is_session(args.as_of):
+        raise UserError(f"--as-of {args.as_of}: not a NYSE trading session")
     triggers = daemon_triggers(settings)
     stop = threading.Event()
     context = build_context(settings, stop=stop)

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from forecaster import calendar
 from forecaster.config import Settings
-from forecaster.errors import UserError
 from forecaster.cycle_training import CycleInterrupted
 from forecaster.pipeline import CycleContext, CycleOutcome, catch_up
 from forecaster.presets import get_preset
 from forecaster.sources import source_from_spec
 from forecaster.sources.retrying import RetryingSource
+from forecaster.store import runs as run_store
 from forecaster.store.database import make_engine, upgrade
 
 log = logging.getLogger(__name__)
@@ -43,6 +42,17 @@ def build_context(settings: Settings, *, stop: threading.Event | None = None) ->
     )
 
 
+def close_abandoned_runs(context: CycleContext) -> None:
+    """Runs left 'running' by a process that died become 'interrupted'. Only the scheduler
+    starts daily runs, so at its job's start none of them is live; a backfill still running
+    in another process overwrites this when it finishes."""
+    now = context.clock()
+    with context.engine.begin() as connection:
+        closed = run_store.close_abandoned_runs(connection=connection, started_before=now, now=now)
+    if closed:
+        log.info("marked %d run(s) left running by a stopped process as interrupted", closed)
+
+
 def forecast_job_retrying_database(context: CycleContext, settings: Settings, stop: threading.Event) -> list[CycleOutcome]:
     """The daemon's forecast job: `forecast_job`, retried with exponential backoff while the
     database is unreachable. Work committed before the outage is kept; the retry skips it."""
@@ -64,13 +74,12 @@ def forecast_job_retrying_database(context: CycleContext, settings: Settings, st
                 raise CycleInterrupted from error
 
 
-def forecast_job(context: CycleContext, *, as_of: date | None = None, now: Callable[[], datetime] | None = None) -> list[CycleOutcome]:
+def forecast_job(context: CycleContext, *, as_of: date | None = None) -> list[CycleOutcome]:
     """Catches up every session missed since the last forecast, through `as_of` (default:
     the latest session whose close has passed), in order."""
     if as_of is None:
-        as_of = calendar.latest_completed_session((now or (lambda: datetime.now(timezone.utc)))())
-    elif not calendar.is_session(as_of):
-        raise UserError(f"--as-of {as_of}: not a NYSE trading session")
+        as_of = calendar.latest_completed_session(context.clock())
+    close_abandoned_runs(context)
     return catch_up(context, as_of)
 
 

@@ -81,6 +81,17 @@ def finish_run(
         raise LookupError(f"no run with id {run_id}")
 
 
+def close_abandoned_runs(*, connection: sa.Connection, started_before: datetime, now: datetime) -> int:
+    """Marks runs still 'running' from before `started_before` as interrupted: their process
+    died (SIGKILL, power loss) without recording an end. Returns how many."""
+    result = connection.execute(
+        runs.update()
+        .where(runs.c.status == "running", runs.c.started_at < started_before)
+        .values(status="interrupted", finished_at=now, error="the process stopped without recording the end of this run")
+    )
+    return result.rowcount
+
+
 def record_failures(
     run_id: int, failures: Mapping[str, tuple[FailureStage, str]], *, connection: sa.Connection
 ) -> None:
