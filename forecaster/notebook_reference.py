@@ -13,12 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-PARAMETER_NAMES: tuple[str, ...] = (
-    "w_f", "u_f", "b_f",
-    "w_i", "u_i", "b_i",
-    "w_o", "u_o", "b_o",
-    "w_c", "u_c", "b_c",
-)
+from forecaster.model import PARAMETER_NAMES
 
 
 class SimpleLSTM(nn.Module):

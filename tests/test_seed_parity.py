@@ -9,8 +9,9 @@ import numpy as np
 import polars as pl
 
 from forecaster.features import training_windows
-from forecaster.forecasting import fit_and_forecast
+from forecaster.forecasting import fit_and_forecast, initial_params
 from forecaster.model import params_from_dict, predict
+from forecaster.notebook_reference import notebook_initial_values
 from forecaster.presets import PRESETS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "seed_parity"
@@ -46,6 +47,7 @@ def test_seed_preset_reproduces_the_notebooks_predictions_after_300_epochs():
 
 
 def test_seed_preset_starts_from_the_notebooks_torch_rand_weights():
-    from forecaster.forecasting import initial_params
+    from_torch = params_from_dict(notebook_initial_values())[None, :]
 
-    np.testing.assert_allclose(initial_params(1), _reference_init(), rtol=1e-7)
+    assert np.array_equal(initial_params(1), from_torch)
+    assert np.array_equal(initial_params(1), _reference_init())
