@@ -21,8 +21,15 @@ test: setup
 run: setup
 	$(BIN)/forecaster run
 
+# Offline: synthetic prices for four tickers, a four-month backfill, then the report.
+DEMO_ENV := FORECASTER_DATABASE_URL=sqlite:///demo-output/forecaster.db FORECASTER_SOURCE=synthetic \
+	FORECASTER_TICKERS=ALPHA,BRAVO,CHARLIE,DELTA FORECASTER_REPORT_DIR=demo-output
 demo: setup
-	$(BIN)/python scripts/demo.py
+	mkdir -p demo-output
+	$(DEMO_ENV) $(BIN)/forecaster backfill --start 2025-06-02 --end 2025-09-30
+	$(DEMO_ENV) $(BIN)/forecaster report --format md
+	$(DEMO_ENV) $(BIN)/forecaster report --format html
+	@echo "demo report: demo-output/ (open the .html in a browser)"
 
 bench: setup
 	$(BIN)/python benchmarks/seed_speed.py
