@@ -11,8 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecaster.features import TrainingWindows
-from forecaster.model import params_from_dict, predict
-from forecaster.notebook_reference import notebook_initial_values
+from forecaster.model import (
+    ACTIVATIONS,
+    NOTEBOOK_INITIAL_PARAMS,
+    params_from_dict,
+    predict,
+)
 from forecaster.presets import Preset
 from forecaster.training import AdamState, fit
 
@@ -31,7 +35,16 @@ class Forecast:
 
 def initial_params(tickers: int) -> np.ndarray:
     """The notebook's starting weights for every ticker: (tickers, 12)."""
-    return np.tile(params_from_dict(notebook_initial_values()), (tickers, 1))
+    return np.tile(params_from_dict(NOTEBOOK_INITIAL_PARAMS), (tickers, 1))
+
+
+def _log_returns_pct(closes: np.ndarray) -> np.ndarray:
+    """100 · log(x_j / x_(j+1)) along the last axis (x_1 first): (..., lags) closes -> (..., lags - 1).
+
+    Padding rows (zeros) give zeros; they are never trained on.
+    """
+    safe = np.where(closes > 0, closes, 1.0)
+    return 100.0 * np.log(safe[..., :-1] / safe[..., 1:])
 
 
 def _scaled(windows: TrainingWindows, preset: Preset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -40,7 +53,24 @@ def _scaled(windows: TrainingWindows, preset: Preset) -> tuple[np.ndarray, np.nd
         return windows.x, windows.y, windows.latest_lags
     latest = windows.x[:, :, :1]  # (tickers, samples, 1); 0 on padding rows, which are never read
     scale = np.where(latest > 0, latest, 1.0)
+    if preset.scaling == "log_return_pct":
+        assert preset.lags >= 2, f"log_return_pct needs at least 2 closes per sample, got lags={preset.lags}"
+        y = np.where(windows.y > 0, windows.y, 1.0)
+        return (
+            _log_returns_pct(windows.x),  # (tickers, samples, lags - 1)
+            100.0 * np.log(y / scale[:, :, 0]),  # (tickers, samples)
+            _log_returns_pct(windows.latest_lags),  # (tickers, lags - 1)
+        )
     return windows.x / scale, windows.y / scale[:, :, 0], windows.latest_lags / windows.latest_lags[:, :1]
+
+
+def _unscaled(predicted: np.ndarray, last_close: np.ndarray, preset: Preset) -> np.ndarray:
+    """The cell's outputs (tickers,) as closes."""
+    if preset.scaling == "last_close":
+        return predicted * last_close
+    if preset.scaling == "log_return_pct":
+        return last_close * np.exp(predicted / 100.0)
+    return predicted
 
 
 def fit_and_forecast(
@@ -62,11 +92,11 @@ def fit_and_forecast(
     losses = fit(
         params, adam, x, y,
         epochs=epochs, batch_size=preset.batch_size, learning_rate=preset.learning_rate, first=windows.first,
+        activation=preset.activation, loss=preset.loss, weight_decay=preset.weight_decay,
     )
-    predicted = predict(params, latest[:, None, :])[:, 0]  # (tickers,)
+    predicted = predict(params, latest[:, None, :], ACTIVATIONS[preset.activation])[:, 0]  # (tickers,)
     last_close = windows.latest_lags[:, 0]
-    if preset.scaling == "last_close":
-        predicted = predicted * last_close
+    predicted = _unscaled(predicted, last_close, preset)
     return Forecast(
         tickers=windows.tickers, params=params, adam=adam, losses=losses,
         predicted_close=predicted, last_close=last_close,

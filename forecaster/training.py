@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from forecaster.model import N_PARAMETERS, accumulate_gradient
+from forecaster.model import ACTIVATIONS, LOSSES, N_PARAMETERS, accumulate_gradient
 
 ADAM_BETA1 = 0.9
 ADAM_BETA2 = 0.999
@@ -42,9 +42,12 @@ class AdamState:
 
 @numba.njit(cache=True)
 def _adam_step(
-    p: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, step: int, lr: float
+    p: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, step: int, lr: float, weight_decay: float
 ) -> None:
-    """One torch.optim.Adam step (no weight decay, no amsgrad), in place."""
+    """One torch.optim.Adam step (weight_decay as torch's: adds weight_decay · p to the gradient; no amsgrad), in place."""
+    if weight_decay != 0.0:
+        for j in range(p.shape[0]):
+            grad[j] += weight_decay * p[j]
     bias_correction1 = 1.0 - ADAM_BETA1**step
     bias_correction2_sqrt = math.sqrt(1.0 - ADAM_BETA2**step)
     step_size = lr / bias_correction1
@@ -66,13 +69,16 @@ def _fit_kernel(
     epochs: int,
     batch_size: int,
     learning_rate: float,
+    activation: int,
+    loss: int,
+    weight_decay: float,
 ) -> np.ndarray:
     n_tickers = x.shape[0]
     n_samples = x.shape[1]
     losses = np.zeros((n_tickers, epochs))  # (tickers, epochs): mean batch loss per epoch
     for k in numba.prange(n_tickers):
         grad = np.empty(params.shape[1])
-        scratch = np.empty((6, x.shape[2] + 1))
+        scratch = np.empty((7, x.shape[2] + 1))
         p = params[k]
         start = first[k]
         n_batches = (n_samples - start + batch_size - 1) // batch_size
@@ -85,9 +91,9 @@ def _fit_kernel(
                 batch_loss = 0.0
                 scale = 1.0 / (hi - lo)
                 for n in range(lo, hi):
-                    batch_loss += accumulate_gradient(p, x[k, n], y[k, n], scale, grad, scratch)
+                    batch_loss += accumulate_gradient(p, x[k, n], y[k, n], scale, grad, scratch, activation, loss)
                 step[k] += 1
-                _adam_step(p, grad, exp_avg[k], exp_avg_sq[k], step[k], learning_rate)
+                _adam_step(p, grad, exp_avg[k], exp_avg_sq[k], step[k], learning_rate, weight_decay)
                 total += batch_loss * scale
             losses[k, epoch] = total / n_batches
     return losses
@@ -103,12 +109,17 @@ def fit(
     batch_size: int,
     learning_rate: float,
     first: np.ndarray | None = None,
+    activation: str = "relu",
+    loss: str = "mse",
+    weight_decay: float = 0.0,
 ) -> np.ndarray:
     """Trains every ticker's parameters in place for `epochs` passes over its samples.
 
     Samples are taken in the given (date) order in batches of `batch_size`, as the
     notebook's DataLoader does; a ticker's samples before `first[k]` are padding
     and are skipped. Warm start is passing yesterday's params and Adam state.
+    `activation` is the cell's candidate and output activation (model.ACTIVATIONS), `loss`
+    the per-sample loss averaged over a batch (model.LOSSES), `weight_decay` torch Adam's.
     Returns the per-epoch mean batch loss, shape (tickers, epochs).
     """
     n_tickers, n_samples, _ = x.shape  # (tickers, samples, lags)
@@ -121,5 +132,6 @@ def fit(
         params, adam.exp_avg, adam.exp_avg_sq, adam.step,
         # Writable C arrays always, so numba compiles (and caches) one signature, not one per layout.
         np.require(x, np.float64, ["C", "W"]), np.require(y, np.float64, ["C", "W"]),
-        first.astype(np.int64), epochs, batch_size, learning_rate,
+        first.astype(np.int64), epochs, batch_size, learning_rate, ACTIVATIONS[activation],
+        LOSSES[loss], weight_decay,
     )
