@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import numpy as np
 import polars as pl
@@ -78,24 +78,23 @@ def _warm_start(state: state_store.StoredState, preset: Preset) -> WarmStart | N
 
 
 def _load_closes(connection: sa.Connection, tickers: Sequence[str], preset: Preset, as_of: date) -> pl.DataFrame:
-    # Calendar days that surely hold window + lags sessions (about 252 sessions a year).
-    span = timedelta(days=int((preset.window + preset.lags) * 1.6) + 14)
-    prices = price_store.load_prices(tickers, connection=connection, start=as_of - span, end=as_of)
-    return prices.select("ticker", "session_date", "close")
+    """The closes a fit through `as_of` can use: the last window + lags sessions."""
+    start = calendar.sessions_back(as_of, preset.window + preset.lags)
+    return price_store.load_closes(tickers, connection=connection, start=start, end=as_of)
 
 
 def _check_history(closes: pl.DataFrame, tickers: Sequence[str], preset: Preset, as_of: date) -> dict[str, TickerFailure]:
     """Tickers that cannot be forecast from `as_of`: no close on it, or too few closes."""
-    summary = {
-        ticker: (count, last)
-        for ticker, count, last in closes.group_by("ticker").agg(pl.len(), pl.col("session_date").max()).iter_rows()
-    }
+    summary = (
+        pl.DataFrame({"ticker": list(tickers)}, schema={"ticker": pl.String})
+        .join(closes.group_by("ticker").agg(pl.len().alias("count"), pl.col("session_date").max().alias("last")), on="ticker", how="left")
+        .filter(pl.col("last").is_null() | (pl.col("last") != as_of) | (pl.col("count") < preset.lags + 1))
+    )
     failures = {}
-    for ticker in tickers:
-        count, last = summary.get(ticker, (0, None))
+    for ticker, count, last in summary.iter_rows():
         if last != as_of:
             failures[ticker] = TickerFailure("validate", f"no close for {as_of} (latest stored: {last})")
-        elif count < preset.lags + 1:
+        else:
             failures[ticker] = TickerFailure("validate", f"{count} closes stored, need at least {preset.lags + 1}")
     return failures
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Literal
 
 from forecaster.errors import UserError
@@ -36,7 +37,7 @@ class Preset:
     loss: Loss = "mse"  # per-sample training loss: squared (notebook) or absolute error
     weight_decay: float = 0.0  # torch Adam's L2 term on all 12 parameters (0: none, the notebook)
 
-    @property
+    @cached_property
     def config_hash(self) -> str:
         encoded = json.dumps(asdict(self), sort_keys=True).encode()
         return hashlib.sha256(encoded).hexdigest()[:16]

@@ -63,6 +63,25 @@ def load_prices(
     return pl.DataFrame(connection.execute(statement).all(), schema=PRICE_SCHEMA, orient="row")
 
 
+def load_closes(tickers: Sequence[str], *, connection: sa.Connection, start: date, end: date) -> pl.DataFrame:
+    """(ticker, session_date, close) of `tickers` from `start` to `end` inclusive, sorted by ticker
+    and date: the daily cycle's training input, about 250 rows a ticker. Dates travel as ISO
+    text and are parsed by polars at once, and rows skip SQLAlchemy's per-row processing:
+    several times faster than load_prices for a million rows."""
+    if not tickers:
+        return pl.DataFrame(schema={"ticker": pl.String, "session_date": pl.Date, "close": pl.Float64})
+    statement = (
+        sa.select(prices.c.ticker, sa.cast(prices.c.session_date, sa.String), prices.c.close)
+        .where(prices.c.ticker.in_(list(tickers)), prices.c.session_date.between(start, end))
+        .order_by(prices.c.ticker, prices.c.session_date)
+    )
+    result = connection.execute(statement)
+    rows = result.cursor.fetchall()  # plain tuples: every column is already a plain Python value
+    result.close()
+    frame = pl.DataFrame(rows, schema={"ticker": pl.String, "session_date": pl.String, "close": pl.Float64}, orient="row")
+    return frame.with_columns(pl.col("session_date").str.to_date("%Y-%m-%d"))
+
+
 def latest_price_dates(tickers: Sequence[str], *, connection: sa.Connection) -> dict[str, date]:
     """The last stored session of each ticker; tickers with no prices are absent."""
     if not tickers:

@@ -1,0 +1,151 @@
+"""Daily-cycle scale: 100, 1,000 and 5,000 tickers on SQLite and PostgreSQL, against the notebook's way.
+
+    python benchmarks/cycle_scale.py [--sizes 100,1000,5000] [--postgres-url URL]
+
+For each size and backend, a fresh database gets 300 sessions of synthetic prices per
+ticker and, for every ticker, a model state trained through the previous session (the
+notebook's initial weights under the default preset's configuration, so the next
+cycle warm-starts from it). Then the measured part, in a process of its own: one
+`run_cycle` of the default preset (fetch nothing new, warm-start fit of 252-session
+windows, forecast, write states, losses, forecasts, run row), with its wall time and
+peak RSS. "Notebook's way" is the same daily fit done one ticker at a time by the
+notebook's DataLoader + autograd loop, timed on a sample of tickers and scaled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+import torch
+
+from forecaster import calendar
+from forecaster.features import training_windows
+from forecaster.model import NOTEBOOK_INITIAL_PARAMS
+from forecaster.notebook_reference import train_like_notebook
+from forecaster.pipeline import CycleContext, run_cycle
+from forecaster.presets import PRESETS
+from forecaster.sources.synthetic import SyntheticSource
+from forecaster.store.database import make_engine, upgrade
+from forecaster.store.prices import upsert_prices
+from forecaster.store.runs import finish_run, start_run
+from forecaster.store.schema import model_states
+
+AS_OF = date(2024, 6, 3)
+PREVIOUS = calendar.previous_session(AS_OF)
+PRESET = PRESETS["default"]
+
+
+def _tickers(count: int) -> list[str]:
+    return [f"S{k:05d}" for k in range(count)]
+
+
+def prepare(url: str, count: int) -> None:
+    """Prices through AS_OF and a warm-start state through the session before it, for every ticker."""
+    engine = make_engine(url)
+    upgrade(engine)
+    tickers = _tickers(count)
+    now = datetime.now(timezone.utc)
+    prices = SyntheticSource(seed=11).fetch(tickers, calendar.sessions_back(AS_OF, 300), AS_OF).prices
+    state = {
+        "params": NOTEBOOK_INITIAL_PARAMS, "optimizer_state": None, "config_hash": PRESET.config_hash,
+        "preset": PRESET.name, "trained_through": PREVIOUS, "created_at": now,
+    }
+    with engine.begin() as connection:
+        upsert_prices(prices, connection=connection, source="synthetic:11", fetched_at=now)
+        run_id = start_run("backfill", connection=connection, as_of=PREVIOUS, preset=PRESET.name, host="bench", started_at=now)
+        finish_run(run_id, connection=connection, status="ok", tickers_ok=count, tickers_failed=0, tickers_skipped=0, error=None, finished_at=now)
+        connection.execute(model_states.insert(), [state | {"ticker": t, "run_id": run_id} for t in tickers])
+    engine.dispose()
+
+
+def measure(url: str, count: int) -> dict[str, float]:
+    """One warm daily cycle; wall time and this process's peak RSS."""
+    engine = make_engine(url)
+    context = CycleContext(engine=engine, source=SyntheticSource(seed=11), tickers=_tickers(count), preset=PRESET)
+    started = time.perf_counter()
+    outcome = run_cycle(context, AS_OF)
+    seconds = time.perf_counter() - started
+    assert outcome.status == "ok" and outcome.tickers_ok == count, outcome
+    return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def notebook_seconds_per_ticker(sample: int = 5) -> float:
+    """The daily warm-start fit (the default preset's epochs, window and batch) of one ticker
+    through the notebook's loop, averaged over a few tickers."""
+    closes = SyntheticSource(seed=11).fetch(_tickers(sample), calendar.sessions_back(AS_OF, 300), AS_OF).prices
+    windows = training_windows(closes.select("ticker", "session_date", "close"), lags=PRESET.lags, window=PRESET.window)
+    started = time.perf_counter()
+    for k in range(sample):
+        x = torch.tensor(windows.x[k], dtype=torch.float32)
+        y = torch.tensor(windows.y[k], dtype=torch.float32)
+        train_like_notebook(x, y, epochs=PRESET.epochs_per_session, batch_size=PRESET.batch_size, learning_rate=PRESET.learning_rate)
+    return (time.perf_counter() - started) / sample
+
+
+def _in_child(step: str, url: str, count: int) -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, __file__, f"--{step}", url, str(count)], capture_output=True, text=True, check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _postgres_database(admin_url: str) -> tuple[str, sa.Engine, str]:
+    name = f"fc_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False), admin, name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,5000")
+    parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--prepare", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.prepare:
+        prepare(args.prepare[0], int(args.prepare[1]))
+        print(json.dumps({}))
+        return
+    if args.measure:
+        print(json.dumps(measure(args.measure[0], int(args.measure[1]))))
+        return
+
+    per_ticker = notebook_seconds_per_ticker()
+    print(f"default preset daily cycle: warm start, window {PRESET.window}, {PRESET.epochs_per_session} epochs; "
+          f"{os.cpu_count()} cores; notebook's way {per_ticker * 1000:.0f} ms per ticker")
+    print(f"{'backend':<10} {'tickers':>7} {'wall s':>8} {'peak RSS MB':>12} {'tickers/s':>10} {'notebook way s':>15} {'speed-up':>9}")
+    with tempfile.TemporaryDirectory() as directory:
+        for count in (int(size) for size in args.sizes.split(",")):
+            for backend in ("sqlite", "postgresql"):
+                if backend == "sqlite":
+                    url, cleanup = f"sqlite:///{Path(directory) / f'scale{count}.db'}", None
+                else:
+                    url, admin, name = _postgres_database(args.postgres_url)
+                    cleanup = (admin, name)
+                try:
+                    _in_child("prepare", url, count)
+                    result = _in_child("measure", url, count)
+                finally:
+                    if cleanup:
+                        with cleanup[0].connect() as connection:
+                            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{cleanup[1]}" WITH (FORCE)'))
+                notebook = per_ticker * count
+                print(f"{backend:<10} {count:>7} {result['seconds']:>8.2f} {result['peak_rss_mb']:>12.0f} "
+                      f"{count / result['seconds']:>10.0f} {notebook:>15.0f} {notebook / result['seconds']:>8.0f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
