@@ -91,6 +91,8 @@ def ticker_pngs(series: Iterable[TickerSeries]) -> Iterator[tuple[str, bytes]]:
         # labelled tick). Minor ticks unlabelled, and so cheap to draw.
         spans_decades = bool(one.losses) and min(one.losses) > 0 and max(one.losses) >= 10 * min(one.losses)
         loss.set_yscale("log" if spans_decades else "linear")
+        if not spans_decades:  # a warm fit's loss moves in the 5th digit: plain numbers, no offset
+            loss.ticklabel_format(axis="y", useOffset=False)
         loss.yaxis.set_minor_locator(NullLocator())
         _show_data(loss, no_fit, bool(one.losses))
 

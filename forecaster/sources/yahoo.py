@@ -19,6 +19,7 @@ Yahoo's "Adj Close". Rows and failures are keyed by each ticker as asked for ("s
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -68,17 +69,21 @@ class YahooSource:
         if not wanted:
             return FetchResult()
         try:
-            frame = self._download(
-                tickers=wanted,
-                start=start.isoformat(),
-                end=(end + timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
-                auto_adjust=self.auto_adjust,
-                progress=False,
-                threads=True,
-                group_by="column",
-                multi_level_index=True,
-                timeout=self.timeout,
-            )
+            with warnings.catch_warnings():
+                # yfinance's own pandas deprecation notices: noise in the daemon's log, nothing to act on.
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"yfinance\.")
+                warnings.filterwarnings("ignore", category=FutureWarning, module=r"yfinance\.")
+                frame = self._download(
+                    tickers=wanted,
+                    start=start.isoformat(),
+                    end=(end + timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
+                    auto_adjust=self.auto_adjust,
+                    progress=False,
+                    threads=True,
+                    group_by="column",
+                    multi_level_index=True,
+                    timeout=self.timeout,
+                )
         except Exception as error:  # any download error fails these tickers, never the run
             reason = f"download failed: {_one_line(error)}"
             return FetchResult(failures={ticker: reason for ticker in wanted})
