@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from forecaster.errors import UserError
+from forecaster.logs import register_url_password
 
 ENV_PREFIX = "FORECASTER_"
 
@@ -37,9 +39,17 @@ class Settings:
     lease_seconds: int = 120  # a worker's lease; once expired (the worker died) another worker takes the tickers
     config_file: str | None = field(default=None, metadata={"env_only": True})
 
+    def __post_init__(self) -> None:
+        # Whatever later fails on this URL, its password never reaches a log line or an error.
+        register_url_password(self.database_url)
+
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the non-None values replaced (flags given on the command line)."""
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+#: Whole-number settings that must be at least 1 (the others must not be negative).
+_AT_LEAST_ONE = ("history_sessions", "claim_size", "lease_seconds", "misfire_grace_seconds")
 
 
 def _convert(name: str, raw: Any, default: Any) -> Any:
@@ -54,13 +64,15 @@ def _convert(name: str, raw: Any, default: Any) -> Any:
             return str(raw).lower() in ("1", "true", "yes", "on")
         if isinstance(default, int):
             value = int(raw)
+            if name in _AT_LEAST_ONE and value < 1:
+                raise ValueError("must be at least 1")
             if value < 0:
                 raise ValueError("must not be negative")
             return value
         if isinstance(default, float):
             value = float(raw)
-            if not value >= 0:
-                raise ValueError("must not be negative")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError("must be a finite number, not negative")
             return value
         return str(raw)
     except (TypeError, ValueError) as error:

@@ -6,15 +6,38 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from urllib.parse import unquote
 
-#: user:password@ in any URL-looking text; the password is replaced, the rest kept.
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]*)@")
+#: user:password@ in any URL-looking text; the password is replaced, the rest kept. The password
+#: runs to the last "@" before the path, so an unescaped "@" in it does not leave its end showing.
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^/\s]*)@")
+
+#: Passwords of the URLs given to register_url_password, to hide wherever they show.
+_secrets: set[str] = set()
+_SHORTEST_SECRET = 3  # shorter pieces would hide ordinary text
+
+
+def register_url_password(url: str) -> None:
+    """Remembers the password of a URL so that `redact` hides it even where it shows outside a
+    URL: a driver's error about a host name that swallowed part of a password with an unescaped
+    "@", or a password echoed percent-decoded."""
+    match = _URL_PASSWORD.search(url)
+    if match is None or not match["password"]:
+        return
+    password = match["password"]
+    for candidate in {password, unquote(password), *password.split("@"), *unquote(password).split("@")}:
+        if len(candidate) >= _SHORTEST_SECRET:
+            _secrets.add(candidate)
+            _secrets.add(json.dumps(candidate)[1:-1])  # as it shows in a JSON log line
 
 
 def redact(text: str) -> str:
-    """The text with every URL password replaced by ***."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    """The text with every URL password, and every registered password, replaced by ***."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -29,7 +52,7 @@ class _JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

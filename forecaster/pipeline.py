@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
+import polars as pl
 import sqlalchemy as sa
 
 from forecaster import calendar
@@ -91,7 +92,8 @@ def ensure_prices(
     to forecast from. Returns the tickers the source failed on or whose prices were rejected.
     """
     with context.engine.connect() as connection:
-        latest = price_store.latest_price_dates(tickers, connection=connection)
+        last_stored = price_store.latest_closes(tickers, connection=connection)
+    latest = {ticker: session_date for ticker, (session_date, _) in last_stored.items()}
     stale = [t for t in tickers if latest.get(t) is None or latest[t] < through]
     if not stale:
         return {}
@@ -102,7 +104,10 @@ def ensure_prices(
     )
     result = context.source.fetch(stale, first_needed, through)
     failures = {t: TickerFailure("fetch", reason) for t, reason in result.failures.items()}
-    clean, rejected = check_fetched_prices(result.prices.filter(result.prices["ticker"].is_in(stale)))
+    # Only sessions after each ticker's last stored one: the first is checked against that close.
+    after_stored = pl.col("session_date") > pl.col("ticker").replace_strict(latest, default=date.min, return_dtype=pl.Date)
+    fetched = result.prices.filter(pl.col("ticker").is_in(stale) & after_stored)
+    clean, rejected = check_fetched_prices(fetched, last_stored=last_stored)
     failures |= {t: TickerFailure("validate", reason) for t, reason in rejected.items()}
     if clean.height:
         with context.engine.begin() as connection:

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -134,6 +135,10 @@ def serve(
                     stop.wait(WORKER_POLL_SECONDS)
             except CycleInterrupted:
                 return
+            except sa.exc.OperationalError as error:  # the database is away: expected, one line
+                reason = str(error.orig or error).strip().splitlines()[0]
+                log.warning("worker: database unavailable (%s); retrying in %d s", reason, WORKER_ERROR_PAUSE_SECONDS)
+                stop.wait(WORKER_ERROR_PAUSE_SECONDS)
             except Exception:
                 log.exception("worker: claim failed; retrying in %d s", WORKER_ERROR_PAUSE_SECONDS)
                 stop.wait(WORKER_ERROR_PAUSE_SECONDS)

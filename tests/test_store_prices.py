@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from polars.testing import assert_frame_equal
 
 from forecaster.sources.base import PRICE_SCHEMA
-from forecaster.store.prices import latest_price_dates, load_prices, upsert_prices
+from forecaster.store.prices import latest_closes, load_prices, upsert_prices
 from forecaster.store.schema import prices
 
 FETCHED = datetime(2024, 3, 5, 23, 0, tzinfo=timezone.utc)
@@ -112,9 +112,9 @@ def test_loading_filters_by_ticker_and_inclusive_date_range(migrated_engine):
     assert up_to["ticker"].to_list() == ["QQQ", "SPY"]
 
 
-def test_latest_price_dates_name_only_tickers_with_prices(migrated_engine):
+def test_latest_closes_name_only_tickers_with_prices(migrated_engine):
     with migrated_engine.begin() as connection:
         upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=FETCHED)
-        latest = latest_price_dates(["SPY", "QQQ", "IWM"], connection=connection)
-        assert latest_price_dates([], connection=connection) == {}
-    assert latest == {"SPY": date(2024, 3, 5), "QQQ": date(2024, 3, 1)}
+        latest = latest_closes(["SPY", "QQQ", "IWM"], connection=connection)
+        assert latest_closes([], connection=connection) == {}
+    assert latest == {"SPY": (date(2024, 3, 5), 507.0), "QQQ": (date(2024, 3, 1), 444.0)}

@@ -4,6 +4,7 @@ its per-epoch losses, and the forecast made with it; written together, read back
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class StoredState:
     params: dict[str, float]  # the 12 named parameters
     optimizer_state: dict[str, Any] | None  # {"step": int, "exp_avg": [...], "exp_avg_sq": [...]}
     config_hash: str  # the preset configuration the state was trained with
+    unreadable: str | None = None  # why the stored JSON could not be decoded (then params is empty)
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,12 @@ def load_latest_states(
         .group_by(model_states.c.ticker)
         .subquery()
     )
+    # The JSON columns come back as text on SQLite (which does not check JSON) and are decoded
+    # here one row at a time, so one corrupt state costs its ticker a refit, not the cycle.
     statement = sa.select(
-        model_states.c.ticker, model_states.c.preset, model_states.c.trained_through, model_states.c.params,
-        model_states.c.optimizer_state, model_states.c.config_hash,
+        model_states.c.ticker, model_states.c.preset, model_states.c.trained_through,
+        sa.type_coerce(model_states.c.params, sa.Text), sa.type_coerce(model_states.c.optimizer_state, sa.Text),
+        model_states.c.config_hash,
     ).join(
         latest,
         sa.and_(
@@ -129,4 +134,15 @@ def load_latest_states(
             model_states.c.preset == preset,
         ),
     )
-    return {row.ticker: StoredState(*row) for row in connection.execute(statement)}
+    return {row.ticker: _stored_state(*row) for row in connection.execute(statement)}
+
+
+def _stored_state(
+    ticker: str, preset: str, trained_through: date, params: Any, optimizer_state: Any, config_hash: str
+) -> StoredState:
+    try:
+        params = json.loads(params) if isinstance(params, str) else params
+        optimizer_state = json.loads(optimizer_state) if isinstance(optimizer_state, str) else optimizer_state
+    except ValueError as error:
+        return StoredState(ticker, preset, trained_through, {}, None, config_hash, unreadable=f"not JSON: {error}")
+    return StoredState(ticker, preset, trained_through, params, optimizer_state, config_hash)

@@ -82,13 +82,17 @@ def load_closes(tickers: Sequence[str], *, connection: sa.Connection, start: dat
     return frame.with_columns(pl.col("session_date").str.to_date("%Y-%m-%d"))
 
 
-def latest_price_dates(tickers: Sequence[str], *, connection: sa.Connection) -> dict[str, date]:
-    """The last stored session of each ticker; tickers with no prices are absent."""
+def latest_closes(tickers: Sequence[str], *, connection: sa.Connection) -> dict[str, tuple[date, float]]:
+    """Each ticker's last stored (session_date, close); tickers with no prices are absent."""
     if not tickers:
         return {}
-    statement = (
-        sa.select(prices.c.ticker, sa.func.max(prices.c.session_date))
+    latest = (
+        sa.select(prices.c.ticker, sa.func.max(prices.c.session_date).label("session_date"))
         .where(prices.c.ticker.in_(list(tickers)))
         .group_by(prices.c.ticker)
+        .subquery()
     )
-    return {ticker: latest for ticker, latest in connection.execute(statement)}
+    statement = sa.select(prices.c.ticker, prices.c.session_date, prices.c.close).join(
+        latest, sa.and_(prices.c.ticker == latest.c.ticker, prices.c.session_date == latest.c.session_date)
+    )
+    return {ticker: (session_date, close) for ticker, session_date, close in connection.execute(statement)}

@@ -1,0 +1,84 @@
+"""PostgreSQL goes down in the middle of a daemon cycle and comes back: the cycle completes.
+
+The daemon (a real `forecaster run` process, 100 tickers so the cycle's first fits last
+several seconds) works against a private PostgreSQL server (tests/support/postgres_server.py;
+the shared one is never stopped). Once the cycle has written its first forecasts, the server
+is stopped the hard way (`pg_ctl stop -m immediate`, like a crash) and started again two
+seconds later. The daemon must log the outage, retry with backoff
+(FORECASTER_DATABASE_RETRIES, FORECASTER_DATABASE_BACKOFF_SECONDS), complete the cycle without
+losing or repeating a forecast, and record in `runs` that the interrupted run failed and a
+later one finished the work.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.postgres_server import PostgresServer, postgres_bin_dir
+from tests.support.processes import (
+    forecaster_env,
+    query_scalar,
+    start_forecaster,
+    wait_for,
+)
+
+TICKERS = [f"T{k:03d}" for k in range(100)]
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresServer]:
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("initdb not found (on PATH or under /usr/lib/postgresql/*/bin): cannot run a private PostgreSQL")
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+def test_a_cycle_that_loses_postgresql_midway_retries_and_completes_once_it_is_back(private_postgres, tmp_path):
+    url = private_postgres.url
+    env = forecaster_env(
+        url, source="synthetic", tickers=",".join(TICKERS), database_retries="5", database_backoff_seconds="1",
+        report_dir=str(tmp_path / "reports"),
+    )
+    log_path = tmp_path / "daemon.log"
+    daemon = start_forecaster("run", env=env, log_path=log_path)
+    try:
+        wait_for(lambda: (query_scalar(url, "SELECT count(*) FROM predictions") or 0) > 0, 120, "the first forecasts")
+        private_postgres.stop("immediate")
+        time.sleep(2)
+        assert daemon.poll() is None, "the daemon must survive the outage"
+        private_postgres.start()
+        wait_for(lambda: query_scalar(url, "SELECT count(*) FROM predictions") == len(TICKERS), 120,
+                 "every forecast after the outage")
+        wait_for(lambda: query_scalar(url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0, 30,
+                 "the runs to be closed")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    log = log_path.read_text()
+
+    assert "database unavailable" in log and "retry 1 of 5 in 1 s" in log, log[-3000:]
+    runs = query_scalar(url, "SELECT string_agg(status || ':' || coalesce(error, ''), ' | ' ORDER BY id) FROM runs")
+    first, *later = runs.split(" | ")
+    assert first.startswith("failed:lost the database connection"), runs
+    assert later and later[-1].startswith("ok:"), runs
+    # Every ticker forecast exactly once, each with its model state and first-fit losses.
+    assert query_scalar(url, "SELECT count(DISTINCT ticker) FROM predictions") == len(TICKERS)
+    assert query_scalar(url, "SELECT count(*) FROM model_states") == len(TICKERS)
+    assert query_scalar(url, """
+        SELECT count(*) FROM predictions p JOIN model_states s
+          ON s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of
+        WHERE (SELECT count(*) FROM training_losses l WHERE l.ticker = s.ticker AND l.preset = s.preset
+               AND l.trained_through = s.trained_through) = 1000""") == len(TICKERS)
+    assert query_scalar(url, "SELECT count(*) FROM cycle_tasks") == 0
