@@ -12,7 +12,6 @@ from forecaster.store.runs import (
     RunRecord,
     finish_run,
     latest_run,
-    recent_failures,
     record_failures,
     run_failures_of,
     start_run,
@@ -68,7 +67,7 @@ def test_unknown_kinds_statuses_and_stages_are_refused_by_the_database(migrated_
             record_failures(run_id, {"SPY": ("predict", "no")}, connection=connection)
 
 
-def test_failures_are_recorded_per_ticker_and_read_back_newest_run_first(migrated_engine):
+def test_failures_are_recorded_per_ticker_and_read_back_per_run(migrated_engine):
     with migrated_engine.begin() as connection:
         first = start_run("daily", connection=connection, as_of=None, preset=None, host=None, started_at=NINE_PM)
         second = start_run("daily", connection=connection, as_of=None, preset=None, host=None, started_at=NINE_PM)
@@ -77,10 +76,6 @@ def test_failures_are_recorded_per_ticker_and_read_back_newest_run_first(migrate
         record_failures(second, {"SPY": ("write", "disk full")}, connection=connection)  # recorded again: replaced
         record_failures(second, {}, connection=connection)
         of_first = run_failures_of(first, connection=connection)
-        everything = recent_failures(connection=connection)
-        since_second = recent_failures(connection=connection, since_run_id=second)
-        newest_two = recent_failures(connection=connection, limit=2)
+        of_second = run_failures_of(second, connection=connection)
     assert of_first == [RunFailure(first, "AAA", "validate", "no close for 2024-03-05"), RunFailure(first, "SPY", "fetch", "timed out")]
-    assert everything == [RunFailure(second, "SPY", "write", "disk full"), *of_first]
-    assert since_second == everything[:1]
-    assert newest_two == everything[:2]
+    assert of_second == [RunFailure(second, "SPY", "write", "disk full")]

@@ -117,15 +117,3 @@ def run_failures_of(run_id: int, *, connection: sa.Connection) -> list[RunFailur
     """The tickers that failed in a run, by ticker."""
     statement = sa.select(run_failures).where(run_failures.c.run_id == run_id).order_by(run_failures.c.ticker)
     return [RunFailure(**row._mapping) for row in connection.execute(statement)]
-
-
-def recent_failures(
-    *, connection: sa.Connection, since_run_id: int | None = None, limit: int | None = None
-) -> list[RunFailure]:
-    """Failures of runs from `since_run_id` on (all when None), newest run first, then by ticker; at most `limit`."""
-    statement = sa.select(run_failures).order_by(run_failures.c.run_id.desc(), run_failures.c.ticker)
-    if since_run_id is not None:
-        statement = statement.where(run_failures.c.run_id >= since_run_id)
-    if limit is not None:
-        statement = statement.limit(limit)
-    return [RunFailure(**row._mapping) for row in connection.execute(statement)]
