@@ -108,11 +108,47 @@ def ensure_prices(
     after_stored = pl.col("session_date") > pl.col("ticker").replace_strict(latest, default=date.min, return_dtype=pl.Date)
     fetched = result.prices.filter(pl.col("ticker").is_in(stale) & after_stored)
     clean, rejected = check_fetched_prices(fetched, last_stored=last_stored)
+    revised = _revised_histories(context, fetched, rejected, last_stored, through)
+    for ticker, history in revised.items():
+        del rejected[ticker]
+        clean = pl.concat([clean, history], how="vertical_relaxed")
     failures |= {t: TickerFailure("validate", reason) for t, reason in rejected.items()}
     if clean.height:
         with context.engine.begin() as connection:
             price_store.upsert_prices(clean, connection=connection, source=context.source.name, fetched_at=context.clock())
     return failures
+
+
+def _revised_histories(
+    context: CycleContext,
+    fetched: pl.DataFrame,
+    rejected: dict[str, str],
+    last_stored: dict[str, tuple[date, float]],
+    through: date,
+) -> dict[str, pl.DataFrame]:
+    """Fresh histories of the tickers whose new closes jump only against the stored ones.
+
+    That is how a split shows once the source adjusts its history (yfinance does): the
+    stored closes are the stale ones. Such a ticker's whole stored span is fetched again
+    and, if it holds no jump itself, replaces the stored rows.
+    """
+    candidates = [t for t in rejected if t in last_stored]
+    if not candidates:
+        return {}
+    _, jumps_within_fetch = check_fetched_prices(fetched.filter(pl.col("ticker").is_in(candidates)))
+    boundary = [t for t in candidates if t not in jumps_within_fetch]
+    if not boundary:
+        return {}
+    with context.engine.connect() as connection:
+        start = price_store.earliest_date(boundary, connection=connection)
+    result = context.source.fetch(boundary, start, through)
+    histories, still_bad = check_fetched_prices(result.prices.filter(pl.col("ticker").is_in(boundary)))
+    revised = {}
+    for (ticker,), history in histories.partition_by("ticker", as_dict=True).items():
+        if ticker not in still_bad and history["session_date"].max() == through:
+            log.warning("%s: its closes jump against the stored ones (a split?); refetched and replaced its %d stored sessions", ticker, history.height)
+            revised[ticker] = history
+    return revised
 
 
 def work(context: CycleContext, *, as_of: date | None = None) -> int:

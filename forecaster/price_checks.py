@@ -23,8 +23,9 @@ Rejected (the whole fetch of that ticker):
   (yfinance's default) a move that large is far more often an unadjusted split or a bad tick
   than a real move, and one such step would dominate the lag features of every window that
   holds it. A genuine move that large is rejected too; the reason names both closes so an
-  operator can tell. (A split adjusts the whole history retroactively, so the way out is to
-  fetch the ticker's history again, which rewrites the stored closes.)
+  operator can tell. (A split adjusts the whole history retroactively: when new closes jump
+  only against the stored ones, pipeline.ensure_prices fetches the ticker's stored span again
+  and, if that history is clean, replaces the stored rows with it.)
 
 A ticker the source does not return, or returns without a single close (vanished, delisted),
 is the source's failure (stage "fetch"), not this module's.

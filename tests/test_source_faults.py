@@ -183,7 +183,19 @@ def test_a_rejected_ticker_is_fetched_again_and_stored_once_its_data_is_clean(en
     assert _stored_closes(engine, "ODD") == _stored()
 
 
-def test_a_split_between_the_stored_history_and_the_next_fetch_is_rejected(engine):
+def test_a_split_the_source_has_adjusted_its_history_for_replaces_the_stored_history(engine):
+    _cycle(engine, _with_odd(history(_closes())))
+    next_day = calendar.next_session(AS_OF)
+    adjusted = {d: c / 2 for d, c in {**_closes(), next_day.isoformat(): CLOSES[-1] + 0.5}.items()}
+    clean_next = {**_closes(), next_day.isoformat(): CLOSES[-1] + 0.5}
+
+    outcome = _cycle(engine, download_frame({"GOOD": history(clean_next), "ODD": history(adjusted)}), next_day)
+
+    assert "ODD" not in _failures(engine, outcome.run_id)
+    assert _stored_closes(engine, "ODD") == [(date.fromisoformat(d), c) for d, c in adjusted.items()]
+
+
+def test_a_split_between_the_stored_history_and_an_unadjusted_fetch_is_rejected(engine):
     _cycle(engine, _with_odd(history(_closes())))
     next_day = calendar.next_session(AS_OF)
     after_split = {**_closes(), next_day.isoformat(): CLOSES[-1] / 2}

@@ -82,6 +82,14 @@ def load_closes(tickers: Sequence[str], *, connection: sa.Connection, start: dat
     return frame.with_columns(pl.col("session_date").str.to_date("%Y-%m-%d"))
 
 
+def earliest_date(tickers: Sequence[str], *, connection: sa.Connection) -> date | None:
+    """The first stored session of any of `tickers`, or None when none has prices."""
+    if not tickers:
+        return None
+    statement = sa.select(sa.func.min(prices.c.session_date)).where(prices.c.ticker.in_(list(tickers)))
+    return connection.execute(statement).scalar_one()
+
+
 def latest_closes(tickers: Sequence[str], *, connection: sa.Connection) -> dict[str, tuple[date, float]]:
     """Each ticker's last stored (session_date, close); tickers with no prices are absent."""
     if not tickers:
