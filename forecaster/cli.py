@@ -145,17 +145,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def command_db_upgrade(args: argparse.Namespace) -> int:
-    from forecaster.store.database import current_revision, make_engine, upgrade
+    from forecaster.store.database import current_revision, opened_engine, upgrade
 
-    engine = make_engine(_settings(args).database_url)
-    upgrade(engine)
-    print(f"database at revision {current_revision(engine)}")
+    with opened_engine(_settings(args).database_url) as engine:
+        upgrade(engine)
+        print(f"database at revision {current_revision(engine)}")
     return 0
 
 
 def command_run(args: argparse.Namespace) -> int:
     from forecaster.cycle_training import CycleInterrupted
-    from forecaster.jobs import build_context, forecast_job, forecast_job_retrying_database, report_job
+    from forecaster.jobs import forecast_job, forecast_job_retrying_database, opened_context, report_job
     from forecaster.leadership import Leadership
     from forecaster.pipeline import work
     from forecaster.scheduler import daemon_triggers, serve
@@ -167,42 +167,42 @@ def command_run(args: argparse.Namespace) -> int:
         raise UserError(f"--as-of {args.as_of}: not a NYSE trading session")
     triggers = daemon_triggers(settings)
     stop = threading.Event()
-    context = build_context(settings, stop=stop)
-    leadership = Leadership(context.engine)
-    leadership.try_acquire()  # on SQLite, refuses a second process here, before any work
-    if args.once:
-        try:
-            outcomes = forecast_job(context, as_of=args.as_of)
-        finally:
-            leadership.release()
-        return 0 if outcomes and outcomes[-1].status in ("ok", "partial") else 1
+    with opened_context(settings, stop=stop) as context:
+        leadership = Leadership(context.engine)
+        leadership.try_acquire()  # on SQLite, refuses a second process here, before any work
+        if args.once:
+            try:
+                outcomes = forecast_job(context, as_of=args.as_of)
+            finally:
+                leadership.release()
+            return 0 if outcomes and outcomes[-1].status in ("ok", "partial") else 1
 
-    def forecast() -> None:
-        try:
-            forecast_job_retrying_database(context, settings, stop)
-        except CycleInterrupted:
-            log.info("forecast cycle stopped before its end; the next start completes it")
+        def forecast() -> None:
+            try:
+                forecast_job_retrying_database(context, settings, stop)
+            except CycleInterrupted:
+                log.info("forecast cycle stopped before its end; the next start completes it")
 
-    serve(
-        settings, triggers, forecast=forecast, report=lambda: report_job(context, settings),
-        work=lambda: work(context), leadership=leadership, stop=stop,
-    )
+        serve(
+            settings, triggers, forecast=forecast, report=lambda: report_job(context, settings),
+            work=lambda: work(context), leadership=leadership, stop=stop,
+        )
     return 0
 
 
 def command_backfill(args: argparse.Namespace) -> int:
-    from forecaster.jobs import build_context
+    from forecaster.jobs import opened_context
     from forecaster.pipeline import backfill
     from forecaster.progress import ProgressBar
 
     if args.end < args.start:
         raise UserError(f"--end {args.end} is before --start {args.start}")
-    context = build_context(_settings(args))
     sessions = calendar.sessions_between(args.start, args.end)
     if not sessions:
         raise UserError(f"no trading session between {args.start} and {args.end}")
     bar = ProgressBar(total=len(sessions), stream=sys.stderr)
-    outcomes = backfill(context, args.start, args.end, on_cycle=lambda outcome: bar.advance(str(outcome.as_of)))
+    with opened_context(_settings(args)) as context:
+        outcomes = backfill(context, args.start, args.end, on_cycle=lambda outcome: bar.advance(str(outcome.as_of)))
     bar.close()
     failed = sum(1 for outcome in outcomes if outcome.status == "failed")
     print(
@@ -215,12 +215,11 @@ def command_backfill(args: argparse.Namespace) -> int:
 
 
 def command_predictions(args: argparse.Namespace) -> int:
-    from forecaster.store.database import make_engine
+    from forecaster.store.database import opened_engine
     from forecaster.store.predictions import load_predictions
 
     settings = _settings(args)
-    engine = make_engine(settings.database_url)
-    with engine.connect() as connection:
+    with opened_engine(settings.database_url) as engine, engine.connect() as connection:
         frame = load_predictions(connection=connection, ticker=args.ticker, since=args.since, preset=args.preset)
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())
@@ -234,23 +233,24 @@ def command_predictions(args: argparse.Namespace) -> int:
 
 def command_report(args: argparse.Namespace) -> int:
     from forecaster.report import write_report
-    from forecaster.store.database import make_engine
+    from forecaster.store.database import opened_engine
 
     settings = _settings(args)
-    path = write_report(
-        make_engine(settings.database_url), as_of=args.date, preset=settings.preset,
-        fmt=args.format, out_dir=Path(args.out or settings.report_dir),
-    )
+    with opened_engine(settings.database_url) as engine:
+        path = write_report(
+            engine, as_of=args.date, preset=settings.preset, fmt=args.format, out_dir=Path(args.out or settings.report_dir)
+        )
     print(path)
     return 0
 
 
 def command_status(args: argparse.Namespace) -> int:
     from forecaster.health import check_health
-    from forecaster.store.database import make_engine
+    from forecaster.store.database import opened_engine
 
     settings = _settings(args)
-    health = check_health(make_engine(settings.database_url), settings, datetime.now(timezone.utc))
+    with opened_engine(settings.database_url) as engine:
+        health = check_health(engine, settings, datetime.now(timezone.utc))
     print("\n".join(health.lines))
     return 0 if health.healthy else 1
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,14 +19,15 @@ from forecaster.presets import get_preset
 from forecaster.sources import source_from_spec
 from forecaster.sources.retrying import RetryingSource
 from forecaster.store import runs as run_store
-from forecaster.store.database import make_engine, upgrade
+from forecaster.store.database import opened_engine, upgrade
 
 log = logging.getLogger(__name__)
 
 
-def build_context(settings: Settings, *, stop: threading.Event | None = None) -> CycleContext:
+@contextmanager
+def opened_context(settings: Settings, *, stop: threading.Event | None = None) -> Iterator[CycleContext]:
     """Preset, source with retries, then the engine (migrated to head): bad settings fail before
-    the database is touched."""
+    the database is touched. The engine's connections are closed when the block ends."""
     preset = get_preset(settings.preset)
     stop = stop or threading.Event()
     source = RetryingSource(
@@ -33,13 +36,13 @@ def build_context(settings: Settings, *, stop: threading.Event | None = None) ->
         backoff_seconds=settings.fetch_backoff_seconds,
         stop=stop,
     )
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    return CycleContext(
-        engine=engine, source=source, tickers=settings.tickers, preset=preset,
-        history_sessions=settings.history_sessions, stop_event=stop,
-        claim_size=max(settings.claim_size, 1), lease=timedelta(seconds=max(settings.lease_seconds, 1)),
-    )
+    with opened_engine(settings.database_url) as engine:
+        upgrade(engine)
+        yield CycleContext(
+            engine=engine, source=source, tickers=settings.tickers, preset=preset,
+            history_sessions=settings.history_sessions, stop_event=stop,
+            claim_size=max(settings.claim_size, 1), lease=timedelta(seconds=max(settings.lease_seconds, 1)),
+        )
 
 
 def close_abandoned_runs(context: CycleContext) -> None:

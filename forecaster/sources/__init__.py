@@ -23,7 +23,9 @@ def source_from_spec(spec: str) -> PriceSource:
     if kind == "csv" and argument:
         from forecaster.sources.csv_file import CsvSource
 
-        return CsvSource(argument)
+        source = CsvSource(argument)
+        source.prices()  # a missing or malformed file fails here, before anything touches the database
+        return source
     if kind == "synthetic" and (not colon or argument.isdigit()):
         from forecaster.sources.synthetic import SyntheticSource
 

@@ -55,6 +55,16 @@ def make_engine(url: str) -> sa.Engine:
     return _create(parsed, shown)
 
 
+@contextmanager
+def opened_engine(url: str) -> Iterator[sa.Engine]:
+    """make_engine for one command: its pooled connections are closed when the block ends."""
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def _parse(url: str) -> sa.URL:
     try:
         parsed = sa.make_url(url)
