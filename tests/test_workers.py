@@ -30,6 +30,7 @@ def test_three_workers_share_ten_sessions_and_finish_a_killed_workers_tickers(po
     assert first.returncode == 0, first.stderr[-2000:]
 
     workers = [start_forecaster("run", env=env, log_path=tmp_path / f"worker{k}.log") for k in range(3)]
+    leader, victim = 0, None
     try:
         wait_for(lambda: any("scheduler: this process" in (tmp_path / f"worker{k}.log").read_text() for k in range(3)), 60, "a scheduler")
         leader = next(k for k in range(3) if "scheduler: this process" in (tmp_path / f"worker{k}.log").read_text())
@@ -46,7 +47,9 @@ def test_three_workers_share_ten_sessions_and_finish_a_killed_workers_tickers(po
         wait_for(lambda: query_scalar(postgres_url, "SELECT count(*) FROM predictions") == expected, 180, "every forecast")
         wait_for(lambda: query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0, 60, "the runs to finish")
     finally:
-        codes = [_stop(worker) for worker in workers if worker is not victim]
+        # The scheduler last: stopped first, a surviving worker would rightly take its place.
+        survivors = sorted((w for w in workers if w is not victim), key=lambda w: w is workers[leader])
+        codes = [_stop(worker) for worker in survivors]
 
     assert codes == [0, 0]
     # Each (ticker, target session) exactly once: the key forbids duplicates, the count forbids gaps.
