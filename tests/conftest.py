@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -55,3 +56,17 @@ def migrated_engine(database_url) -> Iterator[sa.Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """For tests that call `forecaster.cli.main` in-process: the CLI installs its own log handler
+    on the root logger; put back pytest's afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in ("forecaster", "apscheduler")}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, saved in levels.items():
+        logging.getLogger(name).setLevel(saved)

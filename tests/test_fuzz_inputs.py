@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -31,17 +29,7 @@ from forecaster.cli import main
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The CLI installs its own log handler on the root logger; put back pytest's afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    levels = {name: logging.getLogger(name).level for name in ("forecaster", "apscheduler")}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, saved in levels.items():
-        logging.getLogger(name).setLevel(saved)
+pytestmark = pytest.mark.usefixtures("restored_logging")
 
 
 def _invoke(argv: list[str], env: dict[str, str], capsys) -> tuple[int, str, str]:

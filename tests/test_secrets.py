@@ -9,11 +9,9 @@ that are malformed; stdout, stderr and every file the commands write are searche
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import traceback
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,17 +31,7 @@ MALFORMED = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The CLI installs its own log handler on the root logger; put back pytest's afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    levels = {name: logging.getLogger(name).level for name in ("forecaster", "apscheduler")}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, saved in levels.items():
-        logging.getLogger(name).setLevel(saved)
+pytestmark = pytest.mark.usefixtures("restored_logging")
 
 
 @pytest.fixture
