@@ -55,13 +55,12 @@ class WarmStart:
 
 def _warm_start(state: state_store.StoredState, preset: Preset) -> WarmStart | None:
     """The state as arrays, or None when it cannot be trusted (then the ticker is refitted)."""
-    if state.unreadable:
-        log.warning("%s: stored state trained through %s is unreadable (%s); refitting from scratch", state.ticker, state.trained_through, state.unreadable)
-        return None
     if state.config_hash != preset.config_hash:
         log.info("%s: stored state is from another configuration of preset %s; refitting from scratch", state.ticker, preset.name)
         return None
     try:
+        if state.unreadable:
+            raise ValueError(state.unreadable)
         params = params_from_dict(state.params)
         adam = None
         if preset.carry_optimizer_state and state.optimizer_state:
