@@ -159,8 +159,7 @@ def ar1_forecasts(tmp_path_factory) -> pl.DataFrame:
         tickers = ("ARA", "ARB")
         start, end = date(2024, 3, 1), date(2024, 8, 26)
         context = CycleContext(
-            engine=engine, source=AutoregressiveSource(tickers), tickers=tickers, preset=PRESETS["default"],
-            history_sessions=len(calendar.sessions_between(start, end)) + PRESETS["default"].window + 20,
+            engine=engine, source=AutoregressiveSource(tickers), tickers=tickers, preset=PRESETS["default"]
         )
         outcomes = backfill(context, start, end)
         assert all(outcome.status == "ok" for outcome in outcomes)
