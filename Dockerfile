@@ -13,6 +13,7 @@ RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY forecaster ./forecaster
+COPY migrations ./migrations
 # Every other dependency comes from pyproject.toml; no dev extras, not editable.
 RUN pip install .
 

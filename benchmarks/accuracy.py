@@ -29,9 +29,9 @@ import numpy as np
 import polars as pl
 
 from forecaster import calendar
-from forecaster.pipeline import CycleContext, backfill
-from forecaster.presets import PRESETS, Preset
-from forecaster.sources.csv_file import CsvSource
+from forecaster.cycle import CycleContext, backfill
+from forecaster.model.presets import PRESETS, Preset
+from forecaster.prices.sources.csv_file import CsvSource
 from forecaster.store.database import make_engine, upgrade
 from forecaster.store.predictions import load_predictions
 

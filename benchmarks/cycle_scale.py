@@ -30,12 +30,12 @@ import sqlalchemy as sa
 import torch
 
 from forecaster import calendar
-from forecaster.features import training_windows
-from forecaster.model import NOTEBOOK_INITIAL_PARAMS
-from forecaster.notebook_reference import train_like_notebook
-from forecaster.pipeline import CycleContext, run_cycle
-from forecaster.presets import PRESETS
-from forecaster.sources.synthetic import SyntheticSource
+from forecaster.model.features import training_windows
+from forecaster.model.cell import NOTEBOOK_INITIAL_PARAMS
+from forecaster.model.notebook_reference import train_like_notebook
+from forecaster.cycle import CycleContext, run_cycle
+from forecaster.model.presets import PRESETS
+from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store.database import make_engine, upgrade
 from forecaster.store.prices import upsert_prices
 from forecaster.store.runs import finish_run, start_run

@@ -20,10 +20,10 @@ import numpy as np
 import polars as pl
 import torch
 
-from forecaster.features import TrainingWindows, training_windows
-from forecaster.forecasting import fit_and_forecast, initial_params
-from forecaster.notebook_reference import train_like_notebook
-from forecaster.presets import PRESETS
+from forecaster.model.features import TrainingWindows, training_windows
+from forecaster.model.forecasting import fit_and_forecast, initial_params
+from forecaster.model.notebook_reference import train_like_notebook
+from forecaster.model.presets import PRESETS
 
 PRICES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "seed_parity" / "prices.csv"
 

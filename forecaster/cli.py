@@ -24,7 +24,7 @@ from forecaster import calendar
 from forecaster.config import Settings, load_settings
 from forecaster.errors import UserError
 from forecaster.logs import configure_logging, redact
-from forecaster.model import params_from_dict, params_to_dict
+from forecaster.model.cell import params_from_dict, params_to_dict
 
 log = logging.getLogger("forecaster.cli")
 
@@ -84,10 +84,10 @@ def _write_losses_csv(path: str, tickers: list[str], losses: np.ndarray) -> None
 
 
 def command_fit(args: argparse.Namespace) -> int:
-    from forecaster.features import training_windows
-    from forecaster.forecasting import fit_and_forecast, initial_params
-    from forecaster.presets import get_preset
-    from forecaster.price_files import read_price_file
+    from forecaster.model.features import training_windows
+    from forecaster.model.forecasting import fit_and_forecast, initial_params
+    from forecaster.model.presets import get_preset
+    from forecaster.prices.files import read_price_file
 
     preset = get_preset(args.preset)
     prices = read_price_file(args.prices, ticker=args.ticker)
@@ -154,11 +154,11 @@ def command_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from forecaster.cycle_training import CycleInterrupted
-    from forecaster.jobs import forecast_job, forecast_job_retrying_database, opened_context, report_job
-    from forecaster.leadership import Leadership
-    from forecaster.pipeline import work
-    from forecaster.scheduler import daemon_triggers, serve
+    from forecaster.worker import CycleInterrupted
+    from forecaster.daemon.jobs import forecast_job, forecast_job_retrying_database, opened_context, report_job
+    from forecaster.daemon.leadership import Leadership
+    from forecaster.cycle import work
+    from forecaster.daemon.scheduler import daemon_triggers, serve
 
     settings = _settings(args)
     if args.as_of and not args.once:
@@ -191,8 +191,8 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_backfill(args: argparse.Namespace) -> int:
-    from forecaster.jobs import opened_context
-    from forecaster.pipeline import backfill
+    from forecaster.daemon.jobs import opened_context
+    from forecaster.cycle import backfill
     from forecaster.progress import ProgressBar
 
     if args.end < args.start:
@@ -232,7 +232,7 @@ def command_predictions(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from forecaster.report import write_report
+    from forecaster.report.writer import write_report
     from forecaster.store.database import opened_engine
 
     settings = _settings(args)
@@ -245,7 +245,7 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def command_status(args: argparse.Namespace) -> int:
-    from forecaster.health import check_health
+    from forecaster.daemon.health import check_health
     from forecaster.store.database import opened_engine
 
     settings = _settings(args)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from forecaster.model import params_to_dict
-from forecaster.notebook_reference import train_like_notebook
-from forecaster.training import AdamState, fit
+from forecaster.model.cell import params_to_dict
+from forecaster.model.notebook_reference import train_like_notebook
+from forecaster.model.training import AdamState, fit
 
 
 def _random_problem(tickers: int, samples: int, lags: int = 4, seed: int = 7):

@@ -16,9 +16,9 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from forecaster.pipeline import CycleContext, run_cycle
-from forecaster.presets import PRESETS
-from forecaster.sources.synthetic import SyntheticSource
+from forecaster.cycle import CycleContext, run_cycle
+from forecaster.model.presets import PRESETS
+from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store.database import make_engine, upgrade
 
 PRESET = PRESETS["default"]
@@ -100,11 +100,11 @@ def test_a_bad_stored_state_is_refitted_from_scratch_with_a_log_line(migrated_en
     [(column, value)] = change.items()
     _tamper(engine, column, value)
 
-    with caplog.at_level(logging.INFO, logger="forecaster.cycle_training"):
+    with caplog.at_level(logging.INFO, logger="forecaster.worker"):
         outcome = run_cycle(_context(engine, ("AAA", "BBB")), DAY2)
 
     assert (outcome.status, outcome.tickers_ok) == ("ok", 2)
-    lines = [r.getMessage() for r in caplog.records if r.name == "forecaster.cycle_training"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "forecaster.worker"]
     assert [line for line in lines if line.startswith("AAA:")] == [
         next(line for line in lines if line.startswith("AAA:") and logged in line and "refitting from scratch" in line)
     ], lines
@@ -125,7 +125,7 @@ def test_a_state_whose_text_is_not_json_is_refitted_and_the_cycle_goes_on(sqlite
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE model_states SET params = '{\"w_f\": 0.5, tru' WHERE ticker = 'AAA'"))
 
-    with caplog.at_level(logging.INFO, logger="forecaster.cycle_training"):
+    with caplog.at_level(logging.INFO, logger="forecaster.worker"):
         outcome = run_cycle(_context(engine, ("AAA", "BBB")), DAY2)
 
     assert (outcome.status, outcome.tickers_ok) == ("ok", 2)

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from forecaster.config import Settings, load_settings, setting_names
-from forecaster.scheduler import daemon_triggers
+from forecaster.daemon.scheduler import daemon_triggers
 from tests.support.processes import forecaster_env, query_scalar, run_forecaster, start_forecaster, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]

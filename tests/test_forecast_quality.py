@@ -19,15 +19,15 @@ import pytest
 import torch
 
 from forecaster import calendar
-from forecaster.features import TrainingWindows
-from forecaster.forecasting import fit_and_forecast
-from forecaster.model import ACTIVATIONS, LOSSES, accumulate_gradient, predict
-from forecaster.pipeline import CycleContext, backfill
-from forecaster.presets import PRESETS
-from forecaster.sources.base import PRICE_SCHEMA, FetchResult
+from forecaster.model.features import TrainingWindows
+from forecaster.model.forecasting import fit_and_forecast
+from forecaster.model.cell import ACTIVATIONS, LOSSES, accumulate_gradient, predict
+from forecaster.cycle import CycleContext, backfill
+from forecaster.model.presets import PRESETS
+from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult
 from forecaster.store.database import make_engine, upgrade
 from forecaster.store.predictions import load_predictions
-from forecaster.training import AdamState, fit
+from forecaster.model.training import AdamState, fit
 
 
 def _torch_cell(p: torch.Tensor, x: torch.Tensor, activation: str) -> torch.Tensor:

@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from forecaster import calendar
-from forecaster.cycle_training import CycleInterrupted
-from forecaster.pipeline import CycleContext, backfill, catch_up, run_cycle
-from forecaster.presets import PRESETS
-from forecaster.sources.base import FetchResult
-from forecaster.sources.synthetic import SyntheticSource
+from forecaster.worker import CycleInterrupted
+from forecaster.cycle import CycleContext, backfill, catch_up, run_cycle
+from forecaster.model.presets import PRESETS
+from forecaster.prices.sources.base import FetchResult
+from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store import schema
 from forecaster.store.database import make_engine, upgrade
 from tests.support.tables import count_rows, snapshot

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from forecaster.errors import UserError
-from forecaster.report import write_report
-from forecaster.report_render import WORSE
+from forecaster.report.writer import write_report
+from forecaster.report.render import WORSE
 from forecaster.store.schema import prediction_accuracy, predictions, prices, run_failures, runs, training_losses
 
 PRESET = "default"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from forecaster.report import write_report
+from forecaster.report.writer import write_report
 from forecaster.store.database import make_engine, upgrade
 from forecaster.store.schema import predictions, prices, run_failures, runs, training_losses
 

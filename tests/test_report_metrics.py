@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from forecaster.report_metrics import directional_accuracy, mae, mape, rmse, skill_ratio, window_metrics
+from forecaster.report.metrics import directional_accuracy, mae, mape, rmse, skill_ratio, window_metrics
 
 
 def realised(*rows: tuple[float, float, float], ticker: str = "AAA", first: date = date(2024, 1, 2)) -> pl.DataFrame:

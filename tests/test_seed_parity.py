@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from forecaster.features import training_windows
-from forecaster.forecasting import fit_and_forecast, initial_params
-from forecaster.model import params_from_dict, predict
-from forecaster.notebook_reference import notebook_initial_values
-from forecaster.presets import PRESETS
+from forecaster.model.features import training_windows
+from forecaster.model.forecasting import fit_and_forecast, initial_params
+from forecaster.model.cell import params_from_dict, predict
+from forecaster.model.notebook_reference import notebook_initial_values
+from forecaster.model.presets import PRESETS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "seed_parity"
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import forecaster.sources.csv_file
+import forecaster.prices.sources.csv_file
 from forecaster.errors import UserError
-from forecaster.sources import source_from_spec
-from forecaster.sources.base import PRICE_SCHEMA
-from forecaster.sources.csv_file import CsvSource
+from forecaster.prices.sources import source_from_spec
+from forecaster.prices.sources.base import PRICE_SCHEMA
+from forecaster.prices.sources.csv_file import CsvSource
 
 LONG = (
     "date,ticker,close\n"
@@ -74,7 +74,7 @@ def test_the_file_is_read_on_the_first_fetch_not_before(tmp_path):
 def test_the_file_is_read_once_while_it_is_unchanged(long_file, monkeypatch):
     source = CsvSource(long_file)
     source.fetch(["AAA"], date(2024, 1, 2), date(2024, 1, 5))
-    monkeypatch.setattr(forecaster.sources.csv_file, "read_price_file", lambda *a, **k: pytest.fail("read again"))
+    monkeypatch.setattr(forecaster.prices.sources.csv_file, "read_price_file", lambda *a, **k: pytest.fail("read again"))
     assert source.fetch(["BBB"], date(2024, 1, 2), date(2024, 1, 5)).prices.height == 2
 
 

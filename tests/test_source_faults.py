@@ -3,8 +3,8 @@
 Each case runs one real cycle (run_cycle, on SQLite and PostgreSQL) over YahooSource with
 `download` replaced by a fake that returns a frame assembled exactly as yfinance 1.x assembles
 it (tests/test_source_yahoo.py). Two tickers are asked for: GOOD, whose prices are clean, and
-ODD, whose prices carry the fault. The rules live in forecaster/price_checks.py (its docstring
-lists them) and forecaster/sources/yahoo.py; nothing is ever stored silently: either ODD's rows
+ODD, whose prices carry the fault. The rules live in forecaster/prices/checks.py (its docstring
+lists them) and forecaster/prices/sources/yahoo.py; nothing is ever stored silently: either ODD's rows
 are stored as the rule says, or none of its rows is and `run_failures` says why.
 """
 
@@ -22,10 +22,10 @@ import pytest
 import sqlalchemy as sa
 
 from forecaster import calendar
-from forecaster.pipeline import CycleContext, run_cycle
-from forecaster.presets import PRESETS
-from forecaster.price_checks import check_fetched_prices
-from forecaster.sources.yahoo import NO_ROWS, NOT_RETURNED, YahooSource
+from forecaster.cycle import CycleContext, run_cycle
+from forecaster.model.presets import PRESETS
+from forecaster.prices.checks import check_fetched_prices
+from forecaster.prices.sources.yahoo import NO_ROWS, NOT_RETURNED, YahooSource
 from tests.test_source_yahoo import download_frame, history
 
 AS_OF = date(2024, 3, 15)
@@ -167,10 +167,10 @@ def test_a_fault_in_one_tickers_download_is_repaired_or_rejected_with_a_reason(e
 
 
 def test_a_missing_session_is_logged_with_its_date(engine, caplog):
-    with caplog.at_level(logging.WARNING, logger="forecaster.price_checks"):
+    with caplog.at_level(logging.WARNING, logger="forecaster.prices.checks"):
         _cycle(engine, _session_missing_for_everyone())
 
-    missing = [r.getMessage() for r in caplog.records if r.name == "forecaster.price_checks"]
+    missing = [r.getMessage() for r in caplog.records if r.name == "forecaster.prices.checks"]
     assert len(missing) == 2 and all(str(SESSIONS[12]) in message for message in missing), missing
 
 
@@ -211,7 +211,7 @@ def test_a_split_between_the_stored_history_and_an_unadjusted_fetch_is_rejected(
 
 
 def _frame(rows: list[tuple[str, date, float]]) -> pl.DataFrame:
-    from forecaster.sources.base import PRICE_SCHEMA
+    from forecaster.prices.sources.base import PRICE_SCHEMA
 
     return pl.DataFrame(
         [{"ticker": t, "session_date": d, "close": c} for t, d, c in rows], schema_overrides=PRICE_SCHEMA

@@ -6,9 +6,9 @@ import threading
 import time
 from datetime import date
 
-from forecaster.sources.base import FetchResult
-from forecaster.sources.retrying import RetryingSource
-from forecaster.sources.synthetic import SyntheticSource
+from forecaster.prices.sources.base import FetchResult
+from forecaster.prices.sources.retrying import RetryingSource
+from forecaster.prices.sources.synthetic import SyntheticSource
 
 START, END = date(2024, 3, 1), date(2024, 3, 8)
 

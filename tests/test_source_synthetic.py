@@ -11,10 +11,10 @@ import pytest
 
 from forecaster import calendar
 from forecaster.errors import UserError
-from forecaster.sources import source_from_spec
-from forecaster.sources.base import PRICE_SCHEMA
-from forecaster.sources.synthetic import SyntheticSource
-from forecaster.sources.yahoo import YahooSource
+from forecaster.prices.sources import source_from_spec
+from forecaster.prices.sources.base import PRICE_SCHEMA
+from forecaster.prices.sources.synthetic import SyntheticSource
+from forecaster.prices.sources.yahoo import YahooSource
 
 JAN = (date(2024, 1, 1), date(2024, 1, 31))
 

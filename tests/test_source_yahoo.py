@@ -17,8 +17,8 @@ import yfinance
 import yfinance.multi
 from yfinance.exceptions import YFRateLimitError
 
-from forecaster.sources.base import PRICE_SCHEMA
-from forecaster.sources.yahoo import NO_DATA, NO_ROWS, NOT_RETURNED, YahooSource
+from forecaster.prices.sources.base import PRICE_SCHEMA
+from forecaster.prices.sources.yahoo import NO_DATA, NO_ROWS, NOT_RETURNED, YahooSource
 
 
 def history(closes: dict[str, float], *, auto_adjust: bool = True) -> pd.DataFrame:

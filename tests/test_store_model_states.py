@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from forecaster.sources.base import PRICE_SCHEMA
+from forecaster.prices.sources.base import PRICE_SCHEMA
 from forecaster.store.model_states import (
     StoredState,
     TrainingResultRow,

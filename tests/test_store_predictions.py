@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from forecaster.sources.base import PRICE_SCHEMA
+from forecaster.prices.sources.base import PRICE_SCHEMA
 from forecaster.store.model_states import TrainingResultRow, save_training_results
 from forecaster.store.predictions import (
     ACCURACY_SCHEMA,

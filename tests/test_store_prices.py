@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from polars.testing import assert_frame_equal
 
-from forecaster.sources.base import PRICE_SCHEMA
+from forecaster.prices.sources.base import PRICE_SCHEMA
 from forecaster.store.prices import latest_closes, load_prices, upsert_prices
 from forecaster.store.schema import prices
 

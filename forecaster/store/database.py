@@ -7,6 +7,7 @@ is atomic and SAVEPOINT works (the documented recipe in SQLAlchemy's SQLite dial
 
 from __future__ import annotations
 
+import importlib.resources
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ from alembic.util.exc import CommandError
 
 from forecaster.errors import UserError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+#: The Alembic scripts: `migrations/` in the source tree, installed as the package forecaster.migrations.
+MIGRATIONS_DIR = Path(str(importlib.resources.files("forecaster.migrations")))
 
 #: pg_advisory_xact_lock key held while migrating, so concurrent upgrades run one after another.
 MIGRATION_LOCK_KEY = 0x666F7263  # "forc"

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import polars as pl
 import sqlalchemy as sa
 
-from forecaster.sources.base import PRICE_SCHEMA
+from forecaster.prices.sources.base import PRICE_SCHEMA
 from forecaster.store.bulk import upsert
 from forecaster.store.schema import prices
 

@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from forecaster.calendar import CALENDAR_START, sessions_between
-from forecaster.sources.base import PRICE_SCHEMA, FetchResult
+from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult
 
 ANCHOR_YEAR = 2020  # start_price is the close before this year's first session
 _FIRST_YEAR = CALENDAR_START.year

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from forecaster.model import ACTIVATIONS, LOSSES, N_PARAMETERS, accumulate_gradient
+from forecaster.model.cell import ACTIVATIONS, LOSSES, N_PARAMETERS, accumulate_gradient
 
 ADAM_BETA1 = 0.9
 ADAM_BETA2 = 0.999

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 
 from forecaster import calendar
 from forecaster.config import Settings
-from forecaster.cycle_training import CycleInterrupted
-from forecaster.pipeline import CycleContext, CycleOutcome, catch_up
-from forecaster.presets import get_preset
-from forecaster.sources import source_from_spec
-from forecaster.sources.retrying import RetryingSource
+from forecaster.worker import CycleInterrupted
+from forecaster.cycle import CycleContext, CycleOutcome, catch_up
+from forecaster.model.presets import get_preset
+from forecaster.prices.sources import source_from_spec
+from forecaster.prices.sources.retrying import RetryingSource
 from forecaster.store import runs as run_store
 from forecaster.store.database import opened_engine, upgrade
 
@@ -89,7 +89,7 @@ def forecast_job(context: CycleContext, *, as_of: date | None = None) -> list[Cy
 
 def report_job(context: CycleContext, settings: Settings) -> list[Path]:
     """Writes the markdown and HTML reports of the latest forecast session into the report directory."""
-    from forecaster.report import write_report
+    from forecaster.report.writer import write_report
 
     out_dir = Path(settings.report_dir)
     paths = [write_report(context.engine, as_of=None, preset=context.preset.name, fmt=fmt, out_dir=out_dir) for fmt in ("md", "html")]

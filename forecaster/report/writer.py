@@ -20,9 +20,9 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 
 from forecaster.errors import UserError
-from forecaster.report_data import ReportData, load_report
-from forecaster.report_plots import TickerSeries, ticker_pngs
-from forecaster.report_render import render_csv, render_html, render_markdown
+from forecaster.report.data import ReportData, load_report
+from forecaster.report.plots import TickerSeries, ticker_pngs
+from forecaster.report.render import render_csv, render_html, render_markdown
 
 Format = Literal["md", "html", "csv"]
 FORMATS: tuple[str, ...] = get_args(Format)

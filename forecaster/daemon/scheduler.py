@@ -1,4 +1,4 @@
-"""The daemon: APScheduler wiring only. The jobs themselves live in `forecaster.jobs`."""
+"""The daemon: APScheduler wiring only. The jobs themselves live in `forecaster.daemon.jobs`."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from forecaster.config import Settings
-from forecaster.cycle_training import CycleInterrupted
+from forecaster.worker import CycleInterrupted
 from forecaster.errors import UserError
-from forecaster.leadership import Leadership
+from forecaster.daemon.leadership import Leadership
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecaster.features import TrainingWindows
-from forecaster.model import (
+from forecaster.model.features import TrainingWindows
+from forecaster.model.cell import (
     ACTIVATIONS,
     NOTEBOOK_INITIAL_PARAMS,
     params_from_dict,
     predict,
 )
-from forecaster.presets import Preset
-from forecaster.training import AdamState, fit
+from forecaster.model.presets import Preset
+from forecaster.model.training import AdamState, fit
 
 
 @dataclass

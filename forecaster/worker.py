@@ -19,16 +19,16 @@ import polars as pl
 import sqlalchemy as sa
 
 from forecaster import calendar
-from forecaster.features import training_windows
-from forecaster.forecasting import Forecast, fit_and_forecast, initial_params
-from forecaster.model import N_PARAMETERS, params_from_dict, params_to_dict
-from forecaster.presets import Preset
+from forecaster.model.features import training_windows
+from forecaster.model.forecasting import Forecast, fit_and_forecast, initial_params
+from forecaster.model.cell import N_PARAMETERS, params_from_dict, params_to_dict
+from forecaster.model.presets import Preset
 from forecaster.store import model_states as state_store
 from forecaster.store import prices as price_store
 from forecaster.store import runs as run_store
 from forecaster.store import tasks as task_store
 from forecaster.store.tasks import Claim
-from forecaster.training import AdamState
+from forecaster.model.training import AdamState
 
 log = logging.getLogger(__name__)
 

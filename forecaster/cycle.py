@@ -20,10 +20,10 @@ import polars as pl
 import sqlalchemy as sa
 
 from forecaster import calendar
-from forecaster.cycle_training import CycleInterrupted, TickerFailure, process_claim
-from forecaster.presets import Preset
-from forecaster.price_checks import check_fetched_prices
-from forecaster.sources.base import PriceSource
+from forecaster.worker import CycleInterrupted, TickerFailure, process_claim
+from forecaster.model.presets import Preset
+from forecaster.prices.checks import check_fetched_prices
+from forecaster.prices.sources.base import PriceSource
 from forecaster.store import predictions as prediction_store
 from forecaster.store import prices as price_store
 from forecaster.store import runs as run_store

@@ -4,7 +4,7 @@ This is the seed notebook's `SimpleLSTM` and its DataLoader + autograd + Adam lo
 with one change: the notebook seeded the cell state from `h_1` when `c_1` was
 given; here `c_1` seeds it. With no state passed in (the only way the notebook
 calls it) the two are identical. It is slow on purpose: the parity tests and the
-benchmarks measure the fast path (`forecaster.training`) against it.
+benchmarks measure the fast path (`forecaster.model.training`) against it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from forecaster.model import PARAMETER_NAMES
+from forecaster.model.cell import PARAMETER_NAMES
 
 
 class SimpleLSTM(nn.Module):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
-from forecaster.price_files import read_price_file
-from forecaster.sources.base import FetchResult
+from forecaster.prices.files import read_price_file
+from forecaster.prices.sources.base import FetchResult
 
 
 class CsvSource:

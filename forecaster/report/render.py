@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from forecaster.report_data import WINDOWS, ReportData
+from forecaster.report.data import WINDOWS, ReportData
 from forecaster.store.runs import RunRecord
 
 NA = "n/a"

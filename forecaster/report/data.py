@@ -9,7 +9,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from forecaster.errors import UserError
-from forecaster.report_metrics import window_metrics
+from forecaster.report.metrics import window_metrics
 from forecaster.store.predictions import latest_as_of
 from forecaster.store.runs import RunFailure, RunRecord, run_failures_of
 from forecaster.store.schema import prediction_accuracy, predictions, runs, training_losses

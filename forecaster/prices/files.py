@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from forecaster.errors import UserError
-from forecaster.sources.base import PRICE_SCHEMA
+from forecaster.prices.sources.base import PRICE_SCHEMA
 
 #: Header names (lower-cased, without "_" and spaces) and the PRICE_SCHEMA column each means.
 _ALIASES = {

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from forecaster.sources.base import PRICE_SCHEMA, FetchResult, empty_prices
+from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult, empty_prices
 
 #: yfinance's "Price" level names and the PRICE_SCHEMA columns they fill.
 _FIELDS = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close", "Volume": "volume"}

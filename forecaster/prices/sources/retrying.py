@@ -9,7 +9,7 @@ from datetime import date
 
 import polars as pl
 
-from forecaster.sources.base import FetchResult, PriceSource
+from forecaster.prices.sources.base import FetchResult, PriceSource
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from forecaster.errors import UserError
-from forecaster.sources.base import FetchResult, PriceSource
+from forecaster.prices.sources.base import FetchResult, PriceSource
 
 __all__ = ["FetchResult", "PriceSource", "source_from_spec"]
 
@@ -17,17 +17,17 @@ def source_from_spec(spec: str) -> PriceSource:
     kind, colon, argument = spec.strip().partition(":")
     kind, argument = kind.strip().lower(), argument.strip()
     if kind == "yahoo" and not colon:
-        from forecaster.sources.yahoo import YahooSource
+        from forecaster.prices.sources.yahoo import YahooSource
 
         return YahooSource()
     if kind == "csv" and argument:
-        from forecaster.sources.csv_file import CsvSource
+        from forecaster.prices.sources.csv_file import CsvSource
 
         source = CsvSource(argument)
         source.prices()  # a missing or malformed file fails here, before anything touches the database
         return source
     if kind == "synthetic" and (not colon or argument.isdigit()):
-        from forecaster.sources.synthetic import SyntheticSource
+        from forecaster.prices.sources.synthetic import SyntheticSource
 
         return SyntheticSource(seed=int(argument or 0))
     raise UserError(f"unknown price source {spec!r}: expected {SPEC_FORMS}")

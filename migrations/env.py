@@ -1,6 +1,7 @@
 """Alembic environment. forecaster.store.database.upgrade runs it with an open connection
-(config.attributes["connection"]) inside a transaction that already holds the migration lock;
-an `alembic` command line with sqlalchemy.url set also works, online or offline (--sql).
+(config.attributes["connection"]) inside a transaction that already holds the migration lock.
+The `alembic` command line (alembic.ini at the repository root) works too, online or offline
+(--sql), on sqlalchemy.url when set, else on the forecaster's own database setting.
 """
 
 from __future__ import annotations
@@ -30,10 +31,16 @@ def _run(connection: sa.Connection) -> None:
         context.run_migrations()
 
 
+def _url() -> str:
+    from forecaster.config import load_settings
+
+    return context.config.get_main_option("sqlalchemy.url") or load_settings().database_url
+
+
 def main() -> None:
     config = context.config
     if context.is_offline_mode():
-        url = config.get_main_option("sqlalchemy.url")
+        url = _url()
         _configure(url=url, literal_binds=True, render_as_batch=str(url).startswith("sqlite"))
         with context.begin_transaction():
             context.run_migrations()
@@ -44,7 +51,7 @@ def main() -> None:
         return
     from forecaster.store.database import make_engine
 
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+    engine = make_engine(_url())
     try:
         with engine.connect() as connection:
             _run(connection)

@@ -1,0 +1,1 @@
+"""The daemon: APScheduler wiring, its jobs, which process schedules, and `forecaster status`."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the forecaster schema; installed as the package forecaster.migrations."""
