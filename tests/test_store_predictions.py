@@ -9,7 +9,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from forecaster.prices.sources.base import PRICE_SCHEMA
-from forecaster.store.model_states import TrainingResultRow, save_training_results
+from forecaster.store.model_states import PredictionInterval, TrainingResultRow, save_training_results
 from forecaster.store.predictions import (
     ACCURACY_SCHEMA,
     latest_as_of,
@@ -23,11 +23,19 @@ NOW = datetime(2024, 3, 6, 23, 0, tzinfo=timezone.utc)
 MON, TUE, WED = date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)
 
 
-def forecast(ticker: str, as_of: date, target: date, predicted: float, last: float, run_id: int, preset: str = "seed") -> TrainingResultRow:
+def forecast(
+    ticker: str, as_of: date, target: date, predicted: float, last: float, run_id: int, preset: str = "seed",
+    interval: PredictionInterval | None = None,
+) -> TrainingResultRow:
     return TrainingResultRow(
         ticker=ticker, preset=preset, trained_through=as_of, params={"w_f": 0.5}, optimizer_state=None, config_hash="h",
-        losses=[0.1], as_of=as_of, target_session=target, predicted_close=predicted, last_close=last, run_id=run_id, created_at=NOW,
+        losses=[0.1], as_of=as_of, target_session=target, predicted_close=predicted, last_close=last, run_id=run_id,
+        created_at=NOW, interval=interval,
     )
+
+
+def bounds(lower_80: float, upper_80: float, lower_95: float, upper_95: float) -> PredictionInterval:
+    return PredictionInterval(lower_80, upper_80, lower_95, upper_95, method="test")
 
 
 @pytest.fixture
@@ -46,8 +54,10 @@ def example(migrated_engine):
         run_id = start_run("daily", connection=connection, as_of=MON, preset="seed", host=None, started_at=NOW)
         save_training_results(
             [
-                forecast("SPY", MON, TUE, 102.0, 100.0, run_id),  # up, and it went up
-                forecast("QQQ", MON, TUE, 51.0, 50.0, run_id),  # up, but it went down
+                # up, and it went up (to 104): outside the 80 % interval by 1, inside the 95 % one
+                forecast("SPY", MON, TUE, 102.0, 100.0, run_id, interval=bounds(100.0, 103.0, 99.0, 105.0)),
+                # up, but it went down (to 49): below the 95 % interval by 0.5, so below the 80 % one by 1.5
+                forecast("QQQ", MON, TUE, 51.0, 50.0, run_id, interval=bounds(50.5, 51.5, 49.5, 52.5)),
                 forecast("IWM", MON, TUE, 20.0, 20.0, run_id),  # flat, and it stayed flat
                 forecast("SPY", TUE, WED, 105.0, 104.0, run_id),  # Wednesday's close is not known yet
                 forecast("SPY", MON, TUE, 99.0, 100.0, run_id, preset="default"),
@@ -64,11 +74,14 @@ def test_the_view_compares_each_forecast_with_the_realised_and_the_naive_close(e
     columns = list(ACCURACY_SCHEMA)
     expected = pl.DataFrame(
         [
-            # ticker, preset, as_of, target, predicted, last, actual, error, abs, pct, naive, naive abs, hit, run
-            ("IWM", "seed", MON, TUE, 20.0, 20.0, 20.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1, run_id),
-            ("QQQ", "seed", MON, TUE, 51.0, 50.0, 49.0, 2.0, 2.0, 100 * 2 / 49, 1.0, 1.0, 0, run_id),
-            ("SPY", "seed", MON, TUE, 102.0, 100.0, 104.0, -2.0, 2.0, 100 * 2 / 104, -4.0, 4.0, 1, run_id),
-            ("SPY", "seed", TUE, WED, 105.0, 104.0, None, None, None, None, None, None, None, run_id),
+            # ticker, preset, as_of, target, predicted, last, actual, error, abs, pct, naive, naive abs, hit,
+            # lower_80, upper_80, lower_95, upper_95, method, covered 80, 95, Winkler 80 (width + 10 · miss), 95 (+ 40 · miss), run
+            ("IWM", "seed", MON, TUE, 20.0, 20.0, 20.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1, *[None] * 9, run_id),
+            ("QQQ", "seed", MON, TUE, 51.0, 50.0, 49.0, 2.0, 2.0, 100 * 2 / 49, 1.0, 1.0, 0,
+             50.5, 51.5, 49.5, 52.5, "test", 0, 0, 1.0 + 10 * 1.5, 3.0 + 40 * 0.5, run_id),
+            ("SPY", "seed", MON, TUE, 102.0, 100.0, 104.0, -2.0, 2.0, 100 * 2 / 104, -4.0, 4.0, 1,
+             100.0, 103.0, 99.0, 105.0, "test", 0, 1, 3.0 + 10 * 1.0, 6.0, run_id),
+            ("SPY", "seed", TUE, WED, 105.0, 104.0, None, None, None, None, None, None, None, *[None] * 9, run_id),
         ],
         schema=ACCURACY_SCHEMA,
         orient="row",

@@ -45,6 +45,27 @@ class TrainingResultRow:
     last_close: float
     run_id: int
     created_at: datetime
+    interval: PredictionInterval | None = None  # the bounds of the forecast, when it has them
+
+
+@dataclass(frozen=True)
+class PredictionInterval:
+    """80 % and 95 % bounds of a forecast close, and how they were made."""
+
+    lower_80: float
+    upper_80: float
+    lower_95: float
+    upper_95: float
+    method: str
+
+
+def _interval_columns(interval: PredictionInterval | None) -> dict[str, Any]:
+    if interval is None:
+        return {"lower_80": None, "upper_80": None, "lower_95": None, "upper_95": None, "interval_method": None}
+    return {
+        "lower_80": interval.lower_80, "upper_80": interval.upper_80,
+        "lower_95": interval.lower_95, "upper_95": interval.upper_95, "interval_method": interval.method,
+    }
 
 
 def save_training_results(rows: Sequence[TrainingResultRow], *, connection: sa.Connection) -> None:
@@ -72,12 +93,15 @@ def save_training_results(rows: Sequence[TrainingResultRow], *, connection: sa.C
     )
     _replace_losses(rows, connection)
     connection.execute(
-        upsert(connection, predictions, update=["as_of", "predicted_close", "last_close", "run_id", "created_at"]),
+        upsert(
+            connection, predictions,
+            update=["as_of", "predicted_close", "last_close", "run_id", "created_at", *_interval_columns(None)],
+        ),
         [
             {
                 "ticker": r.ticker, "preset": r.preset, "target_session": r.target_session, "as_of": r.as_of,
                 "predicted_close": r.predicted_close, "last_close": r.last_close, "run_id": r.run_id,
-                "created_at": r.created_at,
+                "created_at": r.created_at, **_interval_columns(r.interval),
             }
             for r in rows
         ],

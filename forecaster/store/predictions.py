@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from forecaster.store.schema import prediction_accuracy, predictions
 
-#: The frame load_predictions returns: the view's columns; the last seven are null until the target close is stored.
+#: The frame load_predictions returns: the view's columns; the outcome columns are null until the
+#: target close is stored, the interval columns for forecasts made without intervals.
 ACCURACY_SCHEMA: dict[str, pl.DataType] = {
     "ticker": pl.String(),
     "preset": pl.String(),
@@ -27,6 +28,15 @@ ACCURACY_SCHEMA: dict[str, pl.DataType] = {
     "naive_error": pl.Float64(),
     "naive_abs_error": pl.Float64(),
     "direction_hit": pl.Int64(),
+    "lower_80": pl.Float64(),
+    "upper_80": pl.Float64(),
+    "lower_95": pl.Float64(),
+    "upper_95": pl.Float64(),
+    "interval_method": pl.String(),
+    "covered_80": pl.Int64(),
+    "covered_95": pl.Int64(),
+    "winkler_80": pl.Float64(),
+    "winkler_95": pl.Float64(),
     "run_id": pl.Int64(),
 }
 

@@ -137,6 +137,12 @@ predictions = sa.Table(
     sa.Column("last_close", sa.Float, nullable=False),  # the close on as_of: the naive forecast
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # Prediction intervals of the target close at 80 % and 95 % (NULL for forecasts made without them).
+    sa.Column("lower_80", sa.Float),
+    sa.Column("upper_80", sa.Float),
+    sa.Column("lower_95", sa.Float),
+    sa.Column("upper_95", sa.Float),
+    sa.Column("interval_method", sa.String(16)),  # how the bounds were made (see forecaster.model.intervals)
     sa.Index(None, "ticker", "target_session"),
     sa.Index(None, "preset", "target_session"),
     sa.Index(None, "preset", "as_of"),
@@ -161,7 +167,7 @@ cycle_tasks = sa.Table(
 )
 
 #: The view `prediction_accuracy` (created by the migrations, so not part of `metadata`):
-#: every prediction with the realised close, NULL in the last seven columns until it is known.
+#: every prediction with the realised close; the outcome columns are NULL until the close is known.
 prediction_accuracy = sa.table(
     "prediction_accuracy",
     sa.column("ticker", sa.String),
@@ -177,5 +183,14 @@ prediction_accuracy = sa.table(
     sa.column("naive_error", sa.Float),  # last_close - actual
     sa.column("naive_abs_error", sa.Float),
     sa.column("direction_hit", sa.Integer),  # 1 when the forecast moved the way the close did, else 0
+    sa.column("lower_80", sa.Float),
+    sa.column("upper_80", sa.Float),
+    sa.column("lower_95", sa.Float),
+    sa.column("upper_95", sa.Float),
+    sa.column("interval_method", sa.String),
+    sa.column("covered_80", sa.Integer),  # 1 when the actual close fell inside the 80 % interval, else 0
+    sa.column("covered_95", sa.Integer),
+    sa.column("winkler_80", sa.Float),  # interval score: width + (2 / 0.2) · how far outside the close fell
+    sa.column("winkler_95", sa.Float),  # width + (2 / 0.05) · how far outside
     sa.column("run_id", sa.Integer),
 )
