@@ -3,7 +3,7 @@
     python benchmarks/accuracy.py [--span held-out|tuning] [--etf-file F] [--stock-file F] [--seed-sessions N]
 
 For each price file and preset, a fresh SQLite database in a temporary directory is
-migrated and `forecaster.pipeline.backfill` walks every session of the span with a
+migrated and `forecaster.cycle.backfill` walks every session of the span with a
 CsvSource over the file: each forecast is made after the close of `as_of` for the
 next session, from prices through `as_of` only, warm-started from the previous
 session's state, exactly as the daemon does. Forecasts are read back through the

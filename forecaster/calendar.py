@@ -74,12 +74,23 @@ def next_session(d: date) -> date:
     return days[i].item()
 
 
-def sessions_between(start: date, end: date) -> list[date]:
-    """Every session from `start` to `end`, both inclusive (empty when start > end)."""
+def _span(start: date, end: date) -> slice:
+    """The slice of the session array from `start` to `end`, both inclusive."""
     days = _sessions().days
     lo = int(np.searchsorted(days, _day(start, "start"), side="left"))
     hi = int(np.searchsorted(days, _day(end, "end"), side="right"))
-    return [d.item() for d in days[lo:hi]]
+    return slice(lo, max(hi, lo))
+
+
+def sessions_between(start: date, end: date) -> list[date]:
+    """Every session from `start` to `end`, both inclusive (empty when start > end)."""
+    return [d.item() for d in _sessions().days[_span(start, end)]]
+
+
+def count_sessions(start: date, end: date) -> int:
+    """How many sessions `sessions_between(start, end)` holds, without building the list."""
+    span = _span(start, end)
+    return span.stop - span.start
 
 
 def sessions_back(d: date, count: int) -> date:

@@ -9,6 +9,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -22,13 +23,20 @@ import sqlalchemy as sa
 
 from forecaster import calendar
 from forecaster.config import Settings, load_settings
-from forecaster.errors import UserError
+from forecaster.errors import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    CycleInterrupted,
+    DatabaseUnavailable,
+    UserError,
+    one_line,
+)
 from forecaster.logs import configure_logging, redact
 from forecaster.model.cell import params_from_dict, params_to_dict
+from forecaster.signals import stop_on_signals
 
 log = logging.getLogger("forecaster.cli")
-
-EXIT_USER_ERROR = 2
 
 
 def _date(text: str) -> date:
@@ -133,31 +141,31 @@ def command_fit(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     """Settings from the environment (and config file), then the flags given."""
-    overrides = {name: getattr(args, name, None) for name in ("database_url", "source", "preset")}
-    tickers = getattr(args, "tickers", None)
-    if tickers is not None:
-        overrides["tickers"] = tuple(t.strip().upper() for t in tickers.split(",") if t.strip())
-        if not overrides["tickers"]:
-            raise UserError("--tickers: no ticker given")
+    overrides = {name: getattr(args, name, None) for name in ("database_url", "source", "preset", "tickers")}
     settings = load_settings(config_file=getattr(args, "config", None)).with_overrides(**overrides)
     configure_logging(settings.log_format)
     return settings
 
 
 def command_db_upgrade(args: argparse.Namespace) -> int:
+    from forecaster.daemon.leadership import Leadership
     from forecaster.store.database import current_revision, opened_engine, upgrade
 
-    with opened_engine(_settings(args).database_url) as engine:
-        upgrade(engine)
-        print(f"database at revision {current_revision(engine)}")
-    return 0
+    with opened_engine(_settings(args).database) as engine:
+        leadership = Leadership(engine, role="forecaster db upgrade")
+        if leadership.single_process:  # SQLite: not under a running writer
+            leadership.acquire_or_refuse()
+        try:
+            upgrade(engine)
+            print(f"database at revision {current_revision(engine)}")
+        finally:
+            leadership.release()
+    return EXIT_OK
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from forecaster.worker import CycleInterrupted
-    from forecaster.daemon.jobs import forecast_job, forecast_job_retrying_database, opened_context, report_job
-    from forecaster.daemon.leadership import Leadership
     from forecaster.cycle import work
+    from forecaster.daemon.jobs import forecast_job, forecast_job_as_scheduler, opened_context, report_job
     from forecaster.daemon.scheduler import daemon_triggers, serve
 
     settings = _settings(args)
@@ -167,32 +175,28 @@ def command_run(args: argparse.Namespace) -> int:
         raise UserError(f"--as-of {args.as_of}: not a NYSE trading session")
     triggers = daemon_triggers(settings)
     stop = threading.Event()
-    with opened_context(settings, stop=stop) as context:
-        leadership = Leadership(context.engine)
-        leadership.try_acquire()  # on SQLite, refuses a second process here, before any work
+    role = "forecaster run --once" if args.once else "forecaster run"
+    with stop_on_signals(stop), opened_context(
+        settings, role=role, stop=stop, exclusive=args.once, wait_for_database=not args.once
+    ) as (context, leadership):
         if args.once:
             try:
                 outcomes = forecast_job(context, as_of=args.as_of)
-            finally:
-                leadership.release()
-            return 0 if outcomes and outcomes[-1].status in ("ok", "partial") else 1
-
-        def forecast() -> None:
-            try:
-                forecast_job_retrying_database(context, settings, stop)
             except CycleInterrupted:
-                log.info("forecast cycle stopped before its end; the next start completes it")
-
+                log.warning("stopped before the end; run the same command again to complete it")
+                return EXIT_FAILURE
+            return EXIT_OK if outcomes[-1].status in ("ok", "partial") else EXIT_FAILURE
         serve(
-            settings, triggers, forecast=forecast, report=lambda: report_job(context, settings),
-            work=lambda: work(context), leadership=leadership, stop=stop,
+            settings, triggers,
+            forecast=lambda trigger: forecast_job_as_scheduler(context, settings, leadership, trigger=trigger),
+            report=lambda: report_job(context, settings), work=lambda: work(context), leadership=leadership, stop=stop,
         )
-    return 0
+    return EXIT_OK
 
 
 def command_backfill(args: argparse.Namespace) -> int:
+    from forecaster.cycle import backfill, close_abandoned_runs
     from forecaster.daemon.jobs import opened_context
-    from forecaster.cycle import backfill
     from forecaster.progress import ProgressBar
 
     if args.end < args.start:
@@ -200,9 +204,17 @@ def command_backfill(args: argparse.Namespace) -> int:
     sessions = calendar.sessions_between(args.start, args.end)
     if not sessions:
         raise UserError(f"no trading session between {args.start} and {args.end}")
+    settings = _settings(args)
     bar = ProgressBar(total=len(sessions), stream=sys.stderr)
-    with opened_context(_settings(args)) as context:
-        outcomes = backfill(context, args.start, args.end, on_cycle=lambda outcome: bar.advance(str(outcome.as_of)))
+    stop = threading.Event()
+    with stop_on_signals(stop), opened_context(settings, role="forecaster backfill", stop=stop) as (context, _):
+        close_abandoned_runs(context)
+        try:
+            outcomes = backfill(context, args.start, args.end, on_cycle=lambda outcome: bar.advance(str(outcome.as_of)))
+        except CycleInterrupted:
+            bar.close()
+            log.warning("stopped before the end; run the same command again to complete it")
+            return EXIT_FAILURE
     bar.close()
     failed = sum(1 for outcome in outcomes if outcome.status == "failed")
     print(
@@ -211,7 +223,7 @@ def command_backfill(args: argparse.Namespace) -> int:
         f"{sum(o.tickers_skipped for o in outcomes)} already there, "
         f"{sum(o.tickers_failed for o in outcomes)} ticker failures, {failed} failed sessions"
     )
-    return 1 if failed == len(outcomes) else 0
+    return EXIT_FAILURE if failed == len(outcomes) else EXIT_OK
 
 
 def command_predictions(args: argparse.Namespace) -> int:
@@ -219,7 +231,7 @@ def command_predictions(args: argparse.Namespace) -> int:
     from forecaster.store.predictions import load_predictions
 
     settings = _settings(args)
-    with opened_engine(settings.database_url) as engine, engine.connect() as connection:
+    with opened_engine(settings.database, create=False) as engine, engine.connect() as connection:
         frame = load_predictions(connection=connection, ticker=args.ticker, since=args.since, preset=args.preset)
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())
@@ -228,7 +240,20 @@ def command_predictions(args: argparse.Namespace) -> int:
     else:
         with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
             print(frame)
-    return 0
+    return EXIT_OK
+
+
+def _writable_directory(path: Path) -> Path:
+    """`path` as a directory this process can write into (created if missing), else a UserError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"{path}: exists and is not a directory") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot create the directory ({error.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: directory is not writable")
+    return path
 
 
 def command_report(args: argparse.Namespace) -> int:
@@ -236,12 +261,11 @@ def command_report(args: argparse.Namespace) -> int:
     from forecaster.store.database import opened_engine
 
     settings = _settings(args)
-    with opened_engine(settings.database_url) as engine:
-        path = write_report(
-            engine, as_of=args.date, preset=settings.preset, fmt=args.format, out_dir=Path(args.out or settings.report_dir)
-        )
+    out_dir = _writable_directory(Path(args.out or settings.report_dir))
+    with opened_engine(settings.database, create=False) as engine:
+        path = write_report(engine, as_of=args.date, preset=settings.preset, fmt=args.format, out_dir=out_dir)
     print(path)
-    return 0
+    return EXIT_OK
 
 
 def command_status(args: argparse.Namespace) -> int:
@@ -249,10 +273,10 @@ def command_status(args: argparse.Namespace) -> int:
     from forecaster.store.database import opened_engine
 
     settings = _settings(args)
-    with opened_engine(settings.database_url) as engine:
+    with opened_engine(settings.database, create=False) as engine:
         health = check_health(engine, settings, datetime.now(timezone.utc))
     print("\n".join(health.lines))
-    return 0 if health.healthy else 1
+    return EXIT_OK if health.healthy else EXIT_FAILURE
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, *, job: bool) -> None:
@@ -318,14 +342,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; the exit codes are forecaster.errors': 0 done, 1 failed, 2 bad input."""
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except UserError as error:
         print(f"forecaster {args.command}: error: {redact(str(error))}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except DatabaseUnavailable as error:
+        print(f"forecaster {args.command}: database unavailable: {redact(str(error))}", file=sys.stderr)
+        return EXIT_FAILURE
     except sa.exc.SQLAlchemyError as error:
-        # An unreachable or unmigrated database: one line, and the command failed (exit 1).
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        print(f"forecaster {args.command}: database error: {redact(reason)}", file=sys.stderr)
-        return 1
+        # A database that went away or is not migrated: one line, and the command failed.
+        print(f"forecaster {args.command}: database error: {redact(one_line(error))}", file=sys.stderr)
+        return EXIT_FAILURE
+    except CycleInterrupted:
+        print(f"forecaster {args.command}: stopped before the end", file=sys.stderr)
+        return EXIT_FAILURE

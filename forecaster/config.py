@@ -1,116 +1,166 @@
-"""One settings object, read once: defaults < TOML file < FORECASTER_* environment < flags."""
+"""One settings object, read once: defaults < TOML file < FORECASTER_* environment < flags.
+
+pydantic-settings does the reading and the typed validation; every value is checked here,
+before anything touches the database, and a bad one is a one-line UserError naming the
+setting. Any setting can also come from a file named by FORECASTER_<NAME>_FILE (Docker and
+Kubernetes secrets), and the database password may be given on its own
+(FORECASTER_DATABASE_PASSWORD, or its _FILE form), so it needs no URL quoting.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from forecaster.errors import UserError
-from forecaster.logs import register_url_password
+from forecaster.tickers import parse_tickers
 
 ENV_PREFIX = "FORECASTER_"
+FILE_SUFFIX = "_FILE"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Every setting; each is also FORECASTER_<NAME> in the environment and <name> in the TOML file."""
 
-    database_url: str = "sqlite:///forecaster.db"
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="forbid", frozen=True)
+
+    database_url: SecretStr = SecretStr("sqlite:///forecaster.db")
+    database_password: SecretStr | None = None  # replaces the URL's password, so it needs no quoting
     source: str = "yahoo"  # yahoo | csv:PATH | synthetic[:SEED]
-    tickers: tuple[str, ...] = ("SPY", "QQQ", "IWM")
+    tickers: Annotated[tuple[str, ...], NoDecode] = ("SPY", "QQQ", "IWM")
     preset: str = "default"
     schedule: str = "30 18 * * 1-5"  # crontab: minute hour day month day-of-week
     timezone: str = "America/New_York"
     report_schedule: str = "0 19 * * 1-5"
     report_dir: str = "reports"
-    log_format: str = "human"  # human | json
-    fetch_retries: int = 3  # extra attempts after a failed fetch, with exponential backoff
-    fetch_backoff_seconds: float = 2.0
-    database_retries: int = 5  # attempts after losing the database mid-cycle, with exponential backoff
-    database_backoff_seconds: float = 5.0
-    history_sessions: int = 300  # sessions fetched for a ticker seen for the first time
-    misfire_grace_seconds: int = 3600
-    claim_size: int = 500  # tickers a worker leases at once
-    lease_seconds: int = 120  # a worker's lease; once expired (the worker died) another worker takes the tickers
-    config_file: str | None = field(default=None, metadata={"env_only": True})
+    log_format: Literal["human", "json"] = "human"
+    fetch_retries: int = Field(3, ge=0, le=10)  # extra attempts after a failed fetch, with exponential backoff
+    fetch_backoff_seconds: float = Field(2.0, ge=0, le=600, allow_inf_nan=False)
+    database_retries: int = Field(5, ge=0, le=20)  # attempts after losing the database, with exponential backoff
+    database_backoff_seconds: float = Field(5.0, ge=0, le=600, allow_inf_nan=False)
+    history_sessions: int = Field(300, ge=1, le=20_000)  # sessions fetched before a ticker's first forecast
+    misfire_grace_seconds: int = Field(3600, ge=1, le=7 * 86_400)
+    claim_size: int = Field(500, ge=1, le=10_000)  # tickers a worker leases at once
+    lease_seconds: int = Field(120, ge=1, le=86_400)  # a worker's lease; once expired another worker takes the tickers
+    config_file: str | None = None  # the TOML file these settings were read with (environment or --config only)
 
-    def __post_init__(self) -> None:
-        # Whatever later fails on this URL, its password never reaches a log line or an error.
-        register_url_password(self.database_url)
+    @field_validator("tickers", mode="before")
+    @classmethod
+    def _tickers(cls, value: Any) -> tuple[str, ...]:
+        return parse_tickers(value)
+
+    @property
+    def database(self) -> str:
+        """The database URL to connect with: FORECASTER_DATABASE_URL with FORECASTER_DATABASE_PASSWORD in it, if given."""
+        url = self.database_url.get_secret_value()
+        if self.database_password is None:
+            return url
+        try:
+            parsed = sa.make_url(url)
+        except (sa.exc.ArgumentError, ValueError):
+            return url  # make_engine reports the malformed URL
+        return parsed.set(password=self.database_password.get_secret_value()).render_as_string(hide_password=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _EnvFiles(settings_cls), _TomlFile(settings_cls, init_settings))
 
     def with_overrides(self, **overrides: Any) -> Settings:
-        """A copy with the non-None values replaced (flags given on the command line)."""
-        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        """A copy with the non-None values replaced (flags given on the command line), validated."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if not given:
+            return self
+        return _validated(lambda: Settings(**{**_explicit(self), **given}), source="flag")
 
 
-#: Whole-number settings that must be at least 1 (the others must not be negative).
-_AT_LEAST_ONE = ("history_sessions", "claim_size", "lease_seconds", "misfire_grace_seconds")
+class _EnvFiles(PydanticBaseSettingsSource):
+    """FORECASTER_<NAME>_FILE: the setting's value is the file's content (trailing newline dropped)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = f"{ENV_PREFIX}{field_name.upper()}{FILE_SUFFIX}"
+        path = os.environ.get(variable)
+        if not path:
+            return None, field_name, False
+        if os.environ.get(variable.removesuffix(FILE_SUFFIX)):
+            raise UserError(f"setting {field_name}: give {variable.removesuffix(FILE_SUFFIX)} or {variable}, not both")
+        try:
+            return Path(path).read_text().rstrip("\r\n"), field_name, False
+        except OSError as error:
+            raise UserError(f"{variable}: cannot read {path} ({error.strerror})") from None
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values
 
 
-def _convert(name: str, raw: Any, default: Any) -> Any:
+class _TomlFile(PydanticBaseSettingsSource):
+    """The optional TOML file named by --config or FORECASTER_CONFIG_FILE; keys are setting names."""
+
+    def __init__(self, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.path = getattr(init_settings, "init_kwargs", {}).get("config_file") or os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if not self.path:
+            return {}
+        try:
+            with open(self.path, "rb") as handle:
+                values = tomllib.load(handle)
+        except FileNotFoundError:
+            raise UserError(f"{self.path}: config file not found") from None
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise UserError(f"{self.path}: not valid TOML ({error})") from None
+        unknown = sorted(set(values) - set(self.settings_cls.model_fields) | ({"config_file"} & set(values)))
+        if unknown:
+            raise UserError(f"{self.path}: unknown setting {unknown[0]!r}")
+        return values
+
+
+def _explicit(settings: Settings) -> dict[str, Any]:
+    """The values of a Settings object, as constructor arguments."""
+    return {name: getattr(settings, name) for name in Settings.model_fields}
+
+
+def _validated(build: Any, *, source: str = "setting") -> Settings:
+    """build(), with a validation error turned into one line naming the setting."""
     try:
-        if isinstance(default, tuple) or name == "tickers":
-            items = raw.split(",") if isinstance(raw, str) else list(raw)
-            tickers = tuple(str(item).strip().upper() for item in items if str(item).strip())
-            if not tickers:
-                raise ValueError("no tickers")
-            return tickers
-        if isinstance(default, bool):
-            return str(raw).lower() in ("1", "true", "yes", "on")
-        if isinstance(default, int):
-            value = int(raw)
-            if name in _AT_LEAST_ONE and value < 1:
-                raise ValueError("must be at least 1")
-            if value < 0:
-                raise ValueError("must not be negative")
-            return value
-        if isinstance(default, float):
-            value = float(raw)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError("must be a finite number, not negative")
-            return value
-        return str(raw)
-    except (TypeError, ValueError) as error:
-        raise UserError(f"setting {name}: invalid value {raw!r} ({error})") from None
+        return build()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "?"
+        value = first.get("input")
+        shown = "***" if "password" in name or "database_url" in name else repr(value)
+        message = first["msg"].removeprefix("Value error, ")
+        raise UserError(f"{source} {name}: invalid value {shown} ({message})") from None
 
 
-def _read_toml(path: str) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise UserError(f"{path}: config file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: not valid TOML ({error})") from None
-
-
-def load_settings(environ: Mapping[str, str] | None = None, config_file: str | None = None) -> Settings:
-    """Settings from the optional TOML file (FORECASTER_CONFIG_FILE or `config_file`),
-    then the FORECASTER_* environment. Unknown keys in the file are errors."""
-    environ = os.environ if environ is None else environ
-    config_file = config_file or environ.get(f"{ENV_PREFIX}CONFIG_FILE")
-    defaults = Settings()
-    names = {f.name for f in fields(Settings)} - {"config_file"}
-    values: dict[str, Any] = {}
-    if config_file:
-        for key, raw in _read_toml(config_file).items():
-            if key not in names:
-                raise UserError(f"{config_file}: unknown setting {key!r}")
-            values[key] = _convert(key, raw, getattr(defaults, key))
-    for name in names:
-        raw = environ.get(f"{ENV_PREFIX}{name.upper()}")
-        if raw is not None and raw != "":
-            values[name] = _convert(name, raw, getattr(defaults, name))
-    if values.get("log_format", "human") not in ("human", "json"):
-        raise UserError(f"setting log_format: {values['log_format']!r} is not 'human' or 'json'")
-    return Settings(**values, config_file=config_file)
+def load_settings(config_file: str | None = None) -> Settings:
+    """Settings from the optional TOML file (`config_file`, else FORECASTER_CONFIG_FILE), then the
+    FORECASTER_* environment (and _FILE variables). Unknown keys in the file are errors."""
+    return _validated(lambda: Settings(config_file=config_file) if config_file else Settings())
 
 
 def setting_names() -> list[str]:
     """The FORECASTER_* variable of every setting, for documentation and checks."""
-    return [f"{ENV_PREFIX}{f.name.upper()}" for f in fields(Settings)]
+    return [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]

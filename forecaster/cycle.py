@@ -1,9 +1,18 @@
-"""One daily cycle, from prices to stored forecasts; backfill and catch-up walk it session by session.
+"""The daily cycle, and the two walks over it: the daemon's catch-up and the backfill.
 
-A cycle for session D is a pure function of (prices through D, each ticker's model
-state trained through the session before D, the preset). It skips tickers that
-already have a forecast for the session after D, so running it twice, or again
-after a crash, writes each row once.
+A cycle for session D forecasts the session after D for the tickers that owe it one. It is a
+pure function of (prices through D, each ticker's model state trained through the session
+before D, the preset), so running it twice, or again after a crash, writes each row once.
+
+    run_cycle   start a run; fetch what is missing; enqueue one task per ticker; work on them
+                with any other worker until none is open; finish the run (its counts are read
+                from what it wrote, whoever wrote it).
+    catch_up    the daemon's walk: every (ticker, session) owed and not yet forecast, session by
+                session in date order, so a ticker's state through D-1 exists before D.
+    backfill    the backtest's walk: every session from START to END for the whole watch list.
+
+Only the holder of the scheduler lock (forecaster.daemon.leadership) starts and finishes runs;
+workers in other processes only claim tasks (forecaster.worker).
 """
 
 from __future__ import annotations
@@ -12,28 +21,32 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-import polars as pl
 import sqlalchemy as sa
 
-from forecaster import calendar
-from forecaster.worker import CycleInterrupted, TickerFailure, process_claim
+from forecaster import calendar, worker
+from forecaster.config import Settings
+from forecaster.errors import CycleInterrupted, NotInCharge, TickerFailure, one_line
 from forecaster.model.presets import Preset
-from forecaster.prices.checks import check_fetched_prices
+from forecaster.prices.ingest import ensure_prices
 from forecaster.prices.sources.base import PriceSource
 from forecaster.store import predictions as prediction_store
-from forecaster.store import prices as price_store
 from forecaster.store import runs as run_store
+from forecaster.store import series as series_store
 from forecaster.store import tasks as task_store
-from forecaster.store.runs import RunFailure
 
 log = logging.getLogger(__name__)
 
 #: How often a cycle whose remaining tasks other workers hold checks on them.
 DRAIN_POLL_SECONDS = 0.5
+
+_DEFAULTS = Settings.model_fields  # the settings' defaults, for a context built without settings (tests)
+
+#: A (ticker, session) whose cycle failed this many times at validate, train or write is given up.
+GIVE_UP_AFTER_FAILURES = 3
 
 
 def utc_now() -> datetime:
@@ -48,16 +61,18 @@ class CycleContext:
     source: PriceSource
     tickers: Sequence[str]
     preset: Preset
-    history_sessions: int = 300  # how far back to fetch a ticker seen for the first time
+    #: how far back to fetch before the first session a ticker is forecast from
+    history_sessions: int = _DEFAULTS["history_sessions"].default
+    claim_size: int = _DEFAULTS["claim_size"].default  # tickers a worker leases at once
+    #: a claim not renewed by then is taken over by another worker
+    lease: timedelta = timedelta(seconds=_DEFAULTS["lease_seconds"].default)
     clock: Callable[[], datetime] = utc_now
     host: str = field(default_factory=socket.gethostname)
-    claim_size: int = 500  # tickers a worker leases at once
-    lease: timedelta = timedelta(seconds=120)  # a claim not finished by then is taken over by another worker
     stop_event: threading.Event = field(default_factory=threading.Event)
     training_lock: threading.Lock = field(default_factory=threading.Lock)
-    #: Runs this process started but could not mark finished (the database went away);
-    #: the next cycle that reaches the database records them as failed.
-    unfinished_runs: set[int] = field(default_factory=set)
+    #: False once this process no longer holds the scheduler lock (checked before each cycle
+    #: and while a cycle waits on other workers); always True where no lock is involved.
+    in_charge: Callable[[], bool] = lambda: True
 
     @property
     def worker_id(self) -> str:
@@ -69,6 +84,10 @@ class CycleContext:
     def wait(self, seconds: float) -> bool:
         """Sleeps up to `seconds`; True when a stop was requested meanwhile."""
         return self.stop_event.wait(seconds)
+
+    def check_in_charge(self) -> None:
+        if not self.in_charge():
+            raise NotInCharge("this process no longer holds the scheduler lock")
 
 
 @dataclass(frozen=True)
@@ -82,99 +101,93 @@ class CycleOutcome:
     tickers_skipped: int
 
 
-def ensure_prices(
-    context: CycleContext, tickers: Sequence[str], through: date, *, first_session: date | None = None
-) -> dict[str, TickerFailure]:
-    """Fetches and stores every close missing for `tickers` up to `through`, in one source call.
-
-    A ticker stored through `through` already is not fetched; one never seen is fetched
-    from `history_sessions` before `first_session` (default `through`), the first session
-    to forecast from. Returns the tickers the source failed on or whose prices were rejected.
-    """
-    with context.engine.connect() as connection:
-        last_stored = price_store.latest_closes(tickers, connection=connection)
-    latest = {ticker: session_date for ticker, (session_date, _) in last_stored.items()}
-    stale = [t for t in tickers if latest.get(t) is None or latest[t] < through]
-    if not stale:
-        return {}
-    first_needed = min(
-        latest[t] + timedelta(days=1) if t in latest
-        else calendar.sessions_back(first_session or through, context.history_sessions)
-        for t in stale
+def work(context: CycleContext, *, as_of: date | None = None, should_stop: Callable[[], bool] | None = None) -> int:
+    """This process's share of the tasks (of cycle `as_of`, or of any cycle); see worker.work.
+    It stops between ticker chunks on a stop request, or when `should_stop` says so."""
+    return worker.work(
+        context.engine, context.preset, worker=context.worker_id, clock=context.clock, lease=context.lease,
+        claim_size=context.claim_size, training_lock=context.training_lock, as_of=as_of,
+        should_stop=context.should_stop if should_stop is None else lambda: context.should_stop() or should_stop(),
     )
-    result = context.source.fetch(stale, first_needed, through)
-    failures = {t: TickerFailure("fetch", reason) for t, reason in result.failures.items()}
-    # Only sessions after each ticker's last stored one: the first is checked against that close.
-    after_stored = pl.col("session_date") > pl.col("ticker").replace_strict(latest, default=date.min, return_dtype=pl.Date)
-    fetched = result.prices.filter(pl.col("ticker").is_in(stale) & after_stored)
-    clean, rejected = check_fetched_prices(fetched, last_stored=last_stored)
-    revised = _revised_histories(context, fetched, rejected, last_stored, through)
-    for ticker, history in revised.items():
-        del rejected[ticker]
-        clean = pl.concat([clean, history], how="vertical_relaxed")
-    failures |= {t: TickerFailure("validate", reason) for t, reason in rejected.items()}
-    if clean.height:
-        with context.engine.begin() as connection:
-            price_store.upsert_prices(clean, connection=connection, source=context.source.name, fetched_at=context.clock())
-    return failures
 
 
-def _revised_histories(
+def close_abandoned_runs(context: CycleContext) -> None:
+    """Finishes as interrupted the runs a process left behind when it died or lost the lock;
+    the caller holds the scheduler lock."""
+    with context.engine.begin() as connection:
+        closed = run_store.close_abandoned_runs(connection=connection, now=context.clock())
+    for record in closed:
+        log.info("run %d (as of %s) was left running by a stopped process: recorded as interrupted", record.id, record.as_of)
+
+
+def run_cycle(
     context: CycleContext,
-    fetched: pl.DataFrame,
-    rejected: dict[str, str],
-    last_stored: dict[str, tuple[date, float]],
-    through: date,
-) -> dict[str, pl.DataFrame]:
-    """Fresh histories of the tickers whose new closes jump only against the stored ones.
+    as_of: date,
+    *,
+    tickers: Sequence[str] | None = None,
+    kind: str = "daily",
+    prefetch_failures: Mapping[str, TickerFailure] | None = None,
+) -> CycleOutcome:
+    """Forecasts the session after `as_of` for those of `tickers` (default: the watch list) that
+    have no forecast for it yet.
 
-    That is how a split shows once the source adjusts its history (yfinance does): the
-    stored closes are the stale ones. Such a ticker's whole stored span is fetched again
-    and, if it holds no jump itself, replaces the stored rows.
+    Missing prices are fetched first, unless the caller already fetched them
+    (`prefetch_failures` then holds what that fetch could not get). A ticker forecast for the
+    first time starts its series at `as_of`.
     """
-    candidates = [t for t in rejected if t in last_stored]
-    if not candidates:
-        return {}
-    _, jumps_within_fetch = check_fetched_prices(fetched.filter(pl.col("ticker").is_in(candidates)))
-    boundary = [t for t in candidates if t not in jumps_within_fetch]
-    if not boundary:
-        return {}
-    with context.engine.connect() as connection:
-        start = price_store.earliest_date(boundary, connection=connection)
-    result = context.source.fetch(boundary, start, through)
-    histories, still_bad = check_fetched_prices(result.prices.filter(pl.col("ticker").is_in(boundary)))
-    revised = {}
-    for (ticker,), history in histories.partition_by("ticker", as_dict=True).items():
-        if ticker not in still_bad and history["session_date"].max() == through:
-            log.warning("%s: its closes jump against the stored ones (a split?); refetched and replaced its %d stored sessions", ticker, history.height)
-            revised[ticker] = history
-    return revised
-
-
-def work(context: CycleContext, *, as_of: date | None = None) -> int:
-    """Claims and processes tasks until none is claimable (of cycle `as_of`, or of any cycle);
-    returns how many claims it processed. One claim at a time per process: the compiled
-    trainer already uses every core."""
-    processed = 0
-    while not context.should_stop():
-        with context.training_lock:
-            with context.engine.begin() as connection:
-                claim = task_store.claim(
-                    context.preset.name, connection=connection, worker=context.worker_id, now=context.clock(),
-                    lease=context.lease, limit=context.claim_size, as_of=as_of,
+    if not calendar.is_session(as_of):
+        raise ValueError(f"{as_of} is not a trading session")
+    target = calendar.next_session(as_of)
+    preset = context.preset
+    wanted = list(context.tickers if tickers is None else tickers)
+    context.check_in_charge()
+    with context.engine.begin() as connection:
+        run_id = run_store.start_run(
+            kind, connection=connection, as_of=as_of, preset=preset.name, host=context.host, started_at=context.clock()
+        )
+        series_store.enroll(preset.name, wanted, as_of, connection=connection, now=context.clock())
+        done = prediction_store.predicted_tickers(preset.name, target, connection=connection)
+    todo = [t for t in wanted if t not in done]
+    skipped = len(context.tickers) - len(todo)
+    status, error = "ok", None
+    try:
+        if todo:
+            if prefetch_failures is None:
+                failures = ensure_prices(
+                    context.engine, context.source, dict.fromkeys(todo, as_of), as_of,
+                    history_sessions=context.history_sessions, clock=context.clock,
                 )
-            if claim is None:
-                return processed
-            process_claim(context.engine, claim, context.preset, clock=context.clock, should_stop=context.should_stop)
-        processed += 1
-    raise CycleInterrupted
+            else:
+                failures = {t: f for t, f in prefetch_failures.items() if t in todo}
+            with context.engine.begin() as connection:
+                run_store.record_failures(run_id, {t: (f.stage, f.reason) for t, f in failures.items()}, connection=connection)
+                task_store.enqueue(preset.name, as_of, run_id, [t for t in todo if t not in failures], connection=connection)
+            _drain(context, as_of)
+    except NotInCharge as exc:
+        status, error = "interrupted", str(exc)
+        raise
+    except CycleInterrupted:
+        status, error = "interrupted", "stop requested"
+        raise
+    except Exception as exc:
+        status, error = "failed", one_line(exc)
+        raise
+    finally:
+        outcome = _finish(context, run_id, as_of, status, skipped, error)
+    return outcome
 
 
 def _drain(context: CycleContext, as_of: date) -> None:
     """Works on the cycle's tasks until every one is done or failed, including those other
-    workers hold (their expired leases are claimed here too)."""
+    workers hold (their expired leases are claimed here too). Losing the scheduler lock stops
+    it at the next ticker chunk: the tasks not trained yet go back to the queue."""
     while True:
-        work(context, as_of=as_of)
+        context.check_in_charge()
+        try:
+            work(context, as_of=as_of, should_stop=lambda: not context.in_charge())
+        except CycleInterrupted:
+            context.check_in_charge()
+            raise
         with context.engine.connect() as connection:
             if task_store.open_tasks(context.preset.name, as_of, connection=connection) == 0:
                 return
@@ -182,75 +195,29 @@ def _drain(context: CycleContext, as_of: date) -> None:
             raise CycleInterrupted
 
 
-def run_cycle(
-    context: CycleContext,
-    as_of: date,
-    *,
-    kind: str = "daily",
-    prefetch_failures: dict[str, TickerFailure] | None = None,
-) -> CycleOutcome:
-    """Forecasts the session after `as_of` for every ticker that has no forecast for it yet.
-
-    Missing prices are fetched first, unless the caller already fetched them
-    (`prefetch_failures` then holds what that fetch could not get). The tickers to train
-    become tasks that this process, and any other worker on the same database, claims.
-    """
-    if not calendar.is_session(as_of):
-        raise ValueError(f"{as_of} is not a trading session")
-    target = calendar.next_session(as_of)
-    preset = context.preset
-    with context.engine.begin() as connection:
-        for lost in sorted(context.unfinished_runs):
-            run_store.finish_run(
-                lost, connection=connection, status="failed", tickers_ok=0, tickers_failed=0, tickers_skipped=0,
-                error="lost the database connection mid-run; a later run redid its work", finished_at=context.clock(),
-            )
-        context.unfinished_runs.clear()
-        run_id = run_store.start_run(
-            kind, connection=connection, as_of=as_of, preset=preset.name, host=context.host, started_at=context.clock()
-        )
-        done = prediction_store.predicted_tickers(preset.name, target, connection=connection)
-    context.unfinished_runs.add(run_id)
-    todo = sorted(set(context.tickers) - done)
-    status, error = "ok", None
+def _finish(context: CycleContext, run_id: int, as_of: date, status: str, skipped: int, error: str | None) -> CycleOutcome:
+    """Records the run's end (unless another process already did) and logs it. If the database
+    is gone, the run stays 'running' until the next holder of the scheduler lock closes it."""
     try:
-        if todo:
-            if prefetch_failures is None:
-                failures = ensure_prices(context, todo, as_of)
-            else:
-                failures = {t: f for t, f in prefetch_failures.items() if t in todo}
-            with context.engine.begin() as connection:
-                run_store.record_failures(run_id, {t: (f.stage, f.reason) for t, f in failures.items()}, connection=connection)
-                task_store.enqueue(preset.name, as_of, run_id, [t for t in todo if t not in failures], connection=connection)
-            _drain(context, as_of)
-    except CycleInterrupted:
-        status, error = "interrupted", "stop requested"
-        raise
-    except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
         with context.engine.begin() as connection:
-            written = prediction_store.count_for_run(run_id, connection=connection)
-            failures = run_store.run_failures_of(run_id, connection=connection)
-            if status == "ok" and failures:
-                status = "partial" if written else "failed"
-            outcome = CycleOutcome(run_id, as_of, target, status, written, len(failures), len(done))
-            run_store.finish_run(
-                run_id, connection=connection, status=status, tickers_ok=outcome.tickers_ok,
-                tickers_failed=outcome.tickers_failed, tickers_skipped=outcome.tickers_skipped,
+            record = run_store.finish_run(
+                run_id, connection=connection, status=status, tickers_skipped=skipped,  # type: ignore[arg-type]
                 error=error, finished_at=context.clock(),
-            )
-            if status != "interrupted":
-                task_store.clear(preset.name, as_of, connection=connection)
-        context.unfinished_runs.discard(run_id)
-        _log_outcome(outcome, failures)
+            ) or run_store.get_run(run_id, connection=connection)
+            failures = run_store.run_failures_of(run_id, connection=connection)
+    except sa.exc.OperationalError as exc:
+        log.warning("run %d: could not record its end (%s); the next cycle will", run_id, one_line(exc))
+        return CycleOutcome(run_id, as_of, calendar.next_session(as_of), status, 0, 0, skipped)
+    outcome = CycleOutcome(
+        run_id, as_of, calendar.next_session(as_of), record.status, record.tickers_ok, record.tickers_failed, record.tickers_skipped,
+    )
+    _log_outcome(outcome, failures)
     return outcome
 
 
-def _log_outcome(outcome: CycleOutcome, failures: list[RunFailure]) -> None:
+def _log_outcome(outcome: CycleOutcome, failures: list[run_store.RunFailure]) -> None:
     log.info(
-        "run %d %s: as of %s, forecast for %s: %d ok, %d failed, %d already done",
+        "run %d %s: as of %s, forecast for %s: %d ok, %d failed, %d not due",
         outcome.run_id, outcome.status, outcome.as_of, outcome.target_session,
         outcome.tickers_ok, outcome.tickers_failed, outcome.tickers_skipped,
         extra={"event": "run", **{k: str(v) for k, v in vars(outcome).items()}},
@@ -262,44 +229,89 @@ def _log_outcome(outcome: CycleOutcome, failures: list[RunFailure]) -> None:
         )
 
 
-def walk_sessions(
-    context: CycleContext, sessions: Sequence[date], *, kind: str, on_cycle: Callable[[CycleOutcome], None] | None = None
+def backfill(
+    context: CycleContext, start: date, end: date, on_cycle: Callable[[CycleOutcome], None] | None = None
 ) -> list[CycleOutcome]:
-    """Runs the cycle for each session in order, after one fetch of everything the walk needs.
-
-    A ticker the fetch failed on is recorded as failed in each cycle, not fetched again.
-    """
+    """The backtest: one cycle for every session from `start` to `end` inclusive, for every
+    ticker of the watch list, after one fetch of everything the walk needs. A ticker the fetch
+    failed on is recorded as failed in each cycle, not fetched again."""
+    sessions = calendar.sessions_between(start, end)
     if not sessions:
         return []
-    fetch_failures = ensure_prices(context, context.tickers, sessions[-1], first_session=sessions[0])
+    fetch_failures = ensure_prices(
+        context.engine, context.source, dict.fromkeys(context.tickers, sessions[0]), sessions[-1],
+        history_sessions=context.history_sessions, clock=context.clock,
+    )
     outcomes = []
     for session in sessions:
         if context.should_stop():
             raise CycleInterrupted
-        outcome = run_cycle(context, session, kind=kind, prefetch_failures=fetch_failures)
+        outcome = run_cycle(context, session, kind="backfill", prefetch_failures=fetch_failures)
         outcomes.append(outcome)
         if on_cycle:
             on_cycle(outcome)
     return outcomes
 
 
-def backfill(
-    context: CycleContext, start: date, end: date, on_cycle: Callable[[CycleOutcome], None] | None = None
-) -> list[CycleOutcome]:
-    """The backtest: one cycle for every session from `start` to `end` inclusive."""
-    return walk_sessions(context, calendar.sessions_between(start, end), kind="backfill", on_cycle=on_cycle)
-
-
-def sessions_to_catch_up(context: CycleContext, latest: date) -> list[date]:
-    """Every session after the last one forecast from, through `latest`; just `latest` on an empty database."""
-    with context.engine.connect() as connection:
-        last_done = prediction_store.latest_as_of(context.preset.name, connection=connection)
-    if last_done is None:
-        return [latest]
-    return [d for d in calendar.sessions_between(calendar.next_session(last_done), latest)]
-
-
 def catch_up(context: CycleContext, latest: date) -> list[CycleOutcome]:
-    """Runs every missed session in order, then `latest` (which also retries its failed tickers)."""
-    sessions = sessions_to_catch_up(context, latest) or [latest]
-    return walk_sessions(context, sessions, kind="daily")
+    """The daemon's job: every session owed by a ticker of the watch list (see `owed_sessions`)
+    through `latest`, in date order, then `latest` itself even when nothing is owed there."""
+    _start_newcomers(context, latest)
+    owed = owed_sessions(context, latest)
+    fetch_failures = ensure_prices(
+        context.engine, context.source, {t: sessions[0] for t, sessions in owed.items()}, latest,
+        history_sessions=context.history_sessions, clock=context.clock,
+    ) if owed else {}
+    walk = sorted({d for t, sessions in owed.items() if t not in fetch_failures for d in sessions} | {latest})
+    due = {t: set(sessions) for t, sessions in owed.items()}
+    outcomes = []
+    for session in walk:
+        if context.should_stop():
+            raise CycleInterrupted
+        todo = [t for t in context.tickers if session in due.get(t, ())]
+        outcomes.append(run_cycle(context, session, tickers=todo, prefetch_failures=fetch_failures))
+    return outcomes
+
+
+def _start_newcomers(context: CycleContext, latest: date) -> None:
+    """Starts the series of tickers new to the watch list, durably and before any work on them:
+    from the first session the catch-up walks (the one after the latest forecast of any
+    ticker), or from `latest` on a database with no forecast yet."""
+    preset = context.preset.name
+    with context.engine.begin() as connection:
+        newcomers = series_store.unenrolled(preset, context.tickers, connection=connection)
+        if not newcomers:
+            return
+        last = prediction_store.latest_as_of(preset, connection=connection)
+        start = latest if last is None or last >= latest else calendar.next_session(last)
+        series_store.enroll(preset, newcomers, start, connection=connection, now=context.clock())
+    log.info("%d ticker(s) new to the watch list, forecast from %s on: %s", len(newcomers), start, ", ".join(newcomers[:10]))
+
+
+def owed_sessions(context: CycleContext, latest: date) -> dict[str, list[date]]:
+    """{ticker: the sessions, in order, it owes a forecast from}: every session from its series'
+    first one through `latest` that has no forecast, except those given up after
+    GIVE_UP_AFTER_FAILURES failures (its data for that session is missing or unusable)."""
+    preset = context.preset.name
+    owed: dict[str, list[date]] = {}
+    with context.engine.connect() as connection:
+        progress = series_store.progress(preset, context.tickers, latest, connection=connection)
+        gaps = []
+        for series in progress:
+            if series.first_as_of > latest or series.forecasts == calendar.count_sessions(series.first_as_of, latest):
+                continue
+            if series.last_as_of is None:
+                owed[series.ticker] = calendar.sessions_between(series.first_as_of, latest)
+            elif series.forecasts == calendar.count_sessions(series.first_as_of, series.last_as_of):
+                owed[series.ticker] = calendar.sessions_between(calendar.next_session(series.last_as_of), latest)
+            else:
+                gaps.append(series)
+        if gaps:
+            made = series_store.forecast_sessions(
+                preset, [s.ticker for s in gaps], min(s.first_as_of for s in gaps), latest, connection=connection
+            )
+            for series in gaps:
+                owed[series.ticker] = [d for d in calendar.sessions_between(series.first_as_of, latest) if d not in made[series.ticker]]
+        given_up = series_store.given_up(preset, list(owed), connection=connection, attempts=GIVE_UP_AFTER_FAILURES)
+    owed = {t: [d for d in sessions if (t, d) not in given_up] for t, sessions in owed.items()}
+    return {t: sessions for t, sessions in owed.items() if sessions}

@@ -13,6 +13,9 @@ from urllib.parse import unquote
 #: runs to the last "@" before the path, so an unescaped "@" in it does not leave its end showing.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^/\s]*)@")
 
+#: password=... as a URL query parameter (libpq and psycopg accept it there too).
+_QUERY_PASSWORD = re.compile(r"(?P<key>[?&;](?:password|passwd|pwd)=)(?P<password>[^&;\s'\"]*)", re.IGNORECASE)
+
 #: Passwords of the URLs given to register_url_password, to hide wherever they show.
 _secrets: set[str] = set()
 _SHORTEST_SECRET = 3  # shorter pieces would hide ordinary text
@@ -22,19 +25,18 @@ def register_url_password(url: str) -> None:
     """Remembers the password of a URL so that `redact` hides it even where it shows outside a
     URL: a driver's error about a host name that swallowed part of a password with an unescaped
     "@", or a password echoed percent-decoded."""
-    match = _URL_PASSWORD.search(url)
-    if match is None or not match["password"]:
-        return
-    password = match["password"]
-    for candidate in {password, unquote(password), *password.split("@"), *unquote(password).split("@")}:
-        if len(candidate) >= _SHORTEST_SECRET:
-            _secrets.add(candidate)
-            _secrets.add(json.dumps(candidate)[1:-1])  # as it shows in a JSON log line
+    for match in [*_URL_PASSWORD.finditer(url), *_QUERY_PASSWORD.finditer(url)]:
+        password = match["password"]
+        for candidate in {password, unquote(password), *password.split("@"), *unquote(password).split("@")}:
+            if len(candidate) >= _SHORTEST_SECRET:
+                _secrets.add(candidate)
+                _secrets.add(json.dumps(candidate)[1:-1])  # as it shows in a JSON log line
 
 
 def redact(text: str) -> str:
     """The text with every URL password, and every registered password, replaced by ***."""
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    text = _QUERY_PASSWORD.sub(lambda m: f"{m['key']}***", text)
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text

@@ -1,4 +1,4 @@
-"""The training step of a daily cycle: a claim of tickers in, forecasts and model states out.
+"""What a worker does: claim a cycle's tickers, train them, write forecasts and model states.
 
 A claim's tickers are trained in chunks through the batched trainer: warm-started
 ones (a compatible state from an earlier session) for the preset's daily epochs,
@@ -9,16 +9,19 @@ one by one so a single bad ticker is recorded and the rest are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
 from forecaster import calendar
+from forecaster.errors import CycleInterrupted, TickerFailure, one_line
 from forecaster.model.features import training_windows
 from forecaster.model.forecasting import Forecast, fit_and_forecast, initial_params
 from forecaster.model.cell import N_PARAMETERS, params_from_dict, params_to_dict
@@ -35,16 +38,6 @@ log = logging.getLogger(__name__)
 #: Samples × epochs trained per chunk: about half a second on two cores, so a stop
 #: request waits at most that long and memory stays bounded whatever the ticker count.
 CHUNK_SAMPLE_EPOCHS = 5_000_000
-
-
-class CycleInterrupted(Exception):
-    """A stop was requested mid-cycle; everything committed so far is whole."""
-
-
-@dataclass(frozen=True)
-class TickerFailure:
-    stage: str  # fetch | validate | train | write
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -122,8 +115,9 @@ def _fit_chunk(closes: pl.DataFrame, tickers: list[str], preset: Preset, epochs:
 
 
 def _result_rows(
-    forecast: Forecast, preset: Preset, *, as_of: date, target: date, run_id: int, created_at: datetime
+    forecast: Forecast, preset: Preset, *, as_of: date, target: date, created_at: datetime
 ) -> tuple[list[state_store.TrainingResultRow], dict[str, TickerFailure]]:
+    """One row per ticker trained well; run_id is set when the row is written (see _save)."""
     rows, failures = [], {}
     for k, ticker in enumerate(forecast.tickers):
         predicted = float(forecast.predicted_close[k])
@@ -140,24 +134,31 @@ def _result_rows(
             },
             config_hash=preset.config_hash, losses=[float(v) for v in forecast.losses[k]],
             as_of=as_of, target_session=target, predicted_close=predicted,
-            last_close=float(forecast.last_close[k]), run_id=run_id, created_at=created_at,
+            last_close=float(forecast.last_close[k]), run_id=0, created_at=created_at,
         ))
     return rows, failures
 
 
 def _record_failures(engine: sa.Engine, claim: Claim, failures: dict[str, TickerFailure]) -> None:
+    """Marks the claim's failed tickers' tasks failed and records why, for those it still holds."""
     if failures:
         with engine.begin() as connection:
-            run_store.record_failures(
-                claim.run_id, {t: (f.stage, f.reason) for t, f in failures.items()}, connection=connection
-            )
-            task_store.complete(claim.preset, claim.as_of, list(failures), "failed", connection=connection)
+            owned = task_store.complete(claim, list(failures), "failed", connection=connection)
+            for run_id in set(owned.values()):
+                run_store.record_failures(
+                    run_id,
+                    {t: (f.stage, f.reason) for t, f in failures.items() if owned.get(t) == run_id},
+                    connection=connection,
+                )
 
 
 def _save(connection: sa.Connection, claim: Claim, rows: list[state_store.TrainingResultRow]) -> None:
-    """Results and the 'done' mark of their tasks, in the caller's transaction."""
-    state_store.save_training_results(rows, connection=connection)
-    task_store.complete(claim.preset, claim.as_of, [row.ticker for row in rows], "done", connection=connection)
+    """Results and the 'done' mark of their tasks, in the caller's transaction: only for the tasks
+    the claim still holds, under the run each task belongs to now."""
+    owned = task_store.complete(claim, [row.ticker for row in rows], "done", connection=connection)
+    state_store.save_training_results(
+        [dataclasses.replace(row, run_id=owned[row.ticker]) for row in rows if row.ticker in owned], connection=connection
+    )
 
 
 def _write(engine: sa.Engine, claim: Claim, rows: list[state_store.TrainingResultRow]) -> dict[str, TickerFailure]:
@@ -169,14 +170,16 @@ def _write(engine: sa.Engine, claim: Claim, rows: list[state_store.TrainingResul
     except sa.exc.DBAPIError as error:
         if error.connection_invalidated:
             raise  # the database is gone: no ticker can be written, let the caller retry the cycle
-        log.warning("writing %d tickers together failed (%s); writing them one by one", len(rows), error.orig)
+        log.warning("writing %d tickers together failed (%s); writing them one by one", len(rows), one_line(error))
     failures = {}
     for row in rows:
         try:
             with engine.begin() as connection:
                 _save(connection, claim, [row])
         except sa.exc.DBAPIError as error:
-            failures[row.ticker] = TickerFailure("write", str(error.orig).splitlines()[0])
+            if error.connection_invalidated:
+                raise
+            failures[row.ticker] = TickerFailure("write", one_line(error))
     return failures
 
 
@@ -186,11 +189,13 @@ def process_claim(
     preset: Preset,
     *,
     clock: Callable[[], datetime],
+    lease: timedelta,
     should_stop: Callable[[], bool],
 ) -> None:
     """Trains, forecasts and stores every ticker of a claim, chunk by chunk; marks each task
-    done with its rows, or failed with its reason. On a stop request the tickers not yet
-    written are handed back (pending) for the next worker or start."""
+    done with its rows, or failed with its reason, and renews the lease of the rest after each
+    chunk. On a stop request the tickers not yet written are handed back (pending) for the
+    next worker or start."""
     as_of, target = claim.as_of, calendar.next_session(claim.as_of)
     with engine.connect() as connection:
         closes = _load_closes(connection, claim.tickers, preset, as_of)
@@ -210,9 +215,45 @@ def process_claim(
     for done, (chunk, epochs) in enumerate(chunks):
         if should_stop():
             with engine.begin() as connection:
-                task_store.release(claim.preset, as_of, [t for c, _ in chunks[done:] for t in c], connection=connection)
+                task_store.release(claim, [t for c, _ in chunks[done:] for t in c], connection=connection)
             raise CycleInterrupted
         forecast = _fit_chunk(closes, chunk, preset, epochs, warm)
-        rows, chunk_failures = _result_rows(forecast, preset, as_of=as_of, target=target, run_id=claim.run_id, created_at=clock())
+        rows, chunk_failures = _result_rows(forecast, preset, as_of=as_of, target=target, created_at=clock())
         chunk_failures |= _write(engine, claim, rows)
         _record_failures(engine, claim, chunk_failures)
+        with engine.begin() as connection:
+            task_store.extend(claim, connection=connection, until=clock() + lease)
+
+
+def work(
+    engine: sa.Engine,
+    preset: Preset,
+    *,
+    worker: str,
+    clock: Callable[[], datetime],
+    lease: timedelta,
+    claim_size: int,
+    should_stop: Callable[[], bool],
+    training_lock: threading.Lock,
+    as_of: date | None = None,
+) -> int:
+    """Claims and processes tasks until none is claimable (of cycle `as_of`, or of any cycle);
+    returns how many claims it processed. One claim at a time per process (`training_lock`):
+    the compiled trainer already uses every core. Tasks whose workers kept dying are failed
+    here, with the reason recorded in their run."""
+    processed = 0
+    while not should_stop():
+        with training_lock:
+            with engine.begin() as connection:
+                now = clock()
+                for task in task_store.fail_abandoned(preset.name, connection=connection, now=now):
+                    reason = f"its worker stopped {task.attempts} times while training it (last: {task.worker})"
+                    run_store.record_failures(task.run_id, {task.ticker: ("train", reason)}, connection=connection)
+                claim = task_store.claim(
+                    preset.name, connection=connection, worker=worker, now=now, lease=lease, limit=claim_size, as_of=as_of,
+                )
+            if claim is None:
+                return processed
+            process_claim(engine, claim, preset, clock=clock, lease=lease, should_stop=should_stop)
+        processed += 1
+    raise CycleInterrupted

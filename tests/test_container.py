@@ -8,6 +8,7 @@ as the same `forecaster` argv against a real PostgreSQL database.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from tests.support.processes import forecaster_env, query_scalar, run_forecaster
 ROOT = Path(__file__).resolve().parents[1]
 CPU_WHEEL_INDEX = "https://download.pytorch.org/whl/cpu"
 #: Settings docker-compose.yml sets itself; every other one comes from .env.
-COMPOSE_FIXED = {"FORECASTER_DATABASE_URL", "FORECASTER_REPORT_DIR", "FORECASTER_LOG_FORMAT"}
+COMPOSE_FIXED = {"FORECASTER_DATABASE_URL", "FORECASTER_DATABASE_PASSWORD", "FORECASTER_REPORT_DIR", "FORECASTER_LOG_FORMAT"}
 FORECASTER_SERVICES = ("daemon", "worker")
 
 
@@ -289,14 +290,14 @@ def test_one_daemon_runs_and_workers_start_only_when_scaled_up() -> None:
 
 
 @pytest.mark.parametrize("name", FORECASTER_SERVICES)
-def test_compose_passes_every_setting_from_dotenv_except_the_three_it_fixes(name: str) -> None:
+def test_compose_passes_every_setting_from_dotenv_except_the_four_it_fixes(name: str) -> None:
     environment = compose()["services"][name]["environment"]
 
     assert set(environment) == set(setting_names())
     for setting in set(setting_names()) - COMPOSE_FIXED:
         assert environment[setting] == f"${{{setting}:-}}", "unset in .env: the package's default"
-    assert environment["FORECASTER_DATABASE_URL"].startswith("postgresql+psycopg://forecaster:${POSTGRES_PASSWORD")
-    assert environment["FORECASTER_DATABASE_URL"].endswith("@postgres:5432/forecaster")
+    assert environment["FORECASTER_DATABASE_URL"] == "postgresql+psycopg://forecaster@postgres:5432/forecaster"
+    assert environment["FORECASTER_DATABASE_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
     assert (environment["FORECASTER_REPORT_DIR"], environment["FORECASTER_LOG_FORMAT"]) == ("/reports", "json")
 
 
@@ -324,21 +325,23 @@ def test_every_variable_compose_reads_is_in_dotenv_example() -> None:
     assert read <= documented
 
 
-def test_the_example_values_inside_compose_are_the_package_defaults_but_for_what_compose_fixes() -> None:
+def test_the_example_values_inside_compose_are_the_package_defaults_but_for_what_compose_fixes(monkeypatch) -> None:
     values, _ = dotenv_example()
-    environment = {
-        name: interpolate(str(value), values) for name, value in compose()["services"]["daemon"]["environment"].items()
-    }
+    for name in [name for name in os.environ if name.startswith("FORECASTER_")]:
+        monkeypatch.delenv(name)
+    for name, value in compose()["services"]["daemon"]["environment"].items():
+        monkeypatch.setenv(name, interpolate(str(value), values))
 
-    settings = load_settings(environ=environment)
+    settings = load_settings()
 
     daemon_triggers(settings)  # both schedules parse in the zone
-    assert settings.database_url == "postgresql+psycopg://forecaster:change-me@postgres:5432/forecaster"
+    assert settings.database == "postgresql+psycopg://forecaster:change-me@postgres:5432/forecaster"
     assert (settings.report_dir, settings.log_format) == ("/reports", "json")
     assert not settings.config_file
-    defaults = Settings()
-    fixed = {"database_url": defaults.database_url, "report_dir": defaults.report_dir, "log_format": defaults.log_format}
-    assert replace(settings, **fixed, config_file=None) == defaults
+    compose_fixed = {"database_url", "database_password", "report_dir", "log_format"}
+    assert {name: value for name, value in settings if name not in compose_fixed} == {
+        name: value for name, value in Settings() if name not in compose_fixed
+    }
 
 
 def docker_compose_missing() -> str | None:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from forecaster import calendar
-from forecaster.worker import CycleInterrupted
+from forecaster.errors import CycleInterrupted
 from forecaster.cycle import CycleContext, backfill, catch_up, run_cycle
 from forecaster.model.presets import PRESETS
 from forecaster.prices.sources.base import FetchResult

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 
 import numpy as np
@@ -106,14 +105,10 @@ def test_nothing_asked_gives_nothing():
     assert SyntheticSource().fetch(["AAA"], date(2024, 7, 4), date(2024, 7, 4)).prices.is_empty()
 
 
-def test_5000_tickers_by_300_sessions_in_well_under_two_seconds():
-    source = SyntheticSource()
-    calendar.is_session(date(2024, 1, 2))  # build the calendar outside the timing
-    started = time.perf_counter()
-    prices = source.fetch([f"T{i:04d}" for i in range(5000)], date(2024, 1, 2), date(2025, 3, 13)).prices
-    elapsed = time.perf_counter() - started
+def test_5000_tickers_by_300_sessions_come_in_one_call():  # its speed: benchmarks/io_speed.py
+    prices = SyntheticSource().fetch([f"T{i:04d}" for i in range(5000)], date(2024, 1, 2), date(2025, 3, 13)).prices
     assert prices.height == 5000 * 300
-    assert elapsed < 2.0, f"took {elapsed:.2f} s"
+    assert prices["ticker"].n_unique() == 5000
 
 
 # --- source_from_spec ---------------------------------------------------------------------------

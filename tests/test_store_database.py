@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from forecaster.errors import UserError
+from forecaster.errors import DatabaseUnavailable, UserError
 from forecaster.store.database import make_engine, upgrade
 
 
@@ -27,9 +27,9 @@ def test_a_bad_url_is_a_one_line_user_error_that_hides_the_password(url, expecte
     assert "hunter2" not in message and "\n" not in message
 
 
-def test_an_unreachable_server_is_a_user_error_that_hides_the_password():
+def test_an_unreachable_server_is_a_database_unavailable_error_that_hides_the_password():
     engine = make_engine("postgresql://postgres:hunter2@127.0.0.1:1/forecasts")
-    with pytest.raises(UserError) as raised:
+    with pytest.raises(DatabaseUnavailable) as raised:
         upgrade(engine)
     message = str(raised.value)
     assert message.startswith("postgresql+psycopg://postgres:***@127.0.0.1:1/forecasts: cannot connect")
@@ -80,3 +80,25 @@ def test_sqlite_savepoints_work(sqlite_url):
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT x FROM t").scalars().all() == [2]
     engine.dispose()
+
+
+def test_a_missing_sqlite_file_is_created_only_when_asked(tmp_path):
+    path = tmp_path / "forecaster.db"
+    with pytest.raises(UserError, match=f"no database file at {path}; create it with `forecaster db upgrade`"):
+        make_engine(f"sqlite:///{path}", create=False)
+    assert not path.exists()
+
+    make_engine(f"sqlite:///{path}").dispose()
+
+    assert path.exists()
+
+
+def test_a_sqlite_file_deleted_under_an_engine_is_an_error_not_a_new_empty_database(sqlite_url, tmp_path):
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    engine.dispose()
+    (tmp_path / "forecaster.db").unlink()
+
+    with pytest.raises(sa.exc.OperationalError, match="unable to open database file"):
+        engine.connect()
+    assert not (tmp_path / "forecaster.db").exists()

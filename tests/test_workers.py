@@ -32,8 +32,8 @@ def test_three_workers_share_ten_sessions_and_finish_a_killed_workers_tickers(po
     workers = [start_forecaster("run", env=env, log_path=tmp_path / f"worker{k}.log") for k in range(3)]
     leader, victim = 0, None
     try:
-        wait_for(lambda: any("scheduler: this process" in (tmp_path / f"worker{k}.log").read_text() for k in range(3)), 60, "a scheduler")
-        leader = next(k for k in range(3) if "scheduler: this process" in (tmp_path / f"worker{k}.log").read_text())
+        wait_for(lambda: any("daemon started as the scheduler" in (tmp_path / f"worker{k}.log").read_text() for k in range(3)), 60, "a scheduler")
+        leader = next(k for k in range(3) if "daemon started as the scheduler" in (tmp_path / f"worker{k}.log").read_text())
         victim = workers[(leader + 1) % 3]
         victim_id = f"{socket.gethostname()}:{victim.pid}"
         wait_for(

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from forecaster import calendar
 from forecaster.config import Settings
-from forecaster.daemon.scheduler import cron_trigger, next_fire_time, previous_fire_time
+from forecaster.daemon.schedules import cron_trigger, next_fire_time, previous_fire_time
 from forecaster.store import predictions as prediction_store
 from forecaster.store import runs as run_store
 

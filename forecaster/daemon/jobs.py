@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,21 +13,33 @@ import sqlalchemy as sa
 
 from forecaster import calendar
 from forecaster.config import Settings
-from forecaster.worker import CycleInterrupted
-from forecaster.cycle import CycleContext, CycleOutcome, catch_up
+from forecaster.cycle import CycleContext, CycleOutcome, catch_up, close_abandoned_runs
+from forecaster.daemon.leadership import Leadership
+from forecaster.errors import CycleInterrupted, DatabaseUnavailable, NotInCharge, one_line
 from forecaster.model.presets import get_preset
 from forecaster.prices.sources import source_from_spec
 from forecaster.prices.sources.retrying import RetryingSource
-from forecaster.store import runs as run_store
 from forecaster.store.database import opened_engine, upgrade
 
 log = logging.getLogger(__name__)
 
 
 @contextmanager
-def opened_context(settings: Settings, *, stop: threading.Event | None = None) -> Iterator[CycleContext]:
-    """Preset, source with retries, then the engine (migrated to head): bad settings fail before
-    the database is touched. The engine's connections are closed when the block ends."""
+def opened_context(
+    settings: Settings,
+    *,
+    role: str,
+    stop: threading.Event | None = None,
+    exclusive: bool = True,
+    wait_for_database: bool = False,
+) -> Iterator[tuple[CycleContext, Leadership]]:
+    """The context of a command that writes, and its scheduler lock.
+
+    Preset and source first, so bad settings fail before the database is touched. Then, with
+    `exclusive`, the scheduler lock is taken or the command refused (on SQLite always: one
+    writing process per file), before the migrations run. With `wait_for_database` (the
+    daemon), a database that cannot be reached yet is retried with backoff. The lock is
+    released and the engine's connections closed when the block ends."""
     preset = get_preset(settings.preset)
     stop = stop or threading.Event()
     source = RetryingSource(
@@ -36,60 +48,84 @@ def opened_context(settings: Settings, *, stop: threading.Event | None = None) -
         backoff_seconds=settings.fetch_backoff_seconds,
         stop=stop,
     )
-    with opened_engine(settings.database_url) as engine:
-        upgrade(engine)
-        yield CycleContext(
-            engine=engine, source=source, tickers=settings.tickers, preset=preset,
-            history_sessions=settings.history_sessions, stop_event=stop,
-            claim_size=max(settings.claim_size, 1), lease=timedelta(seconds=max(settings.lease_seconds, 1)),
-        )
-
-
-def close_abandoned_runs(context: CycleContext) -> None:
-    """Runs left 'running' by a process that died become 'interrupted'. Only the scheduler
-    starts daily runs, so at its job's start none of them is live; a backfill still running
-    in another process overwrites this when it finishes."""
-    now = context.clock()
-    with context.engine.begin() as connection:
-        closed = run_store.close_abandoned_runs(connection=connection, started_before=now, now=now)
-    if closed:
-        log.info("marked %d run(s) left running by a stopped process as interrupted", closed)
-
-
-def forecast_job_retrying_database(context: CycleContext, settings: Settings, stop: threading.Event) -> list[CycleOutcome]:
-    """The daemon's forecast job: `forecast_job`, retried with exponential backoff while the
-    database is unreachable. Work committed before the outage is kept; the retry skips it."""
-    attempt = 0
-    while True:
+    with opened_engine(settings.database) as engine:
+        leadership = Leadership(engine, role=role)
         try:
-            return forecast_job(context)
-        except sa.exc.OperationalError as error:
-            if attempt == settings.database_retries:
+            if exclusive or leadership.single_process:
+                _when_reachable(lambda: leadership.acquire_or_refuse(), settings, stop, retry=wait_for_database)
+            _when_reachable(lambda: upgrade(engine), settings, stop, retry=wait_for_database)
+            yield CycleContext(
+                engine=engine, source=source, tickers=settings.tickers, preset=preset,
+                history_sessions=settings.history_sessions, stop_event=stop, in_charge=leadership.verify,
+                claim_size=settings.claim_size, lease=timedelta(seconds=settings.lease_seconds),
+            ), leadership
+        finally:
+            leadership.release()
+
+
+def _when_reachable(step: Callable[[], None], settings: Settings, stop: threading.Event, *, retry: bool) -> None:
+    """Runs `step`; with `retry`, again up to FORECASTER_DATABASE_RETRIES times with exponential
+    backoff while the database cannot be reached (a container started before its database)."""
+    for attempt in range(settings.database_retries + 1):
+        try:
+            step()
+            return
+        except (DatabaseUnavailable, sa.exc.OperationalError) as error:
+            if not retry or attempt == settings.database_retries:
                 raise
             delay = settings.database_backoff_seconds * 2**attempt
-            attempt += 1
-            reason = str(error.orig or error).strip().splitlines()[0]
+            reason = str(error) if isinstance(error, DatabaseUnavailable) else one_line(error)
             log.warning(
-                "database unavailable (%s); retry %d of %d in %.0f s", reason, attempt, settings.database_retries, delay,
-                extra={"event": "database_retry"},
+                "database unavailable (%s); retry %d of %d in %.0f s", reason, attempt + 1,
+                settings.database_retries, delay, extra={"event": "database_retry"},
             )
             if stop.wait(delay):
                 raise CycleInterrupted from error
 
 
 def forecast_job(context: CycleContext, *, as_of: date | None = None) -> list[CycleOutcome]:
-    """Catches up every session missed since the last forecast, through `as_of` (default:
-    the latest session whose close has passed), in order."""
+    """Catches up every session owed through `as_of` (default: the latest session whose close has
+    passed), in order. The caller holds the scheduler lock."""
     if as_of is None:
         as_of = calendar.latest_completed_session(context.clock())
     close_abandoned_runs(context)
     return catch_up(context, as_of)
 
 
+def forecast_job_as_scheduler(context: CycleContext, settings: Settings, leadership: Leadership, *, trigger: str) -> None:
+    """The daemon's forecast job: `forecast_job`, only while this process holds the scheduler
+    lock (checked before it starts, and before each cycle), retried with exponential backoff
+    while the database is unreachable. Work committed before an outage is kept; the retry skips it."""
+    for attempt in range(settings.database_retries + 1):
+        if not leadership.verify():
+            log.warning("forecast job (%s) skipped: this process is no longer the scheduler", trigger)
+            return
+        log.info("forecast job started (%s)", trigger, extra={"event": "forecast_job", "trigger": trigger})
+        try:
+            forecast_job(context)
+            return
+        except NotInCharge:
+            log.warning("forecast job (%s) stopped: this process is no longer the scheduler", trigger)
+            return
+        except CycleInterrupted:
+            log.info("forecast job (%s) stopped before its end; the next start completes it", trigger)
+            return
+        except sa.exc.OperationalError as error:
+            if attempt == settings.database_retries:
+                log.error("forecast job (%s) failed: database unavailable (%s)", trigger, one_line(error))
+                return
+            delay = settings.database_backoff_seconds * 2**attempt
+            log.warning(
+                "database unavailable (%s); retry %d of %d in %.0f s", one_line(error), attempt + 1,
+                settings.database_retries, delay, extra={"event": "database_retry"},
+            )
+            if context.wait(delay):
+                return
+
 
 def report_job(context: CycleContext, settings: Settings) -> list[Path]:
     """Writes the markdown and HTML reports of the latest forecast session into the report directory."""
-    from forecaster.report.writer import write_report
+    from forecaster.report import write_report
 
     out_dir = Path(settings.report_dir)
     paths = [write_report(context.engine, as_of=None, preset=context.preset.name, fmt=fmt, out_dir=out_dir) for fmt in ("md", "html")]

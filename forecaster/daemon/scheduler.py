@@ -1,13 +1,15 @@
-"""The daemon: APScheduler wiring only. The jobs themselves live in `forecaster.daemon.jobs`."""
+"""The daemon's process: APScheduler wiring, signals, the worker thread and the scheduler lock.
+
+The jobs themselves live in `forecaster.daemon.jobs`, the schedules in `forecaster.daemon.schedules`.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -15,75 +17,21 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from forecaster.config import Settings
-from forecaster.worker import CycleInterrupted
-from forecaster.errors import UserError
 from forecaster.daemon.leadership import Leadership
+from forecaster.daemon.schedules import cron_trigger, next_fire_time, previous_fire_time
+from forecaster.errors import CycleInterrupted, one_line
+from forecaster.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
-#: How often a process that is not the scheduler tries to become it, and an idle worker looks for tasks.
+#: How often the scheduler checks it still holds the lock, and another process tries to take it.
 LEADERSHIP_POLL_SECONDS = 2.0
+#: How long an idle worker waits before looking for tasks again, and one that hit an error.
 WORKER_POLL_SECONDS = 1.0
 WORKER_ERROR_PAUSE_SECONDS = 5
 
 FORECAST_JOB_ID = "forecast"
 REPORT_JOB_ID = "report"
-
-
-_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")  # crontab: 0 and 7 are Sunday
-
-
-def _crontab_day_of_week(field: str) -> str:
-    """A crontab day-of-week field in APScheduler's terms.
-
-    APScheduler 3 numbers weekdays from Monday = 0, crontab from Sunday = 0, and
-    `CronTrigger.from_crontab` passes numbers through unchanged ("1-5" would mean
-    Tuesday to Saturday). Numbers, ranges and steps are spelled out as day names.
-    """
-    if not any(c.isdigit() for c in field):
-        return field
-    days: list[int] = []
-    for part in field.split(","):
-        span, _, step = part.partition("/")
-        if span == "*":
-            low, high = 0, 6
-        elif "-" in span:
-            low, high = (int(v) for v in span.split("-", 1))
-        else:
-            low = int(span)
-            high = 6 if step else low
-        if not (0 <= low <= high <= 7):
-            raise ValueError(f"day of week {part!r} is out of 0-7")
-        days += range(low, high + 1, int(step) if step else 1)
-    return ",".join(dict.fromkeys(_CRON_WEEKDAYS[d] for d in days))
-
-
-def cron_trigger(expression: str, timezone_name: str, *, setting: str = "schedule") -> CronTrigger:
-    """A trigger from a 5-field crontab string (crontab's weekday numbers, Sunday = 0);
-    a bad string or zone is a UserError naming the setting."""
-    try:
-        fields = expression.split()
-        if len(fields) != 5:
-            raise ValueError(f"expected 5 fields, got {len(fields)}")
-        minute, hour, day, month, day_of_week = fields
-        return CronTrigger(
-            minute=minute, hour=hour, day=day, month=month,
-            day_of_week=_crontab_day_of_week(day_of_week), timezone=timezone_name,
-        )
-    except (ValueError, KeyError, LookupError) as error:
-        raise UserError(f"setting {setting}: {expression!r} in {timezone_name!r} is not a valid schedule ({error})") from None
-
-
-def next_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
-    return trigger.get_next_fire_time(None, now)
-
-
-def previous_fire_time(trigger: CronTrigger, now: datetime, lookback: timedelta = timedelta(days=14)) -> datetime | None:
-    """The last time the trigger fired at or before `now` (APScheduler 3 only looks forward)."""
-    fire, last = trigger.get_next_fire_time(None, now - lookback), None
-    while fire is not None and fire <= now:
-        last, fire = fire, trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-    return last
 
 
 def _log_job_event(event: JobExecutionEvent) -> None:
@@ -101,11 +49,60 @@ def daemon_triggers(settings: Settings) -> tuple[CronTrigger, CronTrigger]:
     )
 
 
+def _scheduler(
+    settings: Settings,
+    triggers: tuple[CronTrigger, CronTrigger],
+    forecast: Callable[[str], object],
+    report: Callable[[], object],
+) -> BackgroundScheduler:
+    """A started scheduler: the forecast job at once (the catch-up) and on its trigger, the report on its own."""
+    forecast_trigger, report_trigger = triggers
+    scheduler = BackgroundScheduler(
+        timezone=settings.timezone,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.misfire_grace_seconds},
+    )
+    scheduler.add_listener(_log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    first = threading.Event()
+
+    def forecast_now_or_on_trigger() -> None:
+        if not first.is_set():
+            first.set()
+            forecast("catch-up on becoming the scheduler")
+        else:
+            fired = previous_fire_time(forecast_trigger, datetime.now(timezone.utc))
+            forecast(f"the trigger at {fired.isoformat() if fired else 'unknown'}")
+
+    scheduler.add_job(forecast_now_or_on_trigger, forecast_trigger, id=FORECAST_JOB_ID, next_run_time=datetime.now(timezone.utc))
+    scheduler.add_job(report, report_trigger, id=REPORT_JOB_ID)
+    scheduler.start()
+    log.info(
+        "daemon started as the scheduler: forecasts on %r, reports on %r (%s); next forecast after the catch-up: %s",
+        settings.schedule, settings.report_schedule, settings.timezone,
+        next_fire_time(forecast_trigger, datetime.now(timezone.utc)),
+    )
+    return scheduler
+
+
+def _try_to_lead(leadership: Leadership, unreachable: list[str]) -> bool:
+    """One attempt at the scheduler lock; a database that is down is logged once per outage."""
+    try:
+        acquired = leadership.try_acquire()
+    except sa.exc.DBAPIError as error:
+        if not unreachable:
+            log.warning("database unavailable (%s); trying again every %.0f s", one_line(error), LEADERSHIP_POLL_SECONDS)
+        unreachable[:] = [one_line(error)]
+        return False
+    if unreachable:
+        log.info("database reachable again")
+        unreachable.clear()
+    return acquired
+
+
 def serve(
     settings: Settings,
     triggers: tuple[CronTrigger, CronTrigger],
     *,
-    forecast: Callable[[], object],
+    forecast: Callable[[str], object],
     report: Callable[[], object],
     work: Callable[[], int],
     leadership: Leadership,
@@ -113,20 +110,12 @@ def serve(
 ) -> None:
     """Runs until SIGTERM or SIGINT. On PostgreSQL every process runs `work` (claim and train
     the cycles' tasks) in a worker thread; the one process that holds `leadership` also schedules
-    `forecast` at once (the catch-up) and then on the schedule, and `report` on the report
-    schedule. A process that is not the scheduler tries to become it every few seconds,
-    so another takes over when the scheduler dies. On a signal, the job in flight sees
-    `stop`, ends at its next ticker chunk, and this returns once it has."""
-    forecast_trigger, report_trigger = triggers
-    scheduler = BackgroundScheduler(
-        timezone=settings.timezone,
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.misfire_grace_seconds},
-    )
-    scheduler.add_listener(_log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
-
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("received %s: finishing the ticker chunk in flight, then stopping", signal.Signals(signum).name)
-        stop.set()
+    `forecast` at once (the catch-up) and then on its trigger (it is passed what fired it), and
+    `report` on the report schedule. The scheduler checks every few seconds that it still holds
+    the lock and steps down when it does not (its database connection died); the others try to
+    take it every few seconds, riding out database outages, so another takes over when the
+    scheduler dies. On a signal, the job in flight sees `stop`, ends at its next ticker chunk,
+    and this returns once it has."""
 
     def work_until_stopped() -> None:
         while not stop.is_set():
@@ -136,38 +125,35 @@ def serve(
             except CycleInterrupted:
                 return
             except sa.exc.OperationalError as error:  # the database is away: expected, one line
-                reason = str(error.orig or error).strip().splitlines()[0]
-                log.warning("worker: database unavailable (%s); retrying in %d s", reason, WORKER_ERROR_PAUSE_SECONDS)
+                log.warning("worker: database unavailable (%s); retrying in %d s", one_line(error), WORKER_ERROR_PAUSE_SECONDS)
                 stop.wait(WORKER_ERROR_PAUSE_SECONDS)
             except Exception:
                 log.exception("worker: claim failed; retrying in %d s", WORKER_ERROR_PAUSE_SECONDS)
                 stop.wait(WORKER_ERROR_PAUSE_SECONDS)
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    # On SQLite (one writer, one process) the scheduler's own cycles do all the work.
-    worker = threading.Thread(target=work_until_stopped, name="worker")
-    if not leadership.single_process:
-        worker.start()
-    log.info("daemon running (pid %d); scheduler: %s", os.getpid(), "this process" if leadership.is_leader else "another process, for now")
-    try:
-        while not stop.is_set():  # a timed wait keeps the main thread ready for signals
-            if not scheduler.running and leadership.try_acquire():
-                scheduler.add_job(forecast, forecast_trigger, id=FORECAST_JOB_ID, next_run_time=datetime.now(timezone.utc))
-                scheduler.add_job(report, report_trigger, id=REPORT_JOB_ID)
-                scheduler.start()
-                log.info(
-                    "daemon started as the scheduler: forecasts on %r, reports on %r (%s); next forecast after the catch-up: %s",
-                    settings.schedule, settings.report_schedule, settings.timezone,
-                    next_fire_time(forecast_trigger, datetime.now(timezone.utc)),
-                )
-            stop.wait(LEADERSHIP_POLL_SECONDS)
-    finally:
-        stop.set()
-        if scheduler.running:
-            scheduler.shutdown(wait=True)
-        if worker.is_alive():
-            worker.join()
-        leadership.release()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        log.info("daemon stopped")
+    with stop_on_signals(stop):
+        # On SQLite (one writer, one process) the scheduler's own cycles do all the work.
+        worker = threading.Thread(target=work_until_stopped, name="worker")
+        if not leadership.single_process:
+            worker.start()
+        log.info("daemon running (pid %d); scheduler: %s", os.getpid(), "this process" if leadership.is_leader else "another process, for now")
+        scheduler: BackgroundScheduler | None = None
+        unreachable: list[str] = []
+        try:
+            while not stop.is_set():  # a timed wait keeps the main thread ready for signals
+                if scheduler is None:
+                    if _try_to_lead(leadership, unreachable):
+                        scheduler = _scheduler(settings, triggers, forecast, report)
+                elif not leadership.verify():
+                    log.warning("stepping down as the scheduler; another process may take over")
+                    scheduler.shutdown(wait=True)  # the job in flight stops at its next check
+                    scheduler = None
+                stop.wait(LEADERSHIP_POLL_SECONDS)
+        finally:
+            stop.set()
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
+            if worker.is_alive():
+                worker.join()
+            leadership.release()
+            log.info("daemon stopped")

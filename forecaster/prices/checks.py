@@ -18,13 +18,14 @@ Rejected (the whole fetch of that ticker):
 
 - a close that is zero, negative or not finite;
 - one date with two different closes;
-- a close that moves more than ±40 % (MAX_DAILY_MOVE) from the previous close, within the fetch
-  or from the last stored close when the caller passes it: with split-adjusted data
+- a close that moves more than ±40 % (MAX_DAILY_MOVE) from the previous close, within the fetch,
+  from the last stored close before the fetched rows, or to the first stored close after them
+  (when the caller passes them): with split-adjusted data
   (yfinance's default) a move that large is far more often an unadjusted split or a bad tick
   than a real move, and one such step would dominate the lag features of every window that
   holds it. A genuine move that large is rejected too; the reason names both closes so an
   operator can tell. (A split adjusts the whole history retroactively: when new closes jump
-  only against the stored ones, pipeline.ensure_prices fetches the ticker's stored span again
+  only against the stored ones, forecaster.prices.ingest fetches the ticker's stored span again
   and, if that history is clean, replaces the stored rows with it.)
 
 A ticker the source does not return, or returns without a single close (vanished, delisted),
@@ -52,12 +53,14 @@ def check_fetched_prices(
     prices: pl.DataFrame,
     *,
     last_stored: Mapping[str, tuple[date, float]] | None = None,
+    next_stored: Mapping[str, tuple[date, float]] | None = None,
     max_move: float = MAX_DAILY_MOVE,
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """(the rows to store, {ticker: reason} for tickers rejected whole); see the module docstring.
 
-    `last_stored` is each ticker's latest stored (session_date, close), when the caller has it:
-    the first fetched close is then checked against it too.
+    `last_stored` is, per ticker, the stored (session_date, close) just before the fetched rows,
+    `next_stored` the one just after them (when earlier history is fetched): the fetched closes
+    are checked against those neighbours too.
     """
     rows = (
         prices.filter(pl.col("close").is_not_null() & ~pl.col("close").is_nan())
@@ -82,25 +85,31 @@ def check_fetched_prices(
         .unique(["ticker", "session_date"], keep="last", maintain_order=True)
         .drop("_order")
     )
-    failures |= _jumps(clean, last_stored or {}, max_move)
+    failures |= _jumps(clean, last_stored or {}, next_stored or {}, max_move)
     clean = clean.filter(~pl.col("ticker").is_in(list(failures)))
     _warn_missing_sessions(clean, last_stored or {})
     return clean, failures
 
 
-def _jumps(clean: pl.DataFrame, last_stored: Mapping[str, tuple[date, float]], max_move: float) -> dict[str, str]:
+def _jumps(
+    clean: pl.DataFrame,
+    last_stored: Mapping[str, tuple[date, float]],
+    next_stored: Mapping[str, tuple[date, float]],
+    max_move: float,
+) -> dict[str, str]:
     """{ticker: reason} for the first close that moves beyond ±max_move from the close before it."""
+    neighbours = [(t, d, c) for stored in (last_stored, next_stored) for t, (d, c) in stored.items()]
     stored = pl.DataFrame(
         {
-            "ticker": list(last_stored),
-            "session_date": [d for d, _ in last_stored.values()],
-            "close": [float(c) for _, c in last_stored.values()],
+            "ticker": [t for t, _, _ in neighbours],
+            "session_date": [d for _, d, _ in neighbours],
+            "close": [float(c) for _, _, c in neighbours],
         },
         schema={"ticker": pl.String, "session_date": pl.Date, "close": pl.Float64},
     )
     fetched = clean.select("ticker", "session_date", "close")
     stored = stored.filter(pl.col("ticker").is_in(fetched["ticker"].unique().implode()))
-    series = pl.concat([stored, fetched]).sort("ticker", "session_date").unique(
+    series = pl.concat([stored, fetched]).sort("ticker", "session_date", maintain_order=True).unique(
         ["ticker", "session_date"], keep="last", maintain_order=True
     )
     moves = (

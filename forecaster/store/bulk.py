@@ -10,6 +10,21 @@ from psycopg import sql
 from sqlalchemy.dialects import postgresql, sqlite
 
 
+def dialect_insert(connection: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """The INSERT of the connection's dialect, which has ON CONFLICT."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no upsert for {dialect}")
+
+
+def insert_missing(connection: sa.Connection, table: sa.Table) -> sa.Insert:
+    """An INSERT into `table` that skips rows whose primary key is stored already."""
+    return dialect_insert(connection, table).on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
+
+
 def upsert(
     connection: sa.Connection,
     table: sa.Table,
@@ -22,13 +37,7 @@ def upsert(
     With `when_changed`, a stored row whose `when_changed` values all equal the new ones
     (NULL equal to NULL) is left alone, so RETURNING yields only the rows written.
     """
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        insert = postgresql.insert(table)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(table)
-    else:
-        raise NotImplementedError(f"no upsert for {dialect}")
+    insert = dialect_insert(connection, table)
     excluded = insert.excluded
     changed = [table.c[name].is_distinct_from(excluded[name]) for name in when_changed]
     return insert.on_conflict_do_update(

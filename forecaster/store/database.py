@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from alembic import command
@@ -22,7 +23,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
-from forecaster.errors import UserError
+from forecaster.errors import DatabaseUnavailable, UserError, one_line
+from forecaster.logs import redact, register_url_password
 
 #: The Alembic scripts: `migrations/` in the source tree, installed as the package forecaster.migrations.
 MIGRATIONS_DIR = Path(str(importlib.resources.files("forecaster.migrations")))
@@ -40,17 +42,24 @@ _POSTGRES_NAMES = {"postgresql", "postgres"}
 _EXAMPLES = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(url: str, *, create: bool = True) -> sa.Engine:
     """An engine for a sqlite:// or postgresql:// URL (run through psycopg 3).
 
+    A missing SQLite file is created here, unless `create` is False (the commands that only
+    read: given a path that does not exist, they fail naming it), and never by a connection:
+    a file deleted under a running daemon is an error, not a new empty database.
+
     Raises UserError, naming the URL with its password hidden, when the URL is malformed,
-    names another database, or points SQLite into a directory that does not exist.
+    names another database, or points SQLite into a directory (or at a file) that does not exist.
     """
+    register_url_password(url)  # whatever later fails on this URL, its password never shows
     parsed = _parse(url)
-    shown = parsed.render_as_string(hide_password=True)
+    shown = redact(parsed.render_as_string(hide_password=True))
     if parsed.get_backend_name() == "sqlite":
-        _check_sqlite_directory(parsed, shown)
+        path = _sqlite_file(parsed, shown, create=create)
         engine = _create(parsed, shown)
+        if path is not None:
+            sa.event.listen(engine, "do_connect", _open_existing_file(path))
         sa.event.listen(engine, "connect", _configure_sqlite)
         sa.event.listen(engine, "begin", _begin_sqlite)
         return engine
@@ -58,9 +67,9 @@ def make_engine(url: str) -> sa.Engine:
 
 
 @contextmanager
-def opened_engine(url: str) -> Iterator[sa.Engine]:
+def opened_engine(url: str, *, create: bool = True) -> Iterator[sa.Engine]:
     """make_engine for one command: its pooled connections are closed when the block ends."""
-    engine = make_engine(url)
+    engine = make_engine(url, create=create)
     try:
         yield engine
     finally:
@@ -81,12 +90,31 @@ def _parse(url: str) -> sa.URL:
     return parsed
 
 
-def _check_sqlite_directory(url: sa.URL, shown: str) -> None:
+def _sqlite_file(url: sa.URL, shown: str, *, create: bool) -> Path | None:
+    """The database file (None for in-memory and URI forms), created if asked and missing."""
     if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
-        return
-    directory = Path(url.database).expanduser().parent
-    if not directory.is_dir():
-        raise UserError(f"{shown}: directory {directory} does not exist")
+        return None
+    path = Path(url.database).expanduser()
+    if not path.parent.is_dir():
+        raise UserError(f"{shown}: directory {path.parent} does not exist")
+    if not path.exists():
+        if not create:
+            raise UserError(f"{shown}: no database file at {path}; create it with `forecaster db upgrade`")
+        try:
+            sqlite3.connect(path).close()
+        except sqlite3.Error as error:
+            raise UserError(f"{shown}: cannot create the database file ({error})") from None
+    return path
+
+
+def _open_existing_file(path: Path) -> Any:
+    """A do_connect hook: open the file read-write without creating it (SQLite's mode=rw URI)."""
+
+    def connect(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        cargs[:] = [f"file:{quote(str(path.resolve()))}?mode=rw"]
+        cparams["uri"] = True
+
+    return connect
 
 
 def _create(url: sa.URL, shown: str) -> sa.Engine:
@@ -126,6 +154,11 @@ def _begin_sqlite(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def shown_url(engine: sa.Engine) -> str:
+    """The engine's URL with every password hidden, for messages."""
+    return redact(engine.url.render_as_string(hide_password=True))
+
+
 def alembic_config(connection: sa.Connection) -> Config:
     """An Alembic config for the package's migrations that runs them on `connection`."""
     config = Config()
@@ -143,16 +176,15 @@ def upgrade(url_or_engine: str | sa.Engine, revision: str = "head") -> None:
     """Migrates the database to `revision` in one transaction; safe to run from several processes at once.
 
     On PostgreSQL the transaction first takes an advisory lock, on SQLite the write
-    lock, so a second upgrader waits and then finds the work done. Raises UserError
-    when the database cannot be reached or is at a revision this package does not know
-    (a newer version migrated it).
+    lock, so a second upgrader waits and then finds the work done. Raises
+    DatabaseUnavailable when the database cannot be reached, UserError when it is at a
+    revision this package does not know (a newer version migrated it).
     """
     with _engine(url_or_engine) as engine, _migration_connection(engine) as connection:
         try:
             command.upgrade(alembic_config(connection), revision)
         except CommandError as error:
-            shown = engine.url.render_as_string(hide_password=True)
-            raise UserError(f"{shown}: cannot migrate: {str(error).splitlines()[0]}") from None
+            raise UserError(f"{shown_url(engine)}: cannot migrate: {str(error).splitlines()[0]}") from None
 
 
 def current_revision(engine: sa.Engine) -> str | None:
@@ -179,8 +211,7 @@ def _migration_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
     try:
         connection = engine.connect()
     except sa.exc.OperationalError as error:
-        shown = engine.url.render_as_string(hide_password=True)
-        raise UserError(f"{shown}: cannot connect: {str(error.orig).strip().splitlines()[0]}") from None
+        raise DatabaseUnavailable(f"{shown_url(engine)}: cannot connect: {one_line(error)}") from None
     with connection:
         if engine.dialect.name == "sqlite":
             connection.execution_options(**{SQLITE_IMMEDIATE: True})

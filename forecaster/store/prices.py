@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
 import polars as pl
 import sqlalchemy as sa
 
 from forecaster.prices.sources.base import PRICE_SCHEMA
-from forecaster.store.bulk import upsert
-from forecaster.store.schema import prices
+from forecaster.store.bulk import dialect_insert, upsert
+from forecaster.store.schema import price_history, prices
 
 PRICE_COLUMNS = tuple(PRICE_SCHEMA)
 _VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
@@ -82,25 +82,49 @@ def load_closes(tickers: Sequence[str], *, connection: sa.Connection, start: dat
     return frame.with_columns(pl.col("session_date").str.to_date("%Y-%m-%d"))
 
 
-def earliest_date(tickers: Sequence[str], *, connection: sa.Connection) -> date | None:
-    """The first stored session of any of `tickers`, or None when none has prices."""
-    if not tickers:
-        return None
-    statement = sa.select(sa.func.min(prices.c.session_date)).where(prices.c.ticker.in_(list(tickers)))
-    return connection.execute(statement).scalar_one()
-
-
 def latest_closes(tickers: Sequence[str], *, connection: sa.Connection) -> dict[str, tuple[date, float]]:
     """Each ticker's last stored (session_date, close); tickers with no prices are absent."""
+    return _closes_at(sa.func.max, tickers, connection)
+
+
+def earliest_closes(tickers: Sequence[str], *, connection: sa.Connection) -> dict[str, tuple[date, float]]:
+    """Each ticker's first stored (session_date, close); tickers with no prices are absent."""
+    return _closes_at(sa.func.min, tickers, connection)
+
+
+def _closes_at(
+    pick: Callable[[sa.ColumnElement[date]], sa.ColumnElement[date]], tickers: Sequence[str], connection: sa.Connection
+) -> dict[str, tuple[date, float]]:
     if not tickers:
         return {}
-    latest = (
-        sa.select(prices.c.ticker, sa.func.max(prices.c.session_date).label("session_date"))
+    chosen = (
+        sa.select(prices.c.ticker, pick(prices.c.session_date).label("session_date"))
         .where(prices.c.ticker.in_(list(tickers)))
         .group_by(prices.c.ticker)
         .subquery()
     )
     statement = sa.select(prices.c.ticker, prices.c.session_date, prices.c.close).join(
-        latest, sa.and_(prices.c.ticker == latest.c.ticker, prices.c.session_date == latest.c.session_date)
+        chosen, sa.and_(prices.c.ticker == chosen.c.ticker, prices.c.session_date == chosen.c.session_date)
     )
     return {ticker: (session_date, close) for ticker, session_date, close in connection.execute(statement)}
+
+
+def requested_from(tickers: Sequence[str], *, connection: sa.Connection) -> dict[str, date]:
+    """How far back the source has been asked for each ticker (absent: never asked)."""
+    if not tickers:
+        return {}
+    statement = sa.select(price_history.c.ticker, price_history.c.requested_from).where(price_history.c.ticker.in_(list(tickers)))
+    return {ticker: since for ticker, since in connection.execute(statement)}
+
+
+def record_requested(starts: Mapping[str, date], *, connection: sa.Connection) -> None:
+    """Remembers that the source was asked for each ticker from its date on (the earliest ask is kept)."""
+    if not starts:
+        return
+    insert = dialect_insert(connection, price_history)
+    earlier = sa.case(
+        (insert.excluded.requested_from < price_history.c.requested_from, insert.excluded.requested_from),
+        else_=price_history.c.requested_from,
+    )
+    statement = insert.on_conflict_do_update(index_elements=[price_history.c.ticker], set_={"requested_from": earlier})
+    connection.execute(statement, [{"ticker": t, "requested_from": d} for t, d in starts.items()])

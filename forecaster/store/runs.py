@@ -1,20 +1,20 @@
-"""Run records: one row per cycle, backfill step or fit, plus the tickers that failed in it."""
+"""Run records: one row per cycle (a daily or a backfill session), plus the tickers that failed in it."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
 import sqlalchemy as sa
 
+from forecaster.errors import FailureStage
+from forecaster.store import tasks
 from forecaster.store.bulk import upsert
-from forecaster.store.schema import run_failures, runs
+from forecaster.store.schema import predictions, run_failures, runs
 
-RunKind = Literal["daily", "backfill", "fit"]
-RunStatus = Literal["running", "ok", "partial", "failed", "interrupted"]
-FailureStage = Literal["fetch", "validate", "train", "write"]
+RunKind = Literal["daily", "backfill"]
 
 
 @dataclass(frozen=True)
@@ -61,35 +61,55 @@ def finish_run(
     run_id: int,
     *,
     connection: sa.Connection,
-    status: RunStatus,
-    tickers_ok: int,
-    tickers_failed: int,
+    status: Literal["ok", "failed", "interrupted"],
     tickers_skipped: int,
     error: str | None,
     finished_at: datetime,
-) -> None:
-    """Records how a run ended. Raises LookupError for an unknown run id."""
-    result = connection.execute(
+) -> RunRecord | None:
+    """Records how a run ended, unless it has ended already (then returns None); returns the record.
+
+    The counts are read from what the run left, not passed in: `tickers_ok` is its forecasts,
+    `tickers_failed` its failed tickers, so they add up whoever did the work (another worker, or
+    a process that took over from a dead one). Its tasks are deleted in the same transaction,
+    which also stops any worker still training one of them from writing into a finished run.
+    A run that ends "ok" with failed tickers is "partial", or "failed" if it wrote nothing.
+    Raises LookupError for an unknown run id.
+    """
+    current = connection.execute(sa.select(runs.c.status).where(runs.c.id == run_id).with_for_update()).scalar_one_or_none()
+    if current is None:
+        raise LookupError(f"no run with id {run_id}")
+    if current != "running":
+        return None
+    tasks.delete_for_run(run_id, connection=connection)
+    written = connection.execute(sa.select(sa.func.count()).where(predictions.c.run_id == run_id)).scalar_one()
+    failed = connection.execute(sa.select(sa.func.count()).where(run_failures.c.run_id == run_id)).scalar_one()
+    if status == "ok" and failed:
+        status = "failed" if written == 0 else "partial"  # type: ignore[assignment]
+    connection.execute(
         runs.update()
         .where(runs.c.id == run_id)
         .values(
-            status=status, tickers_ok=tickers_ok, tickers_failed=tickers_failed, tickers_skipped=tickers_skipped,
+            status=status, tickers_ok=written, tickers_failed=failed, tickers_skipped=tickers_skipped,
             error=error, finished_at=finished_at,
         )
     )
-    if result.rowcount != 1:
-        raise LookupError(f"no run with id {run_id}")
+    return get_run(run_id, connection=connection)
 
 
-def close_abandoned_runs(*, connection: sa.Connection, started_before: datetime, now: datetime) -> int:
-    """Marks runs still 'running' from before `started_before` as interrupted: their process
-    died (SIGKILL, power loss) without recording an end. Returns how many."""
-    result = connection.execute(
-        runs.update()
-        .where(runs.c.status == "running", runs.c.started_at < started_before)
-        .values(status="interrupted", finished_at=now, error="the process stopped without recording the end of this run")
-    )
-    return result.rowcount
+def close_abandoned_runs(*, connection: sa.Connection, now: datetime) -> list[RunRecord]:
+    """Finishes as 'interrupted' every run still 'running'. Only the holder of the scheduler
+    lock may call this: runs are started and finished only under that lock, so a run still
+    running when a new holder looks belongs to a process that lost it (killed, or cut off from
+    the database); such a process never writes into a finished run (see finish_run)."""
+    running = connection.execute(sa.select(runs.c.id, runs.c.tickers_skipped).where(runs.c.status == "running")).all()
+    closed = [
+        finish_run(
+            run_id, connection=connection, status="interrupted", tickers_skipped=skipped, finished_at=now,
+            error="its process stopped before the end of the run (killed, or cut off from the database)",
+        )
+        for run_id, skipped in running
+    ]
+    return [record for record in closed if record is not None]
 
 
 def record_failures(
@@ -104,11 +124,17 @@ def record_failures(
     )
 
 
-def latest_run(*, connection: sa.Connection, kinds: Collection[RunKind] | None = None) -> RunRecord | None:
-    """The most recently started run (of one of `kinds`, when given), or None."""
+def get_run(run_id: int, *, connection: sa.Connection) -> RunRecord:
+    """The run with this id (LookupError if there is none)."""
+    row = connection.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+    if row is None:
+        raise LookupError(f"no run with id {run_id}")
+    return RunRecord(**row._mapping)
+
+
+def latest_run(*, connection: sa.Connection) -> RunRecord | None:
+    """The most recently started run, or None."""
     statement = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(1)
-    if kinds is not None:
-        statement = statement.where(runs.c.kind.in_(list(kinds)))
     row = connection.execute(statement).first()
     return RunRecord(**row._mapping) if row is not None else None
 

@@ -146,6 +146,7 @@ predictions = sa.Table(
     sa.Index(None, "ticker", "target_session"),
     sa.Index(None, "preset", "target_session"),
     sa.Index(None, "preset", "as_of"),
+    sa.Index(None, "run_id"),
 )
 
 TASK_STATUSES = ("pending", "leased", "done", "failed")
@@ -160,10 +161,32 @@ cycle_tasks = sa.Table(
     sa.Column("ticker", sa.String(32), primary_key=True),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("worker", sa.String(255)),  # host:pid of the worker holding the lease
+    sa.Column("worker", sa.String(255)),  # host:pid of the worker holding (or last holding) the lease
     sa.Column("lease_expires_at", UtcDateTime),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),  # leases taken, stops excepted
+    sa.Column("lease_id", sa.String(32)),  # the claim holding the task; only it may complete the task
     sa.CheckConstraint(_one_of("status", TASK_STATUSES), name="status"),
+    sa.Index(None, "run_id"),
+)
+
+#: One row per forecast series: a ticker forecast under a preset from `first_as_of` on, every
+#: session. Written once, when the ticker first joins the watch list, before any work on it.
+forecast_series = sa.Table(
+    "forecast_series",
+    metadata,
+    sa.Column("preset", sa.String(32), primary_key=True),
+    sa.Column("ticker", sa.String(32), primary_key=True),
+    sa.Column("first_as_of", sa.Date, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: How far back the price source has been asked for each ticker, so that earlier history is
+#: fetched once when a backfill needs it (and not again for a ticker the source has none of).
+price_history = sa.Table(
+    "price_history",
+    metadata,
+    sa.Column("ticker", sa.String(32), primary_key=True),
+    sa.Column("requested_from", sa.Date, nullable=False),
 )
 
 #: The view `prediction_accuracy` (created by the migrations, so not part of `metadata`):

@@ -3,10 +3,16 @@
 On PostgreSQL several `forecaster run` processes share a cycle this way; the claim is
 SELECT ... FOR UPDATE SKIP LOCKED, so two workers never take the same ticker. SQLite
 drops the SKIP LOCKED clause (it allows one writer anyway) and runs one worker.
+
+Every claim gets a fresh `lease_id`. A worker may only complete the tasks that still carry
+its lease_id: once its lease has expired and another worker claimed a task, or the task's
+run was finished and its tasks deleted, the late worker's results are dropped. That fence is
+what makes each forecast written exactly once, whatever dies when.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -16,34 +22,66 @@ import sqlalchemy as sa
 from forecaster.store.bulk import upsert
 from forecaster.store.schema import cycle_tasks
 
+#: A task whose lease expired this many times (its worker died or hung while holding it) is failed.
+MAX_ATTEMPTS = 3
+
 
 @dataclass(frozen=True)
 class Claim:
-    """Tickers of one cycle (preset, as_of) leased to one worker."""
+    """Tickers of one cycle (preset, as_of) leased to one worker under `lease_id`."""
 
     preset: str
     as_of: date
-    run_id: int
+    lease_id: str
     tickers: list[str]
 
 
+@dataclass(frozen=True)
+class AbandonedTask:
+    """A task failed because the workers that leased it kept dying."""
+
+    ticker: str
+    run_id: int
+    worker: str | None
+    attempts: int
+
+
 def enqueue(preset: str, as_of: date, run_id: int, tickers: Sequence[str], *, connection: sa.Connection) -> None:
-    """Makes each ticker a pending task of `run_id`, resetting any earlier attempt of the same cycle."""
+    """Makes each ticker a pending task of `run_id`. A task of the same cycle left by an earlier
+    run is taken over and reset; its old lease no longer completes it."""
     if not tickers:
         return
     connection.execute(
-        upsert(connection, cycle_tasks, update=["run_id", "status", "worker", "lease_expires_at"]),
+        upsert(connection, cycle_tasks, update=["run_id", "status", "worker", "lease_id", "lease_expires_at", "attempts"]),
         [
             {"preset": preset, "as_of": as_of, "ticker": t, "run_id": run_id, "status": "pending",
-             "worker": None, "lease_expires_at": None, "attempts": 0}
+             "worker": None, "lease_id": None, "lease_expires_at": None, "attempts": 0}
             for t in tickers
         ],
     )
 
 
+def _cycle(preset: str, as_of: date) -> sa.ColumnElement[bool]:
+    return sa.and_(cycle_tasks.c.preset == preset, cycle_tasks.c.as_of == as_of)
+
+
 def _claimable(preset: str, now: datetime) -> sa.ColumnElement[bool]:
     expired = sa.and_(cycle_tasks.c.status == "leased", cycle_tasks.c.lease_expires_at < now)
     return sa.and_(cycle_tasks.c.preset == preset, sa.or_(cycle_tasks.c.status == "pending", expired))
+
+
+def fail_abandoned(preset: str, *, connection: sa.Connection, now: datetime) -> list[AbandonedTask]:
+    """Marks failed the tasks whose lease expired MAX_ATTEMPTS times, and returns them (their
+    run records why): a ticker that kills its worker must not be handed out for ever."""
+    abandoned = sa.and_(
+        cycle_tasks.c.preset == preset, cycle_tasks.c.status == "leased",
+        cycle_tasks.c.lease_expires_at < now, cycle_tasks.c.attempts >= MAX_ATTEMPTS,
+    )
+    rows = connection.execute(
+        cycle_tasks.update().where(abandoned).values(status="failed", lease_id=None, lease_expires_at=None)
+        .returning(cycle_tasks.c.ticker, cycle_tasks.c.run_id, cycle_tasks.c.worker, cycle_tasks.c.attempts)
+    ).all()
+    return [AbandonedTask(*row) for row in rows]
 
 
 def claim(
@@ -66,53 +104,77 @@ def claim(
     first = connection.execute(cycles).scalar_one()
     if first is None:
         return None
-    rows = connection.execute(
-        sa.select(cycle_tasks.c.ticker, cycle_tasks.c.run_id)
+    tickers = list(connection.execute(
+        sa.select(cycle_tasks.c.ticker)
         .where(_claimable(preset, now), cycle_tasks.c.as_of == first)
         .order_by(cycle_tasks.c.ticker)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    ).all()
-    if not rows:
+    ).scalars())
+    if not tickers:
         return None
-    tickers = [row.ticker for row in rows]
+    lease_id = uuid.uuid4().hex
     connection.execute(
         cycle_tasks.update()
-        .where(cycle_tasks.c.preset == preset, cycle_tasks.c.as_of == first, cycle_tasks.c.ticker.in_(tickers))
-        .values(status="leased", worker=worker, lease_expires_at=now + lease, attempts=cycle_tasks.c.attempts + 1)
-    )
-    return Claim(preset=preset, as_of=first, run_id=rows[0].run_id, tickers=tickers)
-
-
-def complete(preset: str, as_of: date, tickers: Sequence[str], status: str, *, connection: sa.Connection) -> None:
-    """Marks tasks 'done' or 'failed'."""
-    if tickers:
-        connection.execute(
-            cycle_tasks.update()
-            .where(cycle_tasks.c.preset == preset, cycle_tasks.c.as_of == as_of, cycle_tasks.c.ticker.in_(list(tickers)))
-            .values(status=status, lease_expires_at=None)
+        .where(_cycle(preset, first), cycle_tasks.c.ticker.in_(tickers))
+        .values(
+            status="leased", worker=worker, lease_id=lease_id, lease_expires_at=now + lease,
+            attempts=cycle_tasks.c.attempts + 1,
         )
+    )
+    return Claim(preset=preset, as_of=first, lease_id=lease_id, tickers=tickers)
 
 
-def release(preset: str, as_of: date, tickers: Sequence[str], *, connection: sa.Connection) -> None:
-    """Hands leased tasks back (pending), for a worker that stops before doing them."""
+def complete(claim: Claim, tickers: Sequence[str], status: str, *, connection: sa.Connection) -> dict[str, int]:
+    """Marks 'done' or 'failed' those of `tickers` that still carry the claim's lease, and returns
+    {ticker: run_id} for them: the caller writes results (or failures) for exactly these, in the
+    same transaction, under the run the task belongs to now."""
+    if not tickers:
+        return {}
+    rows = connection.execute(
+        cycle_tasks.update()
+        .where(
+            _cycle(claim.preset, claim.as_of), cycle_tasks.c.ticker.in_(list(tickers)),
+            cycle_tasks.c.lease_id == claim.lease_id, cycle_tasks.c.status == "leased",
+        )
+        .values(status=status, lease_id=None, lease_expires_at=None)
+        .returning(cycle_tasks.c.ticker, cycle_tasks.c.run_id)
+    ).all()
+    return {ticker: run_id for ticker, run_id in rows}
+
+
+def extend(claim: Claim, *, connection: sa.Connection, until: datetime) -> None:
+    """Pushes the lease of the claim's unfinished tasks to `until` (a long claim stays its worker's)."""
+    connection.execute(
+        cycle_tasks.update()
+        .where(_cycle(claim.preset, claim.as_of), cycle_tasks.c.lease_id == claim.lease_id, cycle_tasks.c.status == "leased")
+        .values(lease_expires_at=until)
+    )
+
+
+def release(claim: Claim, tickers: Sequence[str], *, connection: sa.Connection) -> None:
+    """Hands leased tasks back (pending), for a worker that stops before doing them; a stop is
+    not a crash, so the attempt is not counted."""
     if tickers:
         connection.execute(
             cycle_tasks.update()
-            .where(cycle_tasks.c.preset == preset, cycle_tasks.c.as_of == as_of, cycle_tasks.c.ticker.in_(list(tickers)))
-            .values(status="pending", worker=None, lease_expires_at=None)
+            .where(
+                _cycle(claim.preset, claim.as_of), cycle_tasks.c.ticker.in_(list(tickers)),
+                cycle_tasks.c.lease_id == claim.lease_id, cycle_tasks.c.status == "leased",
+            )
+            .values(status="pending", worker=None, lease_id=None, lease_expires_at=None, attempts=cycle_tasks.c.attempts - 1)
         )
 
 
 def open_tasks(preset: str, as_of: date, *, connection: sa.Connection) -> int:
     """Tasks of the cycle still pending or leased (an expired lease counts: it will be reclaimed)."""
     return connection.execute(
-        sa.select(sa.func.count()).where(
-            cycle_tasks.c.preset == preset, cycle_tasks.c.as_of == as_of, cycle_tasks.c.status.in_(["pending", "leased"])
-        )
+        sa.select(sa.func.count()).where(_cycle(preset, as_of), cycle_tasks.c.status.in_(["pending", "leased"]))
     ).scalar_one()
 
 
-def clear(preset: str, as_of: date, *, connection: sa.Connection) -> None:
-    """Drops a finished cycle's tasks; its run row and run_failures keep the history."""
-    connection.execute(cycle_tasks.delete().where(cycle_tasks.c.preset == preset, cycle_tasks.c.as_of == as_of))
+def delete_for_run(run_id: int, *, connection: sa.Connection) -> None:
+    """Drops every task of a run that is finishing: done, failed or still open. A worker still
+    training one of them finds its lease gone and drops its results, so a finished run's
+    counts stay true."""
+    connection.execute(cycle_tasks.delete().where(cycle_tasks.c.run_id == run_id))

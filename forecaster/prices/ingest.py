@@ -1,0 +1,114 @@
+"""Storing what a cycle needs from the price source: one fetch for every ticker, checked, then upserted.
+
+A ticker gets the closes after its last stored one through the session forecast from and,
+when a cycle must forecast it from an earlier session than its stored history supports (a new
+ticker, or a backfill of an older period), the history before its first stored close back to
+`history_sessions` sessions before that session. Stored closes are never overwritten by a
+routine fetch; only a split repair (below) replaces them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+
+import polars as pl
+import sqlalchemy as sa
+
+from forecaster import calendar
+from forecaster.errors import TickerFailure
+from forecaster.prices.checks import check_fetched_prices
+from forecaster.prices.sources.base import PriceSource
+from forecaster.store import prices as price_store
+
+log = logging.getLogger(__name__)
+
+
+def ensure_prices(
+    engine: sa.Engine,
+    source: PriceSource,
+    first_sessions: Mapping[str, date],
+    through: date,
+    *,
+    history_sessions: int,
+    clock: Callable[[], datetime],
+) -> dict[str, TickerFailure]:
+    """Fetches and stores, in one source call, what each ticker of `first_sessions` lacks to be
+    forecast from its session there through `through`. Returns the tickers the source failed
+    on or whose prices were rejected."""
+    tickers = list(first_sessions)
+    with engine.connect() as connection:
+        last = price_store.latest_closes(tickers, connection=connection)
+        first = price_store.earliest_closes(tickers, connection=connection)
+        asked = price_store.requested_from(tickers, connection=connection)
+    needed = {t: calendar.sessions_back(d, history_sessions) for t, d in first_sessions.items()}
+    earlier = {t: start for t, start in needed.items() if t not in asked or start < asked[t]}
+    later = [t for t in tickers if t in last and last[t][0] < through]
+    wanted = sorted(set(earlier) | set(later))
+    if not wanted:
+        return {}
+    start = min(earlier[t] if t in earlier else last[t][0] + timedelta(days=1) for t in wanted)
+    end = max([through, *(first[t][0] for t in earlier if t in first)])
+    result = source.fetch(wanted, start, end)
+    failures = {t: TickerFailure("fetch", reason) for t, reason in result.failures.items()}
+    fetched = result.prices.filter(pl.col("ticker").is_in(wanted))
+
+    # Three kinds of rows, each checked against its stored neighbour: after the stored closes,
+    # before them, and every row of a ticker with nothing stored.
+    date_of = pl.col("ticker").replace_strict
+    after = fetched.filter(pl.col("ticker").is_in(later) & (pl.col("session_date") > date_of(
+        {t: last[t][0] for t in later}, default=None, return_dtype=pl.Date)) & (pl.col("session_date") <= through))
+    before = fetched.filter(pl.col("ticker").is_in([t for t in earlier if t in first]) & (pl.col("session_date") < date_of(
+        {t: first[t][0] for t in first}, default=None, return_dtype=pl.Date)))
+    new = fetched.filter(~pl.col("ticker").is_in(list(first)) & (pl.col("session_date") <= through))
+    clean_after, rejected = check_fetched_prices(after, last_stored={t: last[t] for t in later})
+    clean_before, rejected_before = check_fetched_prices(before, next_stored={t: first[t] for t in earlier if t in first})
+    clean_new, rejected_new = check_fetched_prices(new)
+    rejected |= rejected_before | rejected_new
+    clean = pl.concat([clean_after, clean_before, clean_new], how="vertical_relaxed").filter(~pl.col("ticker").is_in(list(rejected)))
+
+    for ticker, history in _revised_histories(source, fetched, rejected, first, last, through).items():
+        del rejected[ticker]
+        clean = pl.concat([clean.filter(pl.col("ticker") != ticker), history], how="vertical_relaxed")
+    failures |= {t: TickerFailure("validate", reason) for t, reason in rejected.items() if t not in failures}
+    with engine.begin() as connection:
+        if clean.height:
+            price_store.upsert_prices(clean, connection=connection, source=source.name, fetched_at=clock())
+        price_store.record_requested({t: d for t, d in earlier.items() if t not in failures}, connection=connection)
+    return failures
+
+
+def _revised_histories(
+    source: PriceSource,
+    fetched: pl.DataFrame,
+    rejected: dict[str, str],
+    first: Mapping[str, tuple[date, float]],
+    last: Mapping[str, tuple[date, float]],
+    through: date,
+) -> dict[str, pl.DataFrame]:
+    """Fresh histories of the tickers whose fetched closes jump only against the stored ones.
+
+    That is how a split shows once the source adjusts its history (yfinance does): the
+    stored closes are the stale ones. Such a ticker's whole stored span is fetched again
+    and, if it holds no jump itself, replaces the stored rows.
+    """
+    candidates = [t for t in rejected if t in last]
+    if not candidates:
+        return {}
+    _, jumps_within_fetch = check_fetched_prices(fetched.filter(pl.col("ticker").is_in(candidates)))
+    boundary = [t for t in candidates if t not in jumps_within_fetch]
+    if not boundary:
+        return {}
+    end = max([through, *(last[t][0] for t in boundary)])
+    result = source.fetch(boundary, min(first[t][0] for t in boundary), end)
+    histories, still_bad = check_fetched_prices(result.prices.filter(pl.col("ticker").is_in(boundary)))
+    revised = {}
+    for (ticker,), history in histories.partition_by("ticker", as_dict=True).items():
+        if ticker not in still_bad and history["session_date"].max() >= max(through, last[ticker][0]):
+            log.warning(
+                "%s: its closes jump against the stored ones (a split?); refetched and replaced its %d stored sessions",
+                ticker, history.height,
+            )
+            revised[ticker] = history
+    return revised

@@ -1,0 +1,96 @@
+"""Forecast series: which (preset, ticker) pairs are forecast, from which session on, and what is missing.
+
+A ticker's series starts at `first_as_of`, recorded once when the ticker first joins the
+watch list (before any work on it), and owes a forecast from every NYSE session from then
+on. What a catch-up owes is therefore a function of the watch list's history and the
+calendar, never of where an interrupted run stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from forecaster.store.bulk import insert_missing
+from forecaster.store.schema import forecast_series, predictions, run_failures, runs
+
+#: Failure stages that say the ticker's data or model for that session is at fault, not the
+#: network: a session that failed this often at them is given up (fetch failures never are).
+GIVE_UP_STAGES = ("validate", "train", "write")
+
+
+@dataclass(frozen=True)
+class SeriesProgress:
+    """A series' forecasts made after sessions from `first_as_of` through the horizon asked about."""
+
+    ticker: str
+    first_as_of: date
+    forecasts: int  # how many of those sessions have a forecast
+    last_as_of: date | None  # the latest of them
+
+
+def enroll(preset: str, tickers: Sequence[str], first_as_of: date, *, connection: sa.Connection, now: datetime) -> None:
+    """Starts a series at `first_as_of` for each ticker that has none yet; existing series keep theirs."""
+    if not tickers:
+        return
+    connection.execute(
+        insert_missing(connection, forecast_series),
+        [{"preset": preset, "ticker": t, "first_as_of": first_as_of, "created_at": now} for t in tickers],
+    )
+
+
+def unenrolled(preset: str, tickers: Sequence[str], *, connection: sa.Connection) -> list[str]:
+    """The tickers without a series of `preset`, in the order given."""
+    if not tickers:
+        return []
+    known = set(connection.execute(
+        sa.select(forecast_series.c.ticker).where(forecast_series.c.preset == preset, forecast_series.c.ticker.in_(list(tickers)))
+    ).scalars())
+    return [t for t in tickers if t not in known]
+
+
+def progress(preset: str, tickers: Sequence[str], through: date, *, connection: sa.Connection) -> list[SeriesProgress]:
+    """For each ticker with a series: its forecasts made after sessions first_as_of .. `through`."""
+    if not tickers:
+        return []
+    p, s = predictions.c, forecast_series.c
+    made = sa.and_(p.ticker == s.ticker, p.preset == s.preset, p.as_of >= s.first_as_of, p.as_of <= through)
+    statement = (
+        sa.select(s.ticker, s.first_as_of, sa.func.count(p.as_of), sa.func.max(p.as_of))
+        .select_from(forecast_series.outerjoin(predictions, made))
+        .where(s.preset == preset, s.ticker.in_(list(tickers)))
+        .group_by(s.ticker, s.first_as_of)
+    )
+    return [SeriesProgress(*row) for row in connection.execute(statement)]
+
+
+def forecast_sessions(
+    preset: str, tickers: Sequence[str], start: date, end: date, *, connection: sa.Connection
+) -> dict[str, set[date]]:
+    """{ticker: the sessions from `start` to `end` it has a forecast from}."""
+    if not tickers:
+        return {}
+    found: dict[str, set[date]] = {t: set() for t in tickers}
+    statement = sa.select(predictions.c.ticker, predictions.c.as_of).where(
+        predictions.c.preset == preset, predictions.c.ticker.in_(list(tickers)), predictions.c.as_of.between(start, end)
+    )
+    for ticker, as_of in connection.execute(statement):
+        found[ticker].add(as_of)
+    return found
+
+
+def given_up(preset: str, tickers: Sequence[str], *, connection: sa.Connection, attempts: int) -> set[tuple[str, date]]:
+    """(ticker, session) pairs whose cycle failed `attempts` times or more at a GIVE_UP_STAGES stage."""
+    if not tickers:
+        return set()
+    statement = (
+        sa.select(run_failures.c.ticker, runs.c.as_of)
+        .join(runs, runs.c.id == run_failures.c.run_id)
+        .where(runs.c.preset == preset, run_failures.c.ticker.in_(list(tickers)), run_failures.c.stage.in_(GIVE_UP_STAGES))
+        .group_by(run_failures.c.ticker, runs.c.as_of)
+        .having(sa.func.count() >= attempts)
+    )
+    return {(ticker, as_of) for ticker, as_of in connection.execute(statement)}
