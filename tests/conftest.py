@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -21,17 +21,28 @@ def _admin_engine() -> sa.Engine:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """URL of a new, empty PostgreSQL database, dropped (with its connections) after the test."""
-    name = f"fc_test_{uuid.uuid4().hex[:12]}"
+def new_postgres_url() -> Iterator[Callable[[], str]]:
+    """Makes URLs of new, empty PostgreSQL databases, dropped (with their connections) after the test."""
+    names: list[str] = []
     admin = _admin_engine()
+
+    def create() -> str:
+        names.append(f"fc_test_{uuid.uuid4().hex[:12]}")
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{names[-1]}"'))
+        return sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=names[-1]).render_as_string(hide_password=False)
+
+    yield create
     with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    base = sa.engine.make_url(POSTGRES_ADMIN_URL)
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for name in names:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(new_postgres_url) -> str:
+    """URL of a new, empty PostgreSQL database, dropped (with its connections) after the test."""
+    return new_postgres_url()
 
 
 @pytest.fixture
@@ -45,6 +56,14 @@ def database_url(request) -> str:
     """Each test that takes this runs twice: on a real SQLite file and on the real PostgreSQL."""
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     return request.getfixturevalue(fixture)
+
+
+@pytest.fixture
+def another_database_url(database_url, request, tmp_path) -> str:
+    """A second empty database on the same backend as `database_url` (e.g. for a reference run)."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'another.db'}"
+    return request.getfixturevalue("new_postgres_url")()
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ MALFORMED = [
     f"postgres://forecaster:{PASSWORD}@127.0.0.1:1/nope?sslmode=bogus",  # an option the driver refuses
     f"mysql://forecaster:{PASSWORD}@127.0.0.1:1/db",  # another database
     f"postgresql+nodriver://forecaster:{PASSWORD}@127.0.0.1:1/db",  # a driver that is not installed
+    f"postgresql://forecaster@127.0.0.1:1/db?password={PASSWORD}",  # the password as a query parameter
+    f"postgresql://forecaster@127.0.0.1:1/db?sslmode=disable&PASSWORD={PASSWORD}&connect_timeout=2",
 ]
 
 

@@ -38,8 +38,9 @@ WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
   AND classid = :high AND objid = :low AND objsubid = 1
 """
 _HOLDER = """
-SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+SELECT a.application_name, a.client_addr FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :high AND l.objid = :low AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
 

@@ -1,0 +1,175 @@
+"""What a catch-up owes: every session of every ticker's series that has no forecast, whatever stopped the last run.
+
+A ticker's series starts once, when it first joins the watch list, and owes a forecast from
+every NYSE session after that. The daemon's catch-up fills every gap in date order per
+ticker, so a session cut short, a watch list that grew, or a ticker back from failing all
+end with the rows an uninterrupted run would have written. On SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from forecaster import calendar
+from forecaster.cycle import CycleContext, backfill, catch_up, owed_sessions, run_cycle
+from forecaster.model.presets import PRESETS
+from forecaster.prices.sources.base import FetchResult
+from forecaster.prices.sources.synthetic import SyntheticSource
+from forecaster.store import schema
+from forecaster.store.database import make_engine, upgrade
+from tests.support.tables import count_rows, product
+
+OLD, NEW = ("AAA", "BBB", "CCC"), ("DDD", "EEE")
+MON, TUE, WED, THU, FRI = (date(2024, 3, d) for d in (4, 5, 6, 7, 8))
+
+
+class Source:
+    """The synthetic source, except that `failing` tickers fail as yfinance reports them,
+    `missing` (ticker, day) rows are absent, and nothing exists before `listed_since`. Counts its calls."""
+
+    name = "synthetic"
+
+    def __init__(
+        self, failing: Sequence[str] = (), missing: Sequence[tuple[str, date]] = (), listed_since: date | None = None
+    ) -> None:
+        self.inner = SyntheticSource(seed=5)
+        self.failing, self.missing, self.listed_since = set(failing), set(missing), listed_since
+        self.calls: list[tuple[tuple[str, ...], date, date]] = []
+
+    def fetch(self, tickers, start, end) -> FetchResult:
+        self.calls.append((tuple(tickers), start, end))
+        result = self.inner.fetch([t for t in tickers if t not in self.failing], start, end)
+        for ticker, day in self.missing:
+            result.prices = result.prices.filter((result.prices["ticker"] != ticker) | (result.prices["session_date"] != day))
+        if self.listed_since is not None:
+            result.prices = result.prices.filter(result.prices["session_date"] >= self.listed_since)
+        result.failures |= {t: "no rows (unknown or delisted ticker?)" for t in tickers if t in self.failing}
+        return result
+
+
+def _context(engine: sa.Engine, tickers: Sequence[str], source: Source | None = None, **kwargs) -> CycleContext:
+    return CycleContext(engine=engine, source=source or Source(), tickers=tickers, preset=PRESETS["default"], **kwargs)
+
+
+@pytest.fixture
+def engine(migrated_engine) -> sa.Engine:
+    return migrated_engine
+
+
+@pytest.fixture
+def reference(another_database_url) -> sa.Engine:
+    engine = make_engine(another_database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _forecast_sessions(engine: sa.Engine, ticker: str) -> list[date]:
+    p = schema.predictions.c
+    with engine.connect() as connection:
+        return connection.execute(sa.select(p.as_of).where(p.ticker == ticker).order_by(p.as_of)).scalars().all()
+
+
+def test_a_session_left_half_done_is_completed_before_the_next_one(engine, reference):
+    run_cycle(_context(reference, OLD), MON)
+    catch_up(_context(reference, OLD), WED)
+    run_cycle(_context(engine, OLD), MON)
+    run_cycle(_context(engine, OLD), TUE, tickers=["AAA"])  # what a crash mid-session leaves
+
+    catch_up(_context(engine, OLD), WED)
+
+    assert product(engine) == product(reference)
+    assert all(_forecast_sessions(engine, t) == [MON, TUE, WED] for t in OLD)
+
+
+def test_tickers_joining_the_watch_list_are_forecast_from_the_first_session_the_catch_up_walks(engine):
+    backfill(_context(engine, OLD), MON, TUE)
+
+    catch_up(_context(engine, OLD + NEW), THU)
+
+    assert [_forecast_sessions(engine, t) for t in NEW] == [[WED, THU]] * 2
+    assert [_forecast_sessions(engine, t) for t in OLD] == [[MON, TUE, WED, THU]] * 3
+
+
+def test_on_an_empty_database_the_catch_up_forecasts_from_the_latest_session_only(engine):
+    outcomes = catch_up(_context(engine, OLD), WED)
+
+    assert [(o.as_of, o.tickers_ok) for o in outcomes] == [(WED, 3)]
+
+
+def test_a_ticker_that_failed_is_forecast_for_the_sessions_it_missed_once_it_comes_back(engine, reference):
+    catch_up(_context(reference, OLD + NEW), MON)
+    catch_up(_context(reference, OLD + NEW), WED)
+    catch_up(_context(engine, OLD + NEW), MON)
+    catch_up(_context(engine, OLD + NEW, Source(failing=NEW)), TUE)  # NEW fail, the others go on
+
+    outcomes = catch_up(_context(engine, OLD + NEW), WED)
+
+    assert [(o.as_of, o.tickers_ok, o.tickers_skipped) for o in outcomes] == [(TUE, 2, 3), (WED, 5, 0)]
+    assert product(engine) == product(reference)
+
+
+def test_what_is_owed_is_read_from_the_series_and_the_forecasts_alone(engine):
+    catch_up(_context(engine, OLD), MON)
+    run_cycle(_context(engine, OLD), TUE, tickers=["AAA"])
+    run_cycle(_context(engine, OLD), THU, tickers=["BBB"])  # a forecast after a gap (a failed day)
+
+    owed = owed_sessions(_context(engine, OLD), FRI)
+
+    assert owed == {"AAA": [WED, THU, FRI], "BBB": [TUE, WED, FRI], "CCC": [TUE, WED, THU, FRI]}
+
+
+def test_a_session_whose_data_stays_missing_is_given_up_after_three_failures_and_the_rest_goes_on(engine):
+    source = Source(missing=[("BBB", TUE)])  # the source never has BBB's close on Tuesday
+    catch_up(_context(engine, OLD, source), MON)
+
+    for _ in range(3):
+        catch_up(_context(engine, OLD, source), WED)
+    owed = owed_sessions(_context(engine, OLD, source), WED)
+
+    assert owed == {}
+    assert _forecast_sessions(engine, "BBB") == [MON, WED]
+    with engine.connect() as connection:
+        reasons = connection.execute(
+            sa.select(schema.run_failures.c.reason).distinct()
+            .join(schema.runs, schema.runs.c.id == schema.run_failures.c.run_id).where(schema.runs.c.as_of == TUE)
+        ).scalars().all()
+    assert reasons == [f"no close for {TUE} (latest stored: {MON})"]
+
+
+def test_a_fetch_failure_is_never_given_up(engine):
+    catch_up(_context(engine, OLD), MON)
+    for _ in range(3):
+        catch_up(_context(engine, OLD, Source(failing=["CCC"])), TUE)
+
+    assert owed_sessions(_context(engine, OLD), TUE) == {"CCC": [TUE]}
+
+
+def test_a_backfill_of_a_period_before_the_stored_prices_fetches_the_earlier_history(engine):
+    source = Source()
+    backfill(_context(engine, OLD, source), date(2024, 6, 3), date(2024, 6, 7))
+
+    outcomes = backfill(_context(engine, OLD, source), date(2024, 1, 2), date(2024, 1, 5))
+
+    assert [(o.status, o.tickers_ok) for o in outcomes] == [("ok", 3)] * 4
+    earliest_needed = calendar.sessions_back(date(2024, 1, 2), _context(engine, OLD).history_sessions)
+    with engine.connect() as connection:
+        first_close = connection.execute(sa.select(sa.func.min(schema.prices.c.session_date))).scalar_one()
+    assert first_close == earliest_needed
+    assert count_rows(engine, "prices", "ticker = 'AAA'") == calendar.count_sessions(earliest_needed, date(2024, 6, 7))
+
+
+def test_earlier_history_the_source_does_not_have_is_asked_for_once(engine):
+    source = Source(listed_since=date(2024, 5, 1))  # a ticker listed in May has no earlier closes
+    backfill(_context(engine, OLD, source), date(2024, 6, 3), date(2024, 6, 3))
+    backfill(_context(engine, OLD, source), date(2024, 5, 20), date(2024, 5, 21))
+    calls = len(source.calls)
+
+    outcomes = backfill(_context(engine, OLD, source), date(2024, 5, 20), date(2024, 5, 21))
+
+    assert len(source.calls) == calls, "no fetch: the source was already asked that far back"
+    assert [o.tickers_skipped for o in outcomes] == [3, 3]
