@@ -9,8 +9,8 @@ import argparse
 import csv
 import json
 import logging
-import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -251,8 +251,11 @@ def _writable_directory(path: Path) -> Path:
         raise UserError(f"{path}: exists and is not a directory") from None
     except OSError as error:
         raise UserError(f"{path}: cannot create the directory ({error.strerror})") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f"{path}: directory is not writable")
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise UserError(f"{path}: cannot write into the directory ({error.strerror})") from None
     return path
 
 

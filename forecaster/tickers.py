@@ -10,7 +10,9 @@ import re
 from collections.abc import Iterable
 
 MAX_LENGTH = 32
-_PATTERN = re.compile(r"[A-Z0-9^][A-Z0-9.\-^=_]*")
+#: A symbol, upper-cased (a regular expression that Python and polars both read).
+PATTERN = rf"^[A-Z0-9^][A-Z0-9.\-^=_]{{0,{MAX_LENGTH - 1}}}$"
+_PATTERN = re.compile(PATTERN)
 
 
 def normalise_ticker(text: str) -> str:
@@ -18,7 +20,7 @@ def normalise_ticker(text: str) -> str:
     ticker = text.strip().upper()
     if len(ticker) > MAX_LENGTH:
         raise ValueError(f"ticker {text.strip()!r} is longer than {MAX_LENGTH} characters")
-    if not _PATTERN.fullmatch(ticker):
+    if not _PATTERN.match(ticker):
         raise ValueError(f"ticker {text.strip()!r} is not a symbol (letters, digits and . - ^ = _)")
     return ticker
 

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
+from tests.support.postgres_server import PostgresServer, postgres_bin_dir
+
 #: The PostgreSQL server the tests use; each test gets a fresh database on it, dropped afterwards.
 POSTGRES_ADMIN_URL = os.environ.get(
     "FORECASTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -21,15 +23,17 @@ def _admin_engine() -> sa.Engine:
 
 
 @pytest.fixture
-def new_postgres_url() -> Iterator[Callable[[], str]]:
-    """Makes URLs of new, empty PostgreSQL databases, dropped (with their connections) after the test."""
+def new_postgres_url() -> Iterator[Callable[..., str]]:
+    """Makes URLs of new PostgreSQL databases, empty or copies of `copy_of` (a URL of another one
+    with no connection open), dropped (with their connections) after the test."""
     names: list[str] = []
     admin = _admin_engine()
 
-    def create() -> str:
+    def create(copy_of: str | None = None) -> str:
         names.append(f"fc_test_{uuid.uuid4().hex[:12]}")
+        template = f' TEMPLATE "{sa.make_url(copy_of).database}"' if copy_of else ""
         with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{names[-1]}"'))
+            connection.execute(sa.text(f'CREATE DATABASE "{names[-1]}"{template}'))
         return sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=names[-1]).render_as_string(hide_password=False)
 
     yield create
@@ -75,6 +79,20 @@ def migrated_engine(database_url) -> Iterator[sa.Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test's own, which it may stop, restart or crash (the shared one never is)."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("initdb not found (on PATH or under /usr/lib/postgresql/*/bin): cannot run a private PostgreSQL")
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ def test_the_daemon_catches_up_at_start_then_exits_cleanly_on_sigterm(database_u
 
 
 def test_sigterm_mid_cycle_records_the_run_as_interrupted_and_the_next_start_completes_it(database_url, tmp_path):
-    tickers = ",".join(f"T{k:03d}" for k in range(200))  # first fits of 200 tickers: several seconds of work
+    tickers = ",".join(f"T{k:02d}" for k in range(60))  # first fits in four chunks
     env = forecaster_env(database_url, source="synthetic", tickers=tickers, log_format="json")
     daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
     try:
@@ -67,14 +67,14 @@ def test_sigterm_mid_cycle_records_the_run_as_interrupted_and_the_next_start_com
         if daemon.poll() is None:
             daemon.kill()
     written = query_scalar(database_url, "SELECT count(*) FROM predictions")
-    assert 0 < written < 200, "the stop should land mid-cycle"
+    assert 0 < written < 60, "the stop should land mid-cycle"
     assert query_scalar(database_url, "SELECT status FROM runs ORDER BY id DESC LIMIT 1") == "interrupted"
     _assert_no_ticker_half_written(database_url)
 
     rerun = run_forecaster("run", "--once", env=env, timeout=180)
 
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert query_scalar(database_url, "SELECT count(*) FROM predictions") == 200
+    assert query_scalar(database_url, "SELECT count(*) FROM predictions") == 60
     _assert_no_ticker_half_written(database_url)
 
 
@@ -94,3 +94,70 @@ def test_a_bad_schedule_is_a_one_line_error(sqlite_url, schedule):
 
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "schedule" in result.stderr, result.stderr
+
+
+def test_run_once_stops_at_a_chunk_on_sigterm_and_running_it_again_completes_the_day(database_url, tmp_path):
+    tickers = ",".join(f"T{k:02d}" for k in range(60))  # first fits in four chunks
+    env = forecaster_env(database_url, source="synthetic", tickers=tickers)
+    once = start_forecaster("run", "--once", env=env, log_path=tmp_path / "once.log")
+    try:
+        wait_for(lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) > 0, 90, "the first chunk")
+        once.send_signal(signal.SIGTERM)
+        code = once.wait(timeout=60)
+    finally:
+        if once.poll() is None:
+            once.kill()
+    assert code == 1, "stopped before the end of the day: not done"
+    assert "stopped before the end; run the same command again to complete it" in (tmp_path / "once.log").read_text()
+    assert query_scalar(database_url, "SELECT status FROM runs") == "interrupted"
+    assert 0 < query_scalar(database_url, "SELECT count(*) FROM predictions") < 60
+    _assert_no_ticker_half_written(database_url)
+
+    again = run_forecaster("run", "--once", env=env, timeout=180)
+
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert query_scalar(database_url, "SELECT count(*) FROM predictions") == 60
+    assert query_scalar(database_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0
+    assert query_scalar(database_url, "SELECT sum(tickers_ok) FROM runs") == 60, "each forecast counted in one run"
+
+
+def test_a_killed_backfills_run_is_closed_by_the_next_command_that_takes_the_database(sqlite_url, tmp_path):
+    env = forecaster_env(sqlite_url, source="synthetic", tickers=TICKERS)
+    backfill = start_forecaster("backfill", "--start", "2024-03-01", "--end", "2024-03-08", env=env, log_path=tmp_path / "b.log")
+    try:
+        wait_for(lambda: query_scalar(sqlite_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 1, 60, "a run")
+    finally:
+        backfill.kill()
+        backfill.wait()
+
+    again = run_forecaster("backfill", "--start", "2024-03-01", "--end", "2024-03-08", env=env)
+
+    assert again.returncode == 0, again.stderr
+    assert query_scalar(sqlite_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0
+    assert query_scalar(sqlite_url, "SELECT count(*) FROM runs WHERE status = 'interrupted'") == 1
+    assert query_scalar(sqlite_url, "SELECT count(*) FROM predictions") == 4 * 6
+
+
+def test_a_sqlite_file_deleted_under_the_daemon_is_one_error_line_per_trigger_and_never_recreated(tmp_path):
+    database = tmp_path / "forecaster.db"
+    url = f"sqlite:///{database}"
+    env = forecaster_env(url, source="synthetic", tickers="AAA", schedule="*/2 * * * * *", database_retries="0",
+                         report_schedule="*/3 * * * * *", report_dir=str(tmp_path / "reports"))
+    daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
+    log = tmp_path / "daemon.log"
+    try:
+        wait_for(lambda: "run 1 ok" in log.read_text(), 90, "the catch-up")
+        for path in tmp_path.glob("forecaster.db*"):
+            if path.suffix != ".lock":
+                path.unlink()
+        wait_for(lambda: log.read_text().count("unable to open database file") >= 3, 60, "three failed jobs")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    assert "forecast job (the trigger at" in text and "failed: database unavailable (OperationalError: unable to open database file)" in text
+    assert "report job failed: OperationalError: unable to open database file" in text
+    assert not database.exists()

@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
-import pytest
-
-from tests.support.postgres_server import PostgresServer, postgres_bin_dir
 from tests.support.processes import (
     forecaster_env,
     query_scalar,
@@ -27,19 +23,6 @@ from tests.support.processes import (
 )
 
 TICKERS = [f"T{k:03d}" for k in range(100)]
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[PostgresServer]:
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip("initdb not found (on PATH or under /usr/lib/postgresql/*/bin): cannot run a private PostgreSQL")
-    server = PostgresServer(bin_dir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.remove()
 
 
 def test_a_cycle_that_loses_postgresql_midway_retries_and_completes_once_it_is_back(private_postgres, tmp_path):

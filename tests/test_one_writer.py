@@ -89,3 +89,16 @@ def test_run_once_and_backfill_are_refused_while_a_daemon_schedules_on_postgresq
         assert f"(forecaster run on" in result.stderr and f"pid {daemon.pid}" in result.stderr
         assert "holds this database's scheduler lock" in result.stderr
     assert query_scalar(postgres_url, "SELECT string_agg(status, ',') FROM runs") == "ok", "no run of the daemon's was cut short"
+
+
+def test_a_second_process_on_a_sqlite_database_a_daemon_runs_on_is_refused(sqlite_url, tmp_path):
+    env = forecaster_env(sqlite_url, source="synthetic", tickers="AAA")
+    daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
+    try:
+        wait_for(lambda: "daemon running" in (tmp_path / "daemon.log").read_text(), 60, "the daemon")
+
+        second = run_forecaster("run", "--once", env=env)
+    finally:
+        assert _stop(daemon) == 0
+
+    _refused(second)

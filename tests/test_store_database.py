@@ -95,10 +95,10 @@ def test_a_missing_sqlite_file_is_created_only_when_asked(tmp_path):
 
 def test_a_sqlite_file_deleted_under_an_engine_is_an_error_not_a_new_empty_database(sqlite_url, tmp_path):
     engine = make_engine(sqlite_url)
-    upgrade(engine)
-    engine.dispose()
+    upgrade(engine)  # leaves a pooled connection open on the file
     (tmp_path / "forecaster.db").unlink()
 
     with pytest.raises(sa.exc.OperationalError, match="unable to open database file"):
         engine.connect()
     assert not (tmp_path / "forecaster.db").exists()
+    engine.dispose()

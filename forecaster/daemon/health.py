@@ -39,7 +39,7 @@ def check_health(engine: sa.Engine, settings: Settings, now: datetime) -> Health
     finished = last_run.finished_at.isoformat(timespec="seconds") if last_run.finished_at else "not finished"
     health.lines.append(
         f"last run: #{last_run.id} {last_run.kind} as of {last_run.as_of}: {last_run.status} "
-        f"({last_run.tickers_ok} ok, {last_run.tickers_failed} failed, {last_run.tickers_skipped} already done), "
+        f"({last_run.tickers_ok} ok, {last_run.tickers_failed} failed, {last_run.tickers_skipped} not due), "
         f"finished {finished}"
     )
     if last_run.status in ("failed", "interrupted"):

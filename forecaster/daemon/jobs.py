@@ -15,7 +15,7 @@ from forecaster import calendar
 from forecaster.config import Settings
 from forecaster.cycle import CycleContext, CycleOutcome, catch_up, close_abandoned_runs
 from forecaster.daemon.leadership import Leadership
-from forecaster.errors import CycleInterrupted, DatabaseUnavailable, NotInCharge, one_line
+from forecaster.errors import CycleInterrupted, DatabaseUnavailable, NotInCharge, UserError, one_line
 from forecaster.model.presets import get_preset
 from forecaster.prices.sources import source_from_spec
 from forecaster.prices.sources.retrying import RetryingSource
@@ -121,13 +121,21 @@ def forecast_job_as_scheduler(context: CycleContext, settings: Settings, leaders
             )
             if context.wait(delay):
                 return
+        except sa.exc.SQLAlchemyError as error:  # not an outage: retrying would not help
+            log.error("forecast job (%s) failed: %s", trigger, one_line(error))
+            return
 
 
 def report_job(context: CycleContext, settings: Settings) -> list[Path]:
-    """Writes the markdown and HTML reports of the latest forecast session into the report directory."""
+    """Writes the markdown and HTML reports of the latest forecast session into the report
+    directory; a database or disk that fails is one log line, not a traceback."""
     from forecaster.report import write_report
 
     out_dir = Path(settings.report_dir)
-    paths = [write_report(context.engine, as_of=None, preset=context.preset.name, fmt=fmt, out_dir=out_dir) for fmt in ("md", "html")]
+    try:
+        paths = [write_report(context.engine, as_of=None, preset=context.preset.name, fmt=fmt, out_dir=out_dir) for fmt in ("md", "html")]
+    except (sa.exc.SQLAlchemyError, OSError, UserError) as error:
+        log.error("report job failed: %s", one_line(error))
+        return []
     log.info("report written: %s", ", ".join(str(p) for p in paths))
     return paths

@@ -24,6 +24,8 @@ from pathlib import Path
 import polars as pl
 
 from forecaster.errors import UserError
+from forecaster.tickers import MAX_LENGTH as MAX_TICKER_LENGTH
+from forecaster.tickers import PATTERN as TICKER_PATTERN
 from forecaster.prices.sources.base import PRICE_SCHEMA
 
 #: Header names (lower-cased, without "_" and spaces) and the PRICE_SCHEMA column each means.
@@ -170,7 +172,7 @@ def _validated(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
         pl.when(date_text.str.contains(_DATE_PATTERN))
         .then(date_text.str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False))
         .alias("session_date"),
-        text["ticker"].alias("ticker"),
+        text["ticker"].str.to_uppercase().alias("ticker"),
         *(text[name].cast(pl.Float64, strict=False).alias(name) for name in numbers),
     )
 
@@ -182,6 +184,8 @@ def _validated(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
 
     as_read = pl.col("raw")
     fail_on("ticker", as_read.is_null() | (pl.col("ticker") == ""), "missing ticker")
+    fail_on("ticker", ~pl.col("ticker").str.contains(TICKER_PATTERN), "ticker {value!r} is not a symbol "
+            f"(letters, digits and . - ^ = _, at most {MAX_TICKER_LENGTH} characters)")
     fail_on("session_date", as_read.is_null(), "missing date")
     fail_on("session_date", pl.col("session_date").is_null(), "unparseable date {value!r} (expected YYYY-MM-DD)")
     fail_on("close", as_read.is_null(), "missing close")
@@ -210,7 +214,7 @@ def _validated(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
 
 
 def _only_ticker(prices: pl.DataFrame, ticker: str, path: Path) -> pl.DataFrame:
-    selected = prices.filter(pl.col("ticker") == ticker)
+    selected = prices.filter(pl.col("ticker") == ticker.strip().upper())
     if selected.height == 0:
         available = prices["ticker"].unique().sort().to_list()
         shown = ", ".join(available[:5]) + (f", ... ({len(available)} tickers)" if len(available) > 5 else "")

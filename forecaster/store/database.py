@@ -60,6 +60,8 @@ def make_engine(url: str, *, create: bool = True) -> sa.Engine:
         engine = _create(parsed, shown)
         if path is not None:
             sa.event.listen(engine, "do_connect", _open_existing_file(path))
+            sa.event.listen(engine, "connect", _remember_file(path))
+            sa.event.listen(engine, "checkout", _same_file_or_reconnect(path))
         sa.event.listen(engine, "connect", _configure_sqlite)
         sa.event.listen(engine, "begin", _begin_sqlite)
         return engine
@@ -115,6 +117,35 @@ def _open_existing_file(path: Path) -> Any:
         cparams["uri"] = True
 
     return connect
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _remember_file(path: Path) -> Any:
+    """A connect hook: note which file (device, inode) the new connection opened."""
+
+    def connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info["file"] = _file_identity(path)
+
+    return connect
+
+
+def _same_file_or_reconnect(path: Path) -> Any:
+    """A checkout hook: a pooled connection whose file was deleted or replaced is discarded, and
+    the new connection fails ("unable to open database file") instead of writing into a file
+    nobody can see any more."""
+
+    def checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("file") != _file_identity(path):
+            raise sa.exc.DisconnectionError(f"{path} was deleted or replaced")
+
+    return checkout
 
 
 def _create(url: sa.URL, shown: str) -> sa.Engine:

@@ -64,6 +64,11 @@ class PostgresServer:
     def stop(self, mode: str = "immediate") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def restart(self) -> None:
+        """A fast restart, as an operator's `pg_ctl restart -m fast`: every connection is cut."""
+        self.stop("fast")
+        self.start()
+
     def is_running(self) -> bool:
         status = subprocess.run(
             [*self.as_postgres, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "status"], capture_output=True, check=False

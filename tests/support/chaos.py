@@ -1,0 +1,173 @@
+"""Random kills of the daemon's catch-up path, against an uninterrupted run of the same catch-up.
+
+The scenario is the one that lost forecasts before: a watch list backfilled for a while, then
+grown by new tickers, then caught up over many sessions by `forecaster run --once` with a
+claim size small enough that every session is split over several claims. One copy of the
+database is caught up without interruption (the reference). Another is caught up by starting
+`run --once` again and again, each start killed (SIGKILL or SIGTERM, chosen at random) at a
+random moment, then once more to the end. Afterwards the two must hold exactly the same
+prices, forecasts, model states and losses (all columns but run ids and timestamps), every
+run's counts must add up, no run may be left running and no task left in the queue.
+
+Used by tests/test_chaos.py (a short version, in CI) and benchmarks/chaos.py (a long one).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tests.support.processes import forecaster_env, run_forecaster, start_forecaster
+from tests.support.tables import product
+
+OLD = [f"K{k:02d}" for k in range(40)]
+NEW = [f"N{k:02d}" for k in range(8)]
+BACKFILL = ("backfill", "--start", "2025-03-24", "--end", "2025-03-31")
+CATCH_UP = ("run", "--once", "--as-of", "2025-04-15")  # 11 sessions, 48 tickers, claims of 5
+SETTINGS = {"source": "synthetic:7", "claim_size": "5", "lease_seconds": "30", "fetch_retries": "0"}
+
+
+@dataclass
+class Kill:
+    number: int
+    signal: str
+    after: str  # where the delay was counted from
+    delay: float
+    forecasts: int  # after the kill
+    exit_code: int | None  # None: the process had already finished
+
+
+@dataclass
+class ChaosRun:
+    seed: int
+    kills: list[Kill] = field(default_factory=list)
+    completed_early: int = 0  # starts that finished before their kill landed
+
+    def landings(self) -> str:
+        return "\n".join(
+            f"kill {k.number:2d}: {k.signal} {k.delay:.2f} s after {k.after} -> {k.forecasts} forecasts, exit {k.exit_code}"
+            for k in self.kills
+        )
+
+
+def scalar(url: str, sql: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text(sql)).scalar() or 0
+    except sa.exc.DBAPIError:
+        return 0  # not migrated yet, or locked for a moment
+    finally:
+        engine.dispose()
+
+
+def prepare(url: str) -> None:
+    """The starting point: the OLD tickers backfilled for six sessions."""
+    result = run_forecaster(*BACKFILL, env=forecaster_env(url, tickers=",".join(OLD), **SETTINGS), timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def catch_up_env(url: str) -> dict[str, str]:
+    return forecaster_env(url, tickers=",".join(OLD + NEW), **SETTINGS)
+
+
+def run_to_the_end(url: str) -> None:
+    result = run_forecaster(*CATCH_UP, env=catch_up_env(url), timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def kill_again_and_again(url: str, log_dir: Path, *, kills: int, seed: int, max_delay: float = 1.5) -> ChaosRun:
+    """Starts the catch-up `kills` times, killing each start at a random moment, then checks
+    after every kill that no ticker is half written."""
+    rng = random.Random(seed)
+    chaos = ChaosRun(seed)
+    for number in range(1, kills + 1):
+        runs_before = scalar(url, "SELECT max(id) FROM runs")
+        process = start_forecaster(*CATCH_UP, env=catch_up_env(url), log_path=log_dir / f"kill{number}.log")
+        started = time.monotonic()
+        try:
+            if rng.random() < 0.2:  # now and then early: imports, migrations, closing runs, enrolling, fetching
+                after, delay = "the start", rng.uniform(0.5, 3.0)
+                time.sleep(max(0.0, started + delay - time.monotonic()))
+            else:  # mostly inside the walk: claims, training, writes, runs finishing
+                after, delay = "the first run", rng.uniform(0.0, max_delay)
+                _wait(lambda: scalar(url, "SELECT max(id) FROM runs") > runs_before or process.poll() is not None, 120)
+                time.sleep(delay)
+            chosen = rng.choice([signal.SIGKILL, signal.SIGTERM])
+            code = None
+            if process.poll() is None:
+                process.send_signal(chosen)
+                code = process.wait(timeout=120)
+            else:
+                chaos.completed_early += 1
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        chaos.kills.append(Kill(number, chosen.name, after, delay, scalar(url, "SELECT count(*) FROM predictions"), code))
+        half_written = half_written_tickers(url)
+        assert not half_written, f"{half_written} after\n{chaos.landings()}"
+    return chaos
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the catch-up did not start its first run"
+        time.sleep(0.01)
+
+
+def half_written_tickers(url: str) -> list[str]:
+    """A forecast without its model state or losses, or a state without its forecast."""
+    checks = {
+        "forecasts without a model state": """
+            SELECT count(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM model_states s
+              WHERE s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of)""",
+        "model states without a forecast": """
+            SELECT count(*) FROM model_states s WHERE NOT EXISTS (SELECT 1 FROM predictions p
+              WHERE s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of)""",
+        "model states without losses": """
+            SELECT count(*) FROM model_states s WHERE NOT EXISTS (SELECT 1 FROM training_losses l
+              WHERE s.ticker = l.ticker AND s.preset = l.preset AND s.trained_through = l.trained_through)""",
+    }
+    return [f"{count} {what}" for what, sql in checks.items() if (count := scalar(url, sql))]
+
+
+def bookkeeping_problems(url: str) -> list[str]:
+    """Runs that do not add up, runs still running, tasks left over."""
+    checks = {
+        "runs whose tickers_ok is not their forecasts": """
+            SELECT count(*) FROM runs r WHERE r.tickers_ok <> (SELECT count(*) FROM predictions p WHERE p.run_id = r.id)""",
+        "runs whose tickers_failed is not their failures": """
+            SELECT count(*) FROM runs r WHERE r.tickers_failed <> (SELECT count(*) FROM run_failures f WHERE f.run_id = r.id)""",
+        "runs still running": "SELECT count(*) FROM runs WHERE status = 'running'",
+        "tasks left in the queue": "SELECT count(*) FROM cycle_tasks",
+        "completed runs whose counts do not cover the watch list": f"""
+            SELECT count(*) FROM runs WHERE kind = 'daily' AND status IN ('ok', 'partial')
+              AND tickers_ok + tickers_failed + tickers_skipped <> {len(OLD + NEW)}""",
+    }
+    return [f"{count} {what}" for what, sql in checks.items() if (count := scalar(url, sql))]
+
+
+def same_tables(reference_url: str, chaos_url: str) -> list[str]:
+    """The product tables that differ between the two databases (bookkeeping columns left out)."""
+    reference, chaos = (sa.create_engine(url) for url in (reference_url, chaos_url))
+    try:
+        left, right = product(reference), product(chaos)
+    finally:
+        reference.dispose()
+        chaos.dispose()
+    return [f"{table}: {len(left[table])} rows vs {len(right[table])}" for table in left if left[table] != right[table]]
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{source}{suffix}").exists():
+            shutil.copy(f"{source}{suffix}", f"{target}{suffix}")

@@ -1,0 +1,124 @@
+"""Bad input ends a command before any work: one line naming the thing at fault, exit 2, the database untouched.
+
+And a database that cannot be reached is exit 1 from every command. The commands run
+in-process through forecaster.cli.main with settings from the environment.
+(Hypothesis fuzzes files and settings the same way: tests/test_fuzz_inputs.py.)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from forecaster.cli import main
+
+pytestmark = pytest.mark.usefixtures("restored_logging")
+
+LONG_TICKER = "A" * 33
+
+
+def _run(argv: list[str], monkeypatch, capsys, **settings: str) -> tuple[int, str, str]:
+    for name in [n for n in os.environ if n.startswith("FORECASTER_")]:
+        monkeypatch.delenv(name)
+    for name, value in {"source": "synthetic", "tickers": "AAA", **settings}.items():
+        monkeypatch.setenv(f"FORECASTER_{name.upper()}", value)
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _one_line_error(code: int, err: str, *expected: str) -> None:
+    assert code == 2, err
+    assert err.count("\n") == 1 and all(text in err for text in expected), err
+
+
+def _tables(url: str) -> list[str]:
+    engine = sa.create_engine(url)
+    try:
+        return sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_a_ticker_longer_than_the_column_is_refused_before_postgresql_is_touched(postgres_url, monkeypatch, capsys):
+    code, _, err = _run(["run", "--once"], monkeypatch, capsys, database_url=postgres_url, tickers=f"SPY,{LONG_TICKER}")
+
+    _one_line_error(code, err, "setting tickers", f"ticker '{LONG_TICKER}' is longer than 32 characters")
+    assert _tables(postgres_url) == []
+
+
+@pytest.mark.parametrize("flag", ["S&P", "spy qqq", "BRK/B"])
+def test_a_ticker_that_is_not_a_symbol_is_refused_on_the_command_line(sqlite_url, monkeypatch, capsys, flag):
+    code, _, err = _run(["backfill", "--start", "2024-03-04", "--end", "2024-03-05", "--tickers", flag],
+                        monkeypatch, capsys, database_url=sqlite_url)
+
+    _one_line_error(code, err, "flag tickers", "is not a symbol")
+
+
+def test_tickers_in_a_csv_file_are_upper_cased_like_the_watch_list(sqlite_url, monkeypatch, capsys, tmp_path):
+    prices = tmp_path / "prices.csv"
+    rows = [f"2024-0{1 + k // 20}-{1 + k % 20:02d},spy,{100 + k % 7}" for k in range(40)]  # not all sessions: fine
+    prices.write_text("date,ticker,close\n" + "\n".join(rows) + "\n")
+
+    code, _, err = _run(["run", "--once", "--as-of", "2024-02-20"], monkeypatch, capsys,
+                        database_url=sqlite_url, source=f"csv:{prices}", tickers="SPY")
+
+    assert code == 0, err
+    assert "SPY" in (_run(["predictions", "--format", "csv"], monkeypatch, capsys, database_url=sqlite_url)[1])
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("lease_seconds", "1e20"), ("claim_size", "1" + "0" * 20), ("misfire_grace_seconds", "1" + "0" * 20),
+     ("database_retries", "1000"), ("fetch_backoff_seconds", "nan")],
+)
+@pytest.mark.parametrize("command", [["run", "--once"], ["status"]], ids=["run-once", "status"])
+def test_a_number_out_of_its_bounds_is_a_one_line_error(sqlite_url, monkeypatch, capsys, setting, value, command):
+    code, _, err = _run(command, monkeypatch, capsys, database_url=sqlite_url, **{setting: value})
+
+    _one_line_error(code, err, f"setting {setting}")
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists(), "nothing was created"
+
+
+def test_a_schedule_that_never_fires_is_refused(sqlite_url, monkeypatch, capsys):
+    code, _, err = _run(["run"], monkeypatch, capsys, database_url=sqlite_url, schedule="0 0 31 2 *")
+
+    _one_line_error(code, err, "setting schedule", "never fires")
+
+
+@pytest.mark.parametrize(("out", "expected"), [("FILE", "exists and is not a directory"),
+                                               ("/sys/kernel", "cannot write into the directory")])
+def test_a_report_directory_that_cannot_be_written_is_refused(migrated_engine, sqlite_url, monkeypatch, capsys, tmp_path, out, expected):
+    if out == "FILE":
+        out = str(tmp_path / "a-file")
+        Path(out).write_text("not a directory")
+
+    code, _, err = _run(["report", "--out", out], monkeypatch, capsys, database_url=sqlite_url)
+
+    _one_line_error(code, err, out, expected)
+
+
+def test_a_missing_sqlite_file_is_an_error_naming_it_never_a_new_empty_database(monkeypatch, capsys, tmp_path):
+    missing = tmp_path / "typo.db"
+    for command in (["status"], ["predictions"], ["report"]):
+        code, _, err = _run(command, monkeypatch, capsys, database_url=f"sqlite:///{missing}")
+
+        _one_line_error(code, err, f"no database file at {missing}", "forecaster db upgrade")
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["db", "upgrade"], ["run", "--once"], ["backfill", "--start", "2024-03-04", "--end", "2024-03-05"],
+     ["status"], ["predictions"], ["report"]],
+    ids=lambda argv: " ".join(argv),
+)
+def test_an_unreachable_database_is_exit_1_with_one_line_from_every_command(monkeypatch, capsys, tmp_path, command):
+    code, _, err = _run(command, monkeypatch, capsys, database_url="postgresql://forecaster@127.0.0.1:1/nowhere",
+                        report_dir=str(tmp_path))
+
+    assert code == 1, err
+    assert err.count("\n") == 1 and "127.0.0.1" in err, err
