@@ -33,7 +33,7 @@ from forecaster.cycle import CycleContext, backfill
 from forecaster.model.presets import PRESETS, Preset
 from forecaster.prices.sources.csv_file import CsvSource
 from forecaster.store.database import make_engine, upgrade
-from forecaster.store.predictions import load_predictions
+from forecaster.store.accuracy import load_predictions
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -3,14 +3,23 @@
 The calendar covers 1990-01-02 up to the end of the year two years from now; a date
 outside that span is a UserError, so a typo in --start fails loudly instead of
 silently returning no sessions.
+
+Importing exchange_calendars (pandas) and building the calendar take about a second, which
+`forecaster status`, the container's health check, should not pay every minute: the sessions
+are kept in a small file in the user's cache directory (XDG_CACHE_HOME, else ~/.cache), keyed
+on the exchange_calendars version and the span, and rebuilt when missing or unreadable.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -28,9 +37,32 @@ class _Sessions:
 
 @cache
 def _sessions() -> _Sessions:
+    end = date(date.today().year + 2, 12, 31)
+    cached = _cache_file(end)
+    try:
+        with np.load(cached) as stored:
+            return _Sessions(days=stored["days"], closes=stored["closes"], end=end)
+    except (OSError, KeyError, ValueError):
+        sessions = _build(end)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cached.parent, suffix=".npz", delete=False) as handle:
+            np.savez(handle, days=sessions.days, closes=sessions.closes)
+        os.replace(handle.name, cached)
+    except OSError:
+        pass  # no writable cache directory: the next process builds the calendar again
+    return sessions
+
+
+def _cache_file(end: date) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    version = importlib.metadata.version("exchange_calendars")
+    return base / "forecaster" / f"xnys-{version}-{CALENDAR_START}-{end}.npz"
+
+
+def _build(end: date) -> _Sessions:
     import exchange_calendars  # here, not at the top: it is slow to import and most commands never need it
 
-    end = date(date.today().year + 2, 12, 31)
     with warnings.catch_warnings():
         # exchange_calendars 4.x reads `Series.values` on tz-aware columns; pandas 3.1 deprecates it.
         warnings.filterwarnings("ignore", message="Series.values returning an ndarray", category=Warning)

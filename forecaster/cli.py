@@ -16,10 +16,7 @@ import time
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
-
-import numpy as np
-import polars as pl
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from forecaster import calendar
 from forecaster.config import Settings, load_settings
@@ -33,8 +30,10 @@ from forecaster.errors import (
     one_line,
 )
 from forecaster.logs import configure_logging, redact
-from forecaster.model.cell import params_from_dict, params_to_dict
 from forecaster.signals import stop_on_signals
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("forecaster.cli")
 
@@ -58,6 +57,10 @@ def _positive_int(text: str) -> int:
 
 def read_params_file(path: str) -> np.ndarray:
     """A (12,) parameter row from a JSON object of the 12 named parameters."""
+    import numpy as np
+
+    from forecaster.model.cell import params_from_dict
+
     try:
         values = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -92,6 +95,7 @@ def _write_losses_csv(path: str, tickers: list[str], losses: np.ndarray) -> None
 
 
 def command_fit(args: argparse.Namespace) -> int:
+    from forecaster.model.cell import params_to_dict
     from forecaster.model.features import training_windows
     from forecaster.model.forecasting import fit_and_forecast, initial_params
     from forecaster.model.presets import get_preset
@@ -227,8 +231,10 @@ def command_backfill(args: argparse.Namespace) -> int:
 
 
 def command_predictions(args: argparse.Namespace) -> int:
+    import polars as pl
+
     from forecaster.store.database import opened_engine
-    from forecaster.store.predictions import load_predictions
+    from forecaster.store.accuracy import load_predictions
 
     settings = _settings(args)
     with opened_engine(settings.database, create=False) as engine, engine.connect() as connection:
@@ -346,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; the exit codes are forecaster.errors': 0 done, 1 failed, 2 bad input."""
+    import sqlalchemy as sa
+
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -14,7 +14,6 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -62,6 +61,8 @@ class Settings(BaseSettings):
         url = self.database_url.get_secret_value()
         if self.database_password is None:
             return url
+        import sqlalchemy as sa  # only for this: `status` should not pay for it before it needs a database
+
         try:
             parsed = sa.make_url(url)
         except (sa.exc.ArgumentError, ValueError):

@@ -149,3 +149,20 @@ def test_sessions_back_is_the_first_of_the_last_n_sessions_up_to_a_date():
 
 def test_sessions_back_stops_at_the_calendars_first_session():
     assert calendar.sessions_back(date(1990, 1, 10), 300) == date(1990, 1, 2)
+
+
+def test_the_sessions_are_kept_in_the_cache_directory_and_rebuilt_when_the_file_is_unreadable(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calendar._sessions.cache_clear()
+    try:
+        built = calendar.sessions_between(date(2024, 1, 2), date(2024, 12, 31))
+        (cached,) = (tmp_path / "forecaster").glob("xnys-*.npz")
+        calendar._sessions.cache_clear()
+        read_back = calendar.sessions_between(date(2024, 1, 2), date(2024, 12, 31))
+        cached.write_bytes(b"not a calendar")
+        calendar._sessions.cache_clear()
+        rebuilt = calendar.sessions_between(date(2024, 1, 2), date(2024, 12, 31))
+    finally:
+        calendar._sessions.cache_clear()
+    assert built == read_back == rebuilt and len(built) == 252
+    assert cached.read_bytes() != b"not a calendar"

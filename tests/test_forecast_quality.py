@@ -26,7 +26,7 @@ from forecaster.cycle import CycleContext, backfill
 from forecaster.model.presets import PRESETS
 from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult
 from forecaster.store.database import make_engine, upgrade
-from forecaster.store.predictions import load_predictions
+from forecaster.store.accuracy import load_predictions
 from forecaster.model.training import AdamState, fit
 
 

@@ -10,12 +10,8 @@ from polars.testing import assert_frame_equal
 
 from forecaster.prices.sources.base import PRICE_SCHEMA
 from forecaster.store.model_states import PredictionInterval, TrainingResultRow, save_training_results
-from forecaster.store.predictions import (
-    ACCURACY_SCHEMA,
-    latest_as_of,
-    load_predictions,
-    predicted_tickers,
-)
+from forecaster.store.accuracy import ACCURACY_SCHEMA, load_predictions
+from forecaster.store.predictions import latest_as_of, predicted_tickers
 from forecaster.store.prices import upsert_prices
 from forecaster.store.runs import start_run
 

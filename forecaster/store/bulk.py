@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from psycopg import sql
-from sqlalchemy.dialects import postgresql, sqlite
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 
 def dialect_insert(connection: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     """The INSERT of the connection's dialect, which has ON CONFLICT."""
+    from sqlalchemy.dialects import postgresql, sqlite  # imported when first written to: `status` only reads
+
     dialect = connection.dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)
@@ -58,6 +61,8 @@ def insert_many(connection: sa.Connection, table: sa.Table, rows: Sequence[Mappi
     if connection.dialect.driver != "psycopg":
         connection.execute(table.insert(), rows)
         return
+    from psycopg import sql
+
     decorated = [column.name for column in table.columns if isinstance(column.type, sa.TypeDecorator)]
     if decorated:
         raise TypeError(f"insert_many cannot COPY {table.name}: {decorated} need SQLAlchemy's type processing")

@@ -13,18 +13,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 
 from forecaster.errors import DatabaseUnavailable, UserError, one_line
 from forecaster.logs import redact, register_url_password
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 #: The Alembic scripts: `migrations/` in the source tree, installed as the package forecaster.migrations.
 MIGRATIONS_DIR = Path(str(importlib.resources.files("forecaster.migrations")))
@@ -192,6 +190,8 @@ def shown_url(engine: sa.Engine) -> str:
 
 def alembic_config(connection: sa.Connection) -> Config:
     """An Alembic config for the package's migrations that runs them on `connection`."""
+    from alembic.config import Config  # Alembic is imported only by the commands that migrate
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
@@ -200,6 +200,8 @@ def alembic_config(connection: sa.Connection) -> Config:
 
 def head_revision() -> str | None:
     """The newest revision the package ships."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
@@ -211,6 +213,9 @@ def upgrade(url_or_engine: str | sa.Engine, revision: str = "head") -> None:
     DatabaseUnavailable when the database cannot be reached, UserError when it is at a
     revision this package does not know (a newer version migrated it).
     """
+    from alembic import command
+    from alembic.util.exc import CommandError
+
     with _engine(url_or_engine) as engine, _migration_connection(engine) as connection:
         try:
             command.upgrade(alembic_config(connection), revision)
@@ -220,6 +225,8 @@ def upgrade(url_or_engine: str | sa.Engine, revision: str = "head") -> None:
 
 def current_revision(engine: sa.Engine) -> str | None:
     """The revision the database is at; None for a database never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 

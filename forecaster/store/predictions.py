@@ -1,4 +1,4 @@
-"""Reading forecasts back: what is done already, and how each forecast fared (the prediction_accuracy view).
+"""The predictions table: which forecasts are made already. (How they fared: store.accuracy.)
 
 Forecasts are written by model_states.save_training_results, with the state that made them.
 """
@@ -7,38 +7,9 @@ from __future__ import annotations
 
 from datetime import date
 
-import polars as pl
 import sqlalchemy as sa
 
-from forecaster.store.schema import prediction_accuracy, predictions
-
-#: The frame load_predictions returns: the view's columns; the outcome columns are null until the
-#: target close is stored, the interval columns for forecasts made without intervals.
-ACCURACY_SCHEMA: dict[str, pl.DataType] = {
-    "ticker": pl.String(),
-    "preset": pl.String(),
-    "as_of": pl.Date(),
-    "target_session": pl.Date(),
-    "predicted_close": pl.Float64(),
-    "last_close": pl.Float64(),
-    "actual_close": pl.Float64(),
-    "error": pl.Float64(),
-    "abs_error": pl.Float64(),
-    "pct_error": pl.Float64(),
-    "naive_error": pl.Float64(),
-    "naive_abs_error": pl.Float64(),
-    "direction_hit": pl.Int64(),
-    "lower_80": pl.Float64(),
-    "upper_80": pl.Float64(),
-    "lower_95": pl.Float64(),
-    "upper_95": pl.Float64(),
-    "interval_method": pl.String(),
-    "covered_80": pl.Int64(),
-    "covered_95": pl.Int64(),
-    "winkler_80": pl.Float64(),
-    "winkler_95": pl.Float64(),
-    "run_id": pl.Int64(),
-}
+from forecaster.store.schema import predictions
 
 
 def predicted_tickers(preset: str, target_session: date, *, connection: sa.Connection) -> set[str]:
@@ -58,27 +29,3 @@ def latest_as_of(preset: str, *, connection: sa.Connection) -> date | None:
     """The last session any forecast of `preset` was made after, or None when there is none."""
     statement = sa.select(sa.func.max(predictions.c.as_of)).where(predictions.c.preset == preset)
     return connection.execute(statement).scalar_one()
-
-
-def load_predictions(
-    *,
-    connection: sa.Connection,
-    ticker: str | None = None,
-    since: date | None = None,
-    preset: str | None = None,
-) -> pl.DataFrame:
-    """Forecasts with their outcome (ACCURACY_SCHEMA), by target_session then ticker.
-
-    `since` keeps forecasts whose target_session is on or after it.
-    """
-    view = prediction_accuracy
-    statement = sa.select(*(view.c[name] for name in ACCURACY_SCHEMA)).order_by(
-        view.c.target_session, view.c.ticker, view.c.preset
-    )
-    if ticker is not None:
-        statement = statement.where(view.c.ticker == ticker)
-    if since is not None:
-        statement = statement.where(view.c.target_session >= since)
-    if preset is not None:
-        statement = statement.where(view.c.preset == preset)
-    return pl.DataFrame(connection.execute(statement).all(), schema=ACCURACY_SCHEMA, orient="row")
