@@ -70,6 +70,8 @@ FLOAT_FLAGS = {"contract"}
 
 #: Tickers per block: 4 AVX2 registers of float32 (8 of float64) per quantity, enough
 #: independent work in each loop to keep both FMA units busy (16 lanes measured slower).
+#: After changing it or the block's rows, clear numba's cache (forecaster/model/__pycache__/*.nb*):
+#: the cached kernels of training.py are only recompiled when training.py itself changes.
 LANES = 32
 
 #: The block: one flat array of rows of LANES values (row r, lane j at r · LANES + j) holding
