@@ -1,6 +1,7 @@
 """Daily-cycle scale: 100, 1,000 and 5,000 tickers on SQLite and PostgreSQL, against the notebook's way.
 
     python benchmarks/cycle_scale.py [--sizes 100,1000,5000] [--postgres-url URL]
+    python benchmarks/cycle_scale.py --cold [--sizes 5000]
 
 For each size and backend, a fresh database gets 300 sessions of synthetic prices per
 ticker and, for every ticker, a model state trained through the previous session (the
@@ -10,6 +11,10 @@ cycle warm-starts from it). Then the measured part, in a process of its own: one
 windows, forecast, write states, losses, forecasts, run row), with its wall time and
 peak RSS. "Notebook's way" is the same daily fit done one ticker at a time by the
 notebook's DataLoader + autograd loop, timed on a sample of tickers and scaled.
+
+With --cold: the first cycle of new tickers instead, on an empty SQLite database: fetch and
+store their history, the first fit (the preset's epochs_first_fit), forecasts, states and
+every epoch's training loss, end to end in a process of its own, with its peak RSS.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ def prepare(url: str, count: int) -> None:
     with engine.begin() as connection:
         upsert_prices(prices, connection=connection, source="synthetic:11", fetched_at=now)
         run_id = start_run("backfill", connection=connection, as_of=PREVIOUS, preset=PRESET.name, host="bench", started_at=now)
-        finish_run(run_id, connection=connection, status="ok", tickers_ok=count, tickers_failed=0, tickers_skipped=0, error=None, finished_at=now)
+        finish_run(run_id, connection=connection, status="ok", tickers_skipped=0, error=None, finished_at=now)
         connection.execute(model_states.insert(), [state | {"ticker": t, "run_id": run_id} for t in tickers])
     engine.dispose()
 
@@ -78,6 +83,29 @@ def measure(url: str, count: int) -> dict[str, float]:
     seconds = time.perf_counter() - started
     assert outcome.status == "ok" and outcome.tickers_ok == count, outcome
     return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def measure_cold(url: str, count: int) -> dict[str, float]:
+    """The first cycle of `count` tickers never seen (prices fetched and stored, first fit)."""
+    engine = make_engine(url)
+    upgrade(engine)
+    context = CycleContext(engine=engine, source=SyntheticSource(seed=11), tickers=_tickers(count), preset=PRESET)
+    started = time.perf_counter()
+    outcome = run_cycle(context, AS_OF)
+    seconds = time.perf_counter() - started
+    assert outcome.status == "ok" and outcome.tickers_ok == count, outcome
+    return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main_cold(sizes: list[int]) -> None:
+    print(f"default preset, first cycle of new tickers: {PRESET.epochs_first_fit} epochs, window {PRESET.window}; "
+          f"{os.cpu_count()} cores; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"{'backend':<10} {'tickers':>7} {'wall s':>8} {'peak RSS MB':>12} {'ns per sample-epoch':>20}")
+    with tempfile.TemporaryDirectory() as directory:
+        for count in sizes:
+            result = _in_child("measure-cold", f"sqlite:///{Path(directory) / f'cold{count}.db'}", count)
+            per_sample_epoch = result["seconds"] / (count * PRESET.window * PRESET.epochs_first_fit) * 1e9
+            print(f"{'SQLite':<10} {count:>7} {result['seconds']:>8.1f} {result['peak_rss_mb']:>12.0f} {per_sample_epoch:>20.1f}", flush=True)
 
 
 def notebook_seconds_per_ticker(sample: int = 5) -> float:
@@ -110,11 +138,19 @@ def _postgres_database(admin_url: str) -> tuple[str, sa.Engine, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100,1000,5000")
+    parser.add_argument("--sizes", help="tickers per cycle, comma-separated (default 100,1000,5000; with --cold, 5000)")
     parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--prepare", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--measure", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure-cold", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--cold", action="store_true", help="the first cycle of new tickers, on SQLite")
     args = parser.parse_args()
+    if args.measure_cold:
+        print(json.dumps(measure_cold(args.measure_cold[0], int(args.measure_cold[1]))))
+        return
+    if args.cold:
+        main_cold([int(size) for size in (args.sizes or "5000").split(",")])
+        return
     if args.prepare:
         prepare(args.prepare[0], int(args.prepare[1]))
         print(json.dumps({}))
@@ -128,7 +164,7 @@ def main() -> None:
           f"{os.cpu_count()} cores; notebook's way {per_ticker * 1000:.0f} ms per ticker")
     print(f"{'backend':<10} {'tickers':>7} {'wall s':>8} {'peak RSS MB':>12} {'tickers/s':>10} {'notebook way s':>15} {'speed-up':>9}")
     with tempfile.TemporaryDirectory() as directory:
-        for count in (int(size) for size in args.sizes.split(",")):
+        for count in (int(size) for size in (args.sizes or "100,1000,5000").split(",")):
             for backend in ("sqlite", "postgresql"):
                 if backend == "sqlite":
                     url, cleanup = f"sqlite:///{Path(directory) / f'scale{count}.db'}", None

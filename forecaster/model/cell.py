@@ -11,6 +11,17 @@ The cell, per step, x_1 (the most recent lag) first, h and c starting at 0:
     c' = f·c + i·g                        h' = o·act(c')
 and the prediction is h after the last lag. `act` is relu in the notebook
 (`RELU`, so h ≥ 0) and tanh in a standard LSTM (`TANH`, so h can be negative).
+
+The compiled code runs LANES tickers side by side: each function below is one loop over
+the lanes of a block (see "The block"), which LLVM turns into AVX2 instructions that
+advance 8 tickers (float32) or 4 (float64) at once. It does so only while the loop body
+has no branch, no call and no operation that can raise, and every load and store sits at
+a fixed offset from the lane; so: selects instead of `if`, an exp of our own (this numba
+has no vector math library, and `math.exp` is a call), `error_model="numpy"` (a float
+division that may raise ZeroDivisionError is a branch out of the loop), the activation a
+compile-time literal, and the loop's trip count always the full LANES, idle lanes
+included, so no lane ever runs through different (remainder) code. Each function works
+in the precision of its arrays.
 """
 
 from __future__ import annotations
@@ -19,6 +30,9 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic, overload
 
 PARAMETER_NAMES: tuple[str, ...] = (
     "w_f", "u_f", "b_f",
@@ -49,6 +63,34 @@ NOTEBOOK_INITIAL_PARAMS: dict[str, float] = {
     "w_c": 0.4900934100151062, "u_c": 0.8964447379112244, "b_c": 0.0,
 }
 
+#: numba's fastmath flags for all cell and trainer code: only 'contract' (a·b + c may become one
+#: fused multiply-add). Nothing that reorders sums, so every lane does the same arithmetic in the
+#: same order and a ticker's result cannot depend on its lane or its neighbours.
+FLOAT_FLAGS = {"contract"}
+
+#: Tickers per block: 4 AVX2 registers of float32 (8 of float64) per quantity, enough
+#: independent work in each loop to keep both FMA units busy (16 lanes measured slower).
+#: After changing it or the block's rows, clear numba's cache (forecaster/model/__pycache__/*.nb*):
+#: the cached kernels of training.py are only recompiled when training.py itself changes.
+LANES = 32
+
+#: The block: one flat array of rows of LANES values (row r, lane j at r · LANES + j) holding
+#: the state the lane loops update. Rows at fixed offsets of one array are what lets LLVM prove
+#: the loops' loads and stores independent and vectorise them without runtime alias checks.
+GRAD = N_PARAMETERS  # rows 0..11: the parameters; 12..23: their gradient
+DH = 2 * N_PARAMETERS  # dloss/dh, then dloss/dc, during the backward pass
+DC = DH + 1
+H = DC + 1  # h and c carried from step to step
+C = H + 1
+WEIGHT = C + 1  # each lane's weight of the current sample's loss (1 / batch size, 0 for padding)
+LOSS = WEIGHT + 1  # each lane's summed loss
+CELL_ROWS = LOSS + 1  # rows the cell uses; the trainer appends its own after them
+
+#: What the backward pass needs of each lag step, kept by the forward pass in a separate array of
+#: STEP_ROWS rows of LANES: h and c before the step, its gates, its candidate g and act(c').
+STEP_H, STEP_C, STEP_F, STEP_I, STEP_O, STEP_G, STEP_A = range(7)
+STEP_ROWS = 7
+
 
 def params_to_dict(row: np.ndarray) -> dict[str, float]:
     return {name: float(value) for name, value in zip(PARAMETER_NAMES, row)}
@@ -63,118 +105,291 @@ def params_from_dict(values: dict[str, float]) -> np.ndarray:
     return np.array([float(values[name]) for name in PARAMETER_NAMES], dtype=np.float64)
 
 
-@numba.njit(cache=True, inline="always")
+@intrinsic
+def _float_bits(typingctx, value):  # type: ignore[no-untyped-def]
+    """The IEEE 754 bits of a float32 or float64 as an integer of its width (a free reinterpretation)."""
+    if not isinstance(value, types.Float):
+        return None
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], ir.IntType(value.bitwidth))
+
+    return types.Integer.from_bitwidth(value.bitwidth)(value), codegen
+
+
+@intrinsic
+def _bits_float(typingctx, bits):  # type: ignore[no-untyped-def]
+    """The float32 or float64 whose IEEE 754 bits are the int32 or int64 `bits`."""
+    if bits not in (types.int32, types.int64):
+        return None
+    target = types.float32 if bits == types.int32 else types.float64
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], context.get_value_type(target))
+
+    return target(bits), codegen
+
+
+@intrinsic
+def like(typingctx, value, reference):  # type: ignore[no-untyped-def]
+    """The float constant `value` in the precision of `reference` (a float, or an array of floats),
+    so that float32 code stays float32: a bare Python float would widen it to float64."""
+    target = reference.dtype if isinstance(reference, types.Array) else reference
+    if not isinstance(target, types.Float):
+        return None
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return context.cast(builder, args[0], signature.args[0], target)
+
+    return target(value, reference), codegen
+
+
+@intrinsic
+def _at_least(typingctx, value, floor):  # type: ignore[no-untyped-def]
+    """max(value, floor) of two floats of one precision as a single select, NaN kept as NaN."""
+    if not isinstance(value, types.Float) or floor != value:
+        return None
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        below = builder.fcmp_ordered("<", args[0], args[1])
+        return builder.select(below, args[1], args[0])
+
+    return value(value, floor), codegen
+
+
+# exp by range reduction x = k·ln 2 + r, |r| ≤ ln(2)/2: exp(x) = 2^k · exp(r), with exp(r) − 1 from
+# its Taylor series, truncated where the next term is under half an ulp (degree 13 in float64,
+# 7 in float32), and 2^k built from exponent bits. No table, branch or call, so a loop over lanes
+# vectorises. Constants per precision: ln 2 split in two (Cody and Waite's) so that k · hi is
+# exact, the shift 1.5 · 2^mantissa_bits whose addition rounds to an integer kept in the low bits,
+# and the lowest x whose 2^k the exponent field still holds (exp(x) is then ≈ 0 anyway).
+_LOG2_E = 1.4426950408889634
+_LN2_HI_64, _LN2_LO_64 = 0.6931471803691238, 1.9082149292705877e-10
+_SHIFT_64 = 1.5 * 2.0**52
+_FLOOR_64 = -708.0  # exp(-708) ≈ 3.3e-308
+_T64 = tuple(1.0 / math.factorial(n) for n in range(1, 14))
+_LOG2_E_32 = np.float32(_LOG2_E)
+_LN2_HI_32, _LN2_LO_32 = np.float32(0.693359375), np.float32(-2.12194440e-4)
+_SHIFT_32 = np.float32(1.5 * 2.0**23)
+_FLOOR_32 = np.float32(-87.0)  # exp(-87) ≈ 1.6e-38
+_T32 = tuple(np.float32(1.0 / math.factorial(n)) for n in range(1, 8))
+
+
+@numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
+def _exp_parts_float64(x: float) -> tuple[float, float]:
+    x_floor = _at_least(x, _FLOOR_64)
+    shifted = x_floor * _LOG2_E + _SHIFT_64
+    k = shifted - _SHIFT_64  # round(x / ln 2), exactly
+    r = (x_floor - k * _LN2_HI_64) - k * _LN2_LO_64
+    t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13 = _T64
+    # Estrin's scheme: 4 multiply-adds deep instead of Horner's 13, as the cell's steps wait on it.
+    r2 = r * r
+    r4 = r2 * r2
+    low = (t1 + t2 * r) + (t3 + t4 * r) * r2 + ((t5 + t6 * r) + (t7 + t8 * r) * r2) * r4
+    high = (t9 + t10 * r) + (t11 + t12 * r) * r2 + t13 * r4
+    q = (low + high * (r4 * r4)) * r
+    # The low bits of `shifted` hold k + 2^51; shifted left by 52 only k + 1023, the exponent field.
+    return _bits_float((_float_bits(shifted) + 1023) << 52), q
+
+
+@numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
+def _exp_parts_float32(x: np.float32) -> tuple[np.float32, np.float32]:
+    x_floor = _at_least(x, _FLOOR_32)
+    shifted = x_floor * _LOG2_E_32 + _SHIFT_32
+    k = shifted - _SHIFT_32
+    r = (x_floor - k * _LN2_HI_32) - k * _LN2_LO_32
+    t1, t2, t3, t4, t5, t6, t7 = _T32
+    r2 = r * r
+    q = ((t1 + t2 * r) + (t3 + t4 * r) * r2 + ((t5 + t6 * r) + t7 * r2) * (r2 * r2)) * r
+    return _bits_float(np.int32((_float_bits(shifted) + 127) << 23)), q
+
+
+def _exp_parts(x: float) -> tuple[float, float]:
+    """(2^k, q) with exp(x) = 2^k · (1 + q), for x ≤ 0 (NaN stays NaN), in x's precision,
+    within about 1 ulp; compiled code only."""
+    raise TypeError("_exp_parts runs in compiled code only")
+
+
+@overload(_exp_parts, inline="always")
+def _exp_parts_for(x):  # type: ignore[no-untyped-def]
+    if x == types.float32:
+        return lambda x: _exp_parts_float32(x)
+    if x == types.float64:
+        return lambda x: _exp_parts_float64(x)
+    return None
+
+
+@numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
 def _sigmoid(z: float) -> float:
-    # Split by sign so exp never overflows, as torch.sigmoid does.
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+    """1 / (1 + e^−z) from e = exp(−|z|) ≤ 1, so nothing overflows (as torch.sigmoid)."""
+    one = like(1.0, z)
+    scale, q = _exp_parts(-abs(z))
+    e = scale * q + scale
+    s = one / (one + e)
+    return s if z >= like(0.0, z) else e * s
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
+def _tanh(z: float) -> float:
+    """tanh(z) = −m / (2 + m) with m = exp(−2|z|) − 1, signed as z; m comes without the
+    cancellation of exp − 1, so small |z| keep their relative accuracy."""
+    two = like(2.0, z)
+    scale, q = _exp_parts(-two * abs(z))
+    m = scale * q + (scale - like(1.0, z))
+    return math.copysign(-m / (two + m), z)
+
+
+@numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
 def _act(z: float, activation: int) -> float:
-    if activation == TANH:
-        return math.tanh(z)
-    return max(z, 0.0)
+    zero = like(0.0, z)
+    return _tanh(z) if activation == TANH else (z if z > zero else zero)
 
 
-@numba.njit(cache=True, inline="always")
-def _act_slope(z: float, a: float, activation: int) -> float:
-    """d act(z)/dz given a = act(z); relu'(0) is 0, as in torch."""
-    if activation == TANH:
-        return 1.0 - a * a
-    return 1.0 if z > 0.0 else 0.0
+@numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
+def _act_slope(a: float, activation: int) -> float:
+    """d act(z)/dz from a = act(z): 1 − a² for tanh; for relu 1 where a > 0, else 0 (relu'(0) = 0, as torch)."""
+    one, zero = like(1.0, a), like(0.0, a)
+    return one - a * a if activation == TANH else (one if a > zero else zero)
 
 
-@numba.njit(cache=True)
-def predict_one(p: np.ndarray, x: np.ndarray, activation: int = RELU) -> float:
-    """The cell unrolled over one sample's lags `x` (x_1 first) with parameters `p` (12,)."""
-    h = 0.0
-    c = 0.0
-    for t in range(x.shape[0]):
-        xt = x[t]
-        f = _sigmoid(p[W_F] * xt + p[U_F] * h + p[B_F])
-        i = _sigmoid(p[W_I] * xt + p[U_I] * h + p[B_I])
-        g = _act(p[W_C] * xt + p[U_C] * h + p[B_C], activation)
-        c = f * c + i * g
-        o = _sigmoid(p[W_O] * xt + p[U_O] * h + p[B_O])
-        h = o * _act(c, activation)
-    return h
+@numba.njit(cache=True, fastmath=FLOAT_FLAGS, error_model="numpy")
+def forward_lanes(w: np.ndarray, x: np.ndarray, step: np.ndarray, activation: int) -> None:
+    """One lag step of every lane: x (LANES,) is the step's input, h and c are carried in rows
+    H and C of the block w, and what the backward pass needs goes to step (STEP_ROWS · LANES,)."""
+    for j in range(LANES):
+        xt = x[j]
+        h = w[H * LANES + j]
+        c = w[C * LANES + j]
+        f = _sigmoid(w[W_F * LANES + j] * xt + w[U_F * LANES + j] * h + w[B_F * LANES + j])
+        i = _sigmoid(w[W_I * LANES + j] * xt + w[U_I * LANES + j] * h + w[B_I * LANES + j])
+        o = _sigmoid(w[W_O * LANES + j] * xt + w[U_O * LANES + j] * h + w[B_O * LANES + j])
+        g = _act(w[W_C * LANES + j] * xt + w[U_C * LANES + j] * h + w[B_C * LANES + j], activation)
+        c_next = f * c + i * g
+        a = _act(c_next, activation)
+        step[STEP_H * LANES + j] = h
+        step[STEP_C * LANES + j] = c
+        step[STEP_F * LANES + j] = f
+        step[STEP_I * LANES + j] = i
+        step[STEP_O * LANES + j] = o
+        step[STEP_G * LANES + j] = g
+        step[STEP_A * LANES + j] = a
+        w[C * LANES + j] = c_next
+        w[H * LANES + j] = o * a
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=FLOAT_FLAGS, error_model="numpy")
+def loss_lanes(w: np.ndarray, y: np.ndarray, loss: int) -> None:
+    """After the last lag step: adds each lane's loss (pred − y)², or |pred − y|, to row LOSS where
+    its WEIGHT is positive, and starts the backward pass with dloss/dh = WEIGHT · dloss/dpred
+    (the absolute error's slope is sign(pred − y), 0 at 0, as torch)."""
+    zero, one = like(0.0, w), like(1.0, w)
+    for j in range(LANES):
+        residual = w[H * LANES + j] - y[j]
+        weight = w[WEIGHT * LANES + j]
+        if loss == MAE:
+            value = abs(residual)
+            slope = (one if residual > zero else (-one if residual < zero else zero)) * weight
+        else:
+            value = residual * residual
+            slope = like(2.0, w) * residual * weight
+        w[LOSS * LANES + j] += value if weight > zero else zero
+        w[DH * LANES + j] = slope
+        w[DC * LANES + j] = zero
+
+
+@numba.njit(cache=True, fastmath=FLOAT_FLAGS, error_model="numpy")
+def backward_lanes(w: np.ndarray, x: np.ndarray, step: np.ndarray, activation: int) -> None:
+    """Backpropagates one lag step of every lane, given what forward_lanes kept of it in step:
+    from dloss/dh and dloss/dc after the step (rows DH, DC) to before it, adding to GRAD."""
+    one = like(1.0, w)
+    for j in range(LANES):
+        xt = x[j]
+        h = step[STEP_H * LANES + j]
+        f = step[STEP_F * LANES + j]
+        i = step[STEP_I * LANES + j]
+        o = step[STEP_O * LANES + j]
+        g = step[STEP_G * LANES + j]
+        a = step[STEP_A * LANES + j]
+        dh = w[DH * LANES + j]
+        dz_o = dh * a * o * (one - o)
+        dc = w[DC * LANES + j] + dh * o * _act_slope(a, activation)
+        dz_f = dc * step[STEP_C * LANES + j] * f * (one - f)
+        dz_i = dc * g * i * (one - i)
+        dz_c = dc * i * _act_slope(g, activation)
+        w[(GRAD + W_F) * LANES + j] += dz_f * xt
+        w[(GRAD + U_F) * LANES + j] += dz_f * h
+        w[(GRAD + B_F) * LANES + j] += dz_f
+        w[(GRAD + W_I) * LANES + j] += dz_i * xt
+        w[(GRAD + U_I) * LANES + j] += dz_i * h
+        w[(GRAD + B_I) * LANES + j] += dz_i
+        w[(GRAD + W_O) * LANES + j] += dz_o * xt
+        w[(GRAD + U_O) * LANES + j] += dz_o * h
+        w[(GRAD + B_O) * LANES + j] += dz_o
+        w[(GRAD + W_C) * LANES + j] += dz_c * xt
+        w[(GRAD + U_C) * LANES + j] += dz_c * h
+        w[(GRAD + B_C) * LANES + j] += dz_c
+        w[DH * LANES + j] = w[U_F * LANES + j] * dz_f + w[U_I * LANES + j] * dz_i + w[U_O * LANES + j] * dz_o + w[U_C * LANES + j] * dz_c
+        w[DC * LANES + j] = dc * f
+
+
+@numba.njit(cache=True, fastmath=FLOAT_FLAGS, error_model="numpy")
 def accumulate_gradient(
     p: np.ndarray, x: np.ndarray, y: float, scale: float, grad: np.ndarray, scratch: np.ndarray,
     activation: int = RELU,
     loss: int = MSE,
 ) -> float:
-    """Adds scale · d(pred − y)²/dp to `grad` (12,) for one sample; returns (pred − y)².
-    With `loss` MAE: scale · d|pred − y|/dp and |pred − y| (the slope at 0 is 0, as in torch).
+    """Adds scale · d(pred − y)²/dp to `grad` (12,) for one sample `x` (lags,) and a scale > 0;
+    returns (pred − y)². With `loss` MAE: scale · d|pred − y|/dp and |pred − y|.
 
-    Backpropagation through the unrolled lags, written out by hand. relu'(0) is 0,
-    as in torch. `scratch` is a (7, lags + 1) work array, allocated once by the caller.
+    The trainer's block code with the sample in lane 0 and the other lanes idle; `scratch`,
+    (7, at least lags), keeps lane 0's values of each step between the passes.
     """
     lags = x.shape[0]
-    hs = scratch[0]  # h before each step; hs[lags] is the prediction
-    cs = scratch[1]  # c before each step
-    fs = scratch[2]  # gate values at each step
-    is_ = scratch[3]
-    gs = scratch[4]
-    os = scratch[5]
-    zs = scratch[6]  # candidate pre-activation at each step
-    hs[0] = 0.0
-    cs[0] = 0.0
+    w = np.zeros(CELL_ROWS * LANES)
+    step = np.zeros(STEP_ROWS * LANES)
+    xt = np.zeros(LANES)
+    yt = np.zeros(LANES)
+    for r in range(N_PARAMETERS):
+        w[r * LANES] = p[r]
+    w[WEIGHT * LANES] = scale
+    yt[0] = y
     for t in range(lags):
-        xt = x[t]
-        h = hs[t]
-        fs[t] = _sigmoid(p[W_F] * xt + p[U_F] * h + p[B_F])
-        is_[t] = _sigmoid(p[W_I] * xt + p[U_I] * h + p[B_I])
-        zs[t] = p[W_C] * xt + p[U_C] * h + p[B_C]
-        gs[t] = _act(zs[t], activation)
-        cs[t + 1] = fs[t] * cs[t] + is_[t] * gs[t]
-        os[t] = _sigmoid(p[W_O] * xt + p[U_O] * h + p[B_O])
-        hs[t + 1] = os[t] * _act(cs[t + 1], activation)
-    residual = hs[lags] - y
-    if loss == MAE:
-        dh = (1.0 if residual > 0.0 else (-1.0 if residual < 0.0 else 0.0)) * scale
-    else:
-        dh = 2.0 * residual * scale
-    dc = 0.0
+        xt[0] = x[t]
+        forward_lanes(w, xt, step, activation)
+        for r in range(STEP_ROWS):
+            scratch[r, t] = step[r * LANES]
+    loss_lanes(w, yt, loss)
     for t in range(lags - 1, -1, -1):
-        xt = x[t]
-        h_prev = hs[t]
-        c_new = cs[t + 1]
-        act_c = _act(c_new, activation)
-        dz_o = dh * act_c * os[t] * (1.0 - os[t])
-        dc += dh * os[t] * _act_slope(c_new, act_c, activation)
-        dz_f = dc * cs[t] * fs[t] * (1.0 - fs[t])
-        dz_i = dc * gs[t] * is_[t] * (1.0 - is_[t])
-        dz_c = dc * is_[t] * _act_slope(zs[t], gs[t], activation)
-        grad[W_F] += dz_f * xt
-        grad[U_F] += dz_f * h_prev
-        grad[B_F] += dz_f
-        grad[W_I] += dz_i * xt
-        grad[U_I] += dz_i * h_prev
-        grad[B_I] += dz_i
-        grad[W_O] += dz_o * xt
-        grad[U_O] += dz_o * h_prev
-        grad[B_O] += dz_o
-        grad[W_C] += dz_c * xt
-        grad[U_C] += dz_c * h_prev
-        grad[B_C] += dz_c
-        dh = p[U_F] * dz_f + p[U_I] * dz_i + p[U_O] * dz_o + p[U_C] * dz_c
-        dc = dc * fs[t]
-    if loss == MAE:
-        return abs(residual)
-    return residual * residual
+        xt[0] = x[t]
+        for r in range(STEP_ROWS):
+            step[r * LANES] = scratch[r, t]
+        backward_lanes(w, xt, step, activation)
+    for r in range(N_PARAMETERS):
+        grad[r] += w[(GRAD + r) * LANES]
+    return w[LOSS * LANES]
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, fastmath=FLOAT_FLAGS, error_model="numpy")
 def predict(params: np.ndarray, x: np.ndarray, activation: int = RELU) -> np.ndarray:
-    """Predictions (tickers, samples) for params (tickers, 12) and x (tickers, samples, lags)."""
-    out = np.empty((x.shape[0], x.shape[1]))
-    for k in numba.prange(x.shape[0]):
-        for n in range(x.shape[1]):
-            out[k, n] = predict_one(params[k], x[k, n], activation)
+    """Predictions (tickers, samples) for params (tickers, 12) and x (tickers, samples, lags),
+    LANES tickers at a time through forward_lanes."""
+    n_tickers, n_samples, lags = x.shape
+    out = np.empty((n_tickers, n_samples))
+    for block in numba.prange((n_tickers + LANES - 1) // LANES):
+        first = block * LANES
+        lanes = min(LANES, n_tickers - first)
+        w = np.zeros(CELL_ROWS * LANES)
+        step = np.empty(STEP_ROWS * LANES)
+        xt = np.zeros(LANES)
+        for j in range(lanes):
+            for r in range(N_PARAMETERS):
+                w[r * LANES + j] = params[first + j, r]
+        for n in range(n_samples):
+            w[H * LANES:(C + 1) * LANES] = 0.0
+            for t in range(lags):
+                for j in range(lanes):
+                    xt[j] = x[first + j, n, t]
+                forward_lanes(w, xt, step, activation)
+            for j in range(lanes):
+                out[first + j, n] = w[H * LANES + j]
     return out

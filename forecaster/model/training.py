@@ -1,8 +1,11 @@
-"""Full and warm-start fits of many tickers at once: mini-batch MSE with Adam, compiled.
+"""Full and warm-start fits of many tickers at once: mini-batch gradient descent with Adam, compiled.
 
-All tickers train in one call; each ticker's arithmetic touches only its own row
-of every array, so its result does not depend on which other tickers share the
-call, nor on the thread that runs it.
+Tickers train in blocks of `LANES`, the block's tickers side by side in the last,
+contiguous dimension of every array, so one SIMD instruction advances several
+tickers and the blocks run on parallel threads. Each lane's arithmetic reads and
+writes only its own lane, the same instructions in the same order for every lane,
+so a ticker's result does not depend on which tickers share its block or the call,
+on its lane, nor on the thread that runs it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,26 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from forecaster.model.cell import ACTIVATIONS, LOSSES, N_PARAMETERS, accumulate_gradient
+from forecaster.model.cell import (
+    ACTIVATIONS,
+    CELL_ROWS,
+    FLOAT_FLAGS,
+    GRAD,
+    LANES,
+    LOSS,
+    LOSSES,
+    N_PARAMETERS,
+    RELU,
+    STEP_ROWS,
+    TANH,
+    WEIGHT,
+    C,
+    H,
+    backward_lanes,
+    forward_lanes,
+    like,
+    loss_lanes,
+)
 
 ADAM_BETA1 = 0.9
 ADAM_BETA2 = 0.999
@@ -40,24 +62,105 @@ class AdamState:
         return AdamState(self.step.copy(), self.exp_avg.copy(), self.exp_avg_sq.copy())
 
 
-@numba.njit(cache=True)
-def _adam_step(
-    p: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, step: int, lr: float, weight_decay: float
+#: The trainer's rows of a block, after the cell's (see cell.py, "The block"). Adam's per-lane
+#: factors are repeated for each of the 12 parameter rows, so its update is one loop over all
+#: 12 · LANES values with every operand at a fixed offset.
+M = CELL_ROWS  # rows M..M+11: Adam's exp_avg; V..V+11: exp_avg_sq
+V = M + N_PARAMETERS
+STEP_SIZE = V + N_PARAMETERS  # 12 rows: lr / bias_correction1 of the lane's current step
+BIAS_CORRECTION2_SQRT = STEP_SIZE + N_PARAMETERS  # 12 rows
+ACTIVE = BIAS_CORRECTION2_SQRT + N_PARAMETERS  # 12 rows: 1 where the lane has samples in the batch, else 0
+SCALE = ACTIVE + N_PARAMETERS  # 1 / size of each lane's current batch, 0 when the lane has no sample in it
+TOTAL = SCALE + 1  # sum over the epoch's batches of the mean batch loss
+BLOCK_ROWS = TOTAL + 1
+
+
+@numba.njit(cache=True, fastmath=FLOAT_FLAGS, error_model="numpy")
+def _sample_weights(w: np.ndarray, count: np.ndarray, n: int) -> None:
+    """WEIGHT of sample n in its batch: the lane's batch scale, 0 past the lane's count of samples."""
+    for j in range(LANES):
+        w[WEIGHT * LANES + j] = w[SCALE * LANES + j] if n < count[j] else like(0.0, w)
+
+
+@numba.njit(cache=True, fastmath=FLOAT_FLAGS, error_model="numpy")
+def _adam_lanes(w: np.ndarray, weight_decay: float) -> None:
+    """torch.optim.Adam's update of all 12 parameters (weight_decay as torch's: adds
+    weight_decay · p to the gradient; no amsgrad) in the ACTIVE lanes; the others keep theirs."""
+    decay = like(weight_decay, w)
+    beta1_complement, beta2, beta2_complement = like(1.0 - ADAM_BETA1, w), like(ADAM_BETA2, w), like(1.0 - ADAM_BETA2, w)
+    eps, zero = like(ADAM_EPS, w), like(0.0, w)
+    for q in range(N_PARAMETERS * LANES):
+        p = w[q]
+        m = w[M * LANES + q]
+        v = w[V * LANES + q]
+        g = w[GRAD * LANES + q]
+        g = g + decay * p if weight_decay != 0.0 else g
+        m_new = m + beta1_complement * (g - m)  # torch's exp_avg.lerp_(grad, 1 - beta1)
+        v_new = beta2 * v + beta2_complement * g * g
+        denom = math.sqrt(v_new) / w[BIAS_CORRECTION2_SQRT * LANES + q] + eps
+        p_new = p - w[STEP_SIZE * LANES + q] * m_new / denom
+        active = w[ACTIVE * LANES + q] > zero
+        w[q] = p_new if active else p
+        w[M * LANES + q] = m_new if active else m
+        w[V * LANES + q] = v_new if active else v
+
+
+@numba.njit(cache=True, fastmath=FLOAT_FLAGS, error_model="numpy")
+def _batch_totals(w: np.ndarray) -> None:
+    """Adds each lane's mean batch loss to TOTAL and clears LOSS and GRAD for the next batch."""
+    for j in range(LANES):
+        w[TOTAL * LANES + j] += w[LOSS * LANES + j] * w[SCALE * LANES + j]
+        w[LOSS * LANES + j] = 0.0
+    for q in range(N_PARAMETERS * LANES):
+        w[GRAD * LANES + q] = 0.0
+
+
+@numba.njit(cache=True, fastmath=FLOAT_FLAGS, error_model="numpy")
+def _train_block(
+    w: np.ndarray,  # the block (BLOCK_ROWS · LANES), parameters and Adam moments set
+    count: np.ndarray,  # (LANES,) samples of each lane; 0 for an idle lane
+    step: np.ndarray,  # (LANES,) Adam step of each lane, updated in place
+    x: np.ndarray,  # (samples, lags, LANES): each lane's samples from index 0, zeros after its count
+    y: np.ndarray,  # (samples, LANES)
+    losses: np.ndarray,  # (epochs, LANES), written
+    batch_size: int,
+    learning_rate: float,
+    activation: int,
+    loss: int,
+    weight_decay: float,
 ) -> None:
-    """One torch.optim.Adam step (weight_decay as torch's: adds weight_decay · p to the gradient; no amsgrad), in place."""
-    if weight_decay != 0.0:
-        for j in range(p.shape[0]):
-            grad[j] += weight_decay * p[j]
-    bias_correction1 = 1.0 - ADAM_BETA1**step
-    bias_correction2_sqrt = math.sqrt(1.0 - ADAM_BETA2**step)
-    step_size = lr / bias_correction1
-    for j in range(p.shape[0]):
-        m[j] = ADAM_BETA1 * m[j] + (1.0 - ADAM_BETA1) * grad[j]
-        v[j] = ADAM_BETA2 * v[j] + (1.0 - ADAM_BETA2) * grad[j] * grad[j]
-        p[j] -= step_size * m[j] / (math.sqrt(v[j]) / bias_correction2_sqrt + ADAM_EPS)
+    """Trains one block: every lane through its own batches of its own samples with the same
+    code; a lane's samples past its count weigh 0 and its steps past its last batch are skipped."""
+    lags = x.shape[1]
+    longest = count.max()
+    steps = np.empty((lags, STEP_ROWS * LANES), w.dtype)  # each step's values, kept for the backward pass
+    for epoch in range(losses.shape[0]):
+        w[TOTAL * LANES:(TOTAL + 1) * LANES] = 0.0
+        for lo in range(0, longest, batch_size):
+            for j in range(LANES):
+                size = min(max(count[j] - lo, 0), batch_size)
+                w[SCALE * LANES + j] = 1.0 / size if size > 0 else 0.0
+                step[j] += size > 0
+                bias_step = max(step[j], 1)  # an idle lane's Adam update is discarded anyway
+                for r in range(N_PARAMETERS):
+                    w[(STEP_SIZE + r) * LANES + j] = learning_rate / (1.0 - ADAM_BETA1**bias_step)
+                    w[(BIAS_CORRECTION2_SQRT + r) * LANES + j] = math.sqrt(1.0 - ADAM_BETA2**bias_step)
+                    w[(ACTIVE + r) * LANES + j] = size > 0
+            for n in range(lo, min(lo + batch_size, longest)):
+                _sample_weights(w, count, n)
+                w[H * LANES:(C + 1) * LANES] = 0.0
+                for t in range(lags):
+                    forward_lanes(w, x[n, t], steps[t], activation)
+                loss_lanes(w, y[n], loss)
+                for t in range(lags - 1, -1, -1):
+                    backward_lanes(w, x[n, t], steps[t], activation)
+            _adam_lanes(w, weight_decay)
+            _batch_totals(w)
+        for j in range(LANES):
+            losses[epoch, j] = w[TOTAL * LANES + j] / max((count[j] + batch_size - 1) // batch_size, 1)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, error_model="numpy")
 def _fit_kernel(
     params: np.ndarray,  # (tickers, 12), updated in place
     exp_avg: np.ndarray,  # (tickers, 12), updated in place
@@ -73,29 +176,41 @@ def _fit_kernel(
     loss: int,
     weight_decay: float,
 ) -> np.ndarray:
-    n_tickers = x.shape[0]
-    n_samples = x.shape[1]
+    n_tickers, n_samples, lags = x.shape
     losses = np.zeros((n_tickers, epochs))  # (tickers, epochs): mean batch loss per epoch
-    for k in numba.prange(n_tickers):
-        grad = np.empty(params.shape[1])
-        scratch = np.empty((7, x.shape[2] + 1))
-        p = params[k]
-        start = first[k]
-        n_batches = (n_samples - start + batch_size - 1) // batch_size
-        for epoch in range(epochs):
-            total = 0.0
-            for batch in range(n_batches):
-                lo = start + batch * batch_size
-                hi = min(lo + batch_size, n_samples)
-                grad[:] = 0.0
-                batch_loss = 0.0
-                scale = 1.0 / (hi - lo)
-                for n in range(lo, hi):
-                    batch_loss += accumulate_gradient(p, x[k, n], y[k, n], scale, grad, scratch, activation, loss)
-                step[k] += 1
-                _adam_step(p, grad, exp_avg[k], exp_avg_sq[k], step[k], learning_rate, weight_decay)
-                total += batch_loss * scale
-            losses[k, epoch] = total / n_batches
+    for block in numba.prange((n_tickers + LANES - 1) // LANES):
+        start = block * LANES
+        lanes = min(LANES, n_tickers - start)  # the rest of a short last block stays idle
+        w = np.zeros(BLOCK_ROWS * LANES, x.dtype)
+        block_x = np.zeros((n_samples, lags, LANES), x.dtype)  # (samples, lags, lanes): each lane from its first sample
+        block_y = np.zeros((n_samples, LANES), x.dtype)
+        count = np.zeros(LANES, dtype=np.int64)
+        block_step = np.zeros(LANES, dtype=np.int64)
+        block_losses = np.empty((epochs, LANES))
+        for j in range(lanes):
+            k = start + j
+            count[j] = n_samples - first[k]
+            for n in range(count[j]):
+                block_x[n, :, j] = x[k, first[k] + n]
+                block_y[n, j] = y[k, first[k] + n]
+            for r in range(N_PARAMETERS):
+                w[r * LANES + j] = params[k, r]
+                w[(M + r) * LANES + j] = exp_avg[k, r]
+                w[(V + r) * LANES + j] = exp_avg_sq[k, r]
+            block_step[j] = step[k]
+        # The activation as a literal, so each compiled body of the lane loops is branch-free.
+        if activation == TANH:
+            _train_block(w, count, block_step, block_x, block_y, block_losses, batch_size, learning_rate, TANH, loss, weight_decay)
+        else:
+            _train_block(w, count, block_step, block_x, block_y, block_losses, batch_size, learning_rate, RELU, loss, weight_decay)
+        for j in range(lanes):
+            k = start + j
+            for r in range(N_PARAMETERS):
+                params[k, r] = w[r * LANES + j]
+                exp_avg[k, r] = w[(M + r) * LANES + j]
+                exp_avg_sq[k, r] = w[(V + r) * LANES + j]
+            step[k] = block_step[j]
+            losses[k] = block_losses[:, j]
     return losses
 
 
@@ -120,6 +235,8 @@ def fit(
     and are skipped. Warm start is passing yesterday's params and Adam state.
     `activation` is the cell's candidate and output activation (model.ACTIVATIONS), `loss`
     the per-sample loss averaged over a batch (model.LOSSES), `weight_decay` torch Adam's.
+    The arithmetic is float32 when x is float32 (twice the lanes per instruction), else
+    float64; params and Adam's state stay float64 arrays either way.
     Returns the per-epoch mean batch loss, shape (tickers, epochs).
     """
     n_tickers, n_samples, _ = x.shape  # (tickers, samples, lags)
@@ -128,10 +245,11 @@ def fit(
     if first is None:
         first = np.zeros(n_tickers, dtype=np.int64)
     assert np.all(first < n_samples), "every ticker needs at least one sample"
+    precision = np.float32 if x.dtype == np.float32 else np.float64
     return _fit_kernel(
         params, adam.exp_avg, adam.exp_avg_sq, adam.step,
-        # Writable C arrays always, so numba compiles (and caches) one signature, not one per layout.
-        np.require(x, np.float64, ["C", "W"]), np.require(y, np.float64, ["C", "W"]),
+        # Writable C arrays always, so numba compiles (and caches) one signature per precision.
+        np.require(x, precision, ["C", "W"]), np.require(y, precision, ["C", "W"]),
         first.astype(np.int64), epochs, batch_size, learning_rate, ACTIVATIONS[activation],
         LOSSES[loss], weight_decay,
     )
