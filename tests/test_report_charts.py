@@ -8,6 +8,7 @@ import pytest
 from matplotlib.image import imread
 
 import forecaster.report.charts as charts
+from forecaster.cli import main
 from forecaster.report.plots import DPI, FONT_PT
 from forecaster.report.writer import write_report, write_reports
 from tests.support.report_tables import PRESET, Tables, day, table_column
@@ -95,3 +96,21 @@ def test_charts_are_the_width_of_the_page_with_readable_text(tables, many_ticker
     assert (width, height) == (1200, 360)
     assert FONT_PT * DPI / 72 >= 11  # tick labels of at least 11 px
 
+
+def test_report_command_writes_several_formats_with_a_chart_count(sqlite_url, tmp_path, restored_logging, capsys):
+    from forecaster.store.database import make_engine, upgrade
+
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    day_ = Tables(engine)
+    run = day_.run(3)
+    for k in range(1, 6):
+        day_.history(f"T{k}", [100, 101, 102, 103], [101 + k / 10, 102, 103, 104], run)
+    engine.dispose()
+
+    code = main(["report", "--database-url", sqlite_url, "--preset", PRESET, "--format", "md,html,csv", "--charts", "1",
+                 "--out", str(tmp_path / "out")])
+
+    assert code == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / "out" / f"report-2024-01-04.{fmt}") for fmt in ("md", "html", "csv")]
+    assert sorted(p.name for p in (tmp_path / "out" / "report-2024-01-04").iterdir()) == ["close-T1.png", "close-T5.png"]
