@@ -69,7 +69,7 @@ def test_interval_tables_show_coverage_width_and_winkler_score_in_percent(tables
 def test_forecasts_show_the_next_sessions_intervals(tables, interval_day, tmp_path):
     text = write_report(tables.engine, as_of=day(interval_day), preset=PRESET, fmt="md", out_dir=tmp_path).read_text()
 
-    assert "| Ticker | Last close | Forecast | Change | Change % | 80 % interval | 95 % interval | Training loss |" in text
+    assert "| Ticker | Last close | Forecast | Change | Change % | 80 % interval | 95 % interval | Training loss | Skill (60) |" in text
     assert table_row(text, "Forecasts", "III")[5:7] == ["100.00 – 102.00", "99.00 – 103.00"]
     assert table_row(text, "Forecasts", "KKK")[5:7] == ["n/a", "n/a"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from forecaster.report.charts import WORST_IN_SKILL_CHART, Charts
+from forecaster.report.charts import Charts
 from forecaster.report.data import RANK_WINDOW, SKILL_WINDOW, WINDOWS, ReportData
 from forecaster.report.metrics import COVERAGE_TOLERANCE, LEVELS
 from forecaster.store.runs import RunRecord
@@ -81,12 +81,14 @@ def _summary(data: ReportData) -> Section:
         ("Pooled direction hits", *pooled("directional_accuracy_pct", ".1f", "%")),
     ]
     if data.has_intervals:
-        rows += [(f"Coverage of the {level} % interval", *pooled(f"coverage_{level}_pct", ".1f", "%")) for level in LEVELS]
-        rows += [(f"Mean width of the {level} % interval", *pooled(f"width_{level}_pct", ".2f", "%")) for level in LEVELS]
-        rows += [(f"Winkler score, {level} % interval", *pooled(f"winkler_{level}_pct", ".2f", "%")) for level in LEVELS]
-        rows.append(
-            (f"Tickers with coverage off by more than {COVERAGE_TOLERANCE:g} points", *count("coverage_off", "coverage_80_pct"))
-        )
+        for label, name, spec in (
+            ("Coverage of the {} % interval", "coverage_{}_pct", ".1f"),
+            ("Mean width of the {} % interval", "width_{}_pct", ".2f"),
+            ("Winkler score, {} % interval", "winkler_{}_pct", ".2f"),
+        ):
+            rows += [(label.format(level), *pooled(name.format(level), spec, "%")) for level in LEVELS]
+        off = f"Tickers with coverage off by more than {COVERAGE_TOLERANCE:g} points"
+        rows.append((off, *count("coverage_off", "coverage_80_pct")))
     intervals = (
         "Interval widths and Winkler scores are in % of the last close."
         if data.has_intervals
@@ -157,15 +159,16 @@ def _forecasts(data: ReportData) -> Section:
         "forecasts",
         "Forecasts",
         f"{_ORDER} Change is from the last close; training loss is the last epoch's mean batch loss of the fit "
-        "trained through this session.",
+        f"trained through this session; skill as in the accuracy tables, over the last {RANK_WINDOW}.",
         ("Ticker", "Last close", "Forecast", "Change", "Change %", *(f"{level} % interval" for level in levels),
-         "Training loss"),
-        "l" + "r" * (5 + len(levels)),
+         "Training loss", f"Skill ({RANK_WINDOW})"),
+        "l" + "r" * (6 + len(levels)),
         tuple(
             (
                 row["ticker"], fmt(row["last_close"], ",.2f"), fmt(row["predicted_close"], ",.2f"),
                 fmt(row["predicted_change"], "+,.2f"), fmt(row["predicted_change_pct"], "+.2f", "%"),
-                *(_interval(row, level) for level in levels), fmt(row["training_loss"], ".4g"),
+                *(_interval(row, level) for level in levels), fmt(row["training_loss"], "#.4g"),
+                fmt(row[f"skill_ratio_{RANK_WINDOW}"], ".3f"),
             )
             for row in data.tickers.iter_rows(named=True)
         ),
@@ -227,12 +230,12 @@ def _intervals(data: ReportData, w: int) -> Section:
 # --- charts -------------------------------------------------------------------------------------
 
 
-def skill_intro(data: ReportData, charts: Charts) -> str:
+def skill_intro(charts: Charts) -> str:
     if charts.skill is None:
         return f"Skill over time needs {SKILL_WINDOW} realised forecasts: none yet."
     return (
         f"At each target session, skill over the {SKILL_WINDOW} sessions up to it. Thick line: all tickers pooled "
-        f"(MAPE / naive MAPE); thin lines: the {min(WORST_IN_SKILL_CHART, len(charts.skill_tickers))} worst by skill "
+        f"(MAPE / naive MAPE); thin lines: the {len(charts.skill_tickers)} worst by skill "
         f"over the last {RANK_WINDOW} (MAE / naive MAE). Below 1 the model beats the naive forecast."
     )
 
@@ -253,7 +256,10 @@ def chart_caption(data: ReportData, ticker: str) -> str:
     row = data.tickers.row(by_predicate=pl.col("ticker") == ticker, named=True)
     w = RANK_WINDOW
     skill = ", ".join(f"{fmt(row[f'skill_ratio_{n}'], '.3f')} over the last {n}" for n in reversed(WINDOWS))
-    errors = [f"MAPE {fmt(row[f'mape_pct_{w}'], '.2f', '%')}", f"direction {fmt(row[f'directional_accuracy_pct_{w}'], '.1f', '%')}"]
+    errors = [
+        f"MAPE {fmt(row[f'mape_pct_{w}'], '.2f', '%')}",
+        f"direction {fmt(row[f'directional_accuracy_pct_{w}'], '.1f', '%')}",
+    ]
     if data.has_intervals:
         errors.append(f"80 % interval coverage {fmt(row[f'coverage_80_pct_{w}'], '.1f', '%')}")
     flag = f"{WORSE} over the last {w}; " if row[f"worse_than_naive_{w}"] else ""

@@ -140,7 +140,8 @@ def trailing(rows: pl.DataFrame, window: int) -> pl.DataFrame:
 
 def _coverage_off(suffix: str) -> pl.Expr:
     """True where a coverage column is more than COVERAGE_TOLERANCE points from its level (null without one)."""
-    return pl.any_horizontal((pl.col(f"coverage_{level}_pct{suffix}") - level).abs() > COVERAGE_TOLERANCE for level in LEVELS)
+    distances = [(pl.col(f"coverage_{level}_pct{suffix}") - level).abs() for level in LEVELS]
+    return pl.any_horizontal(distance > COVERAGE_TOLERANCE for distance in distances)
 
 
 def window_metrics(rows: pl.DataFrame, window: int) -> pl.DataFrame:

@@ -27,9 +27,8 @@ def _chart_parts(data: ReportData, charts: Charts, folder: str) -> Iterator[tupl
     for group in data.chart_groups:
         for index, ticker in enumerate(group.tickers):
             alt = f"{ticker}: actual vs predicted close, next forecast, training loss"
-            yield (group.title if index == 0 else ""), f"{folder}/{charts.files[ticker]}", alt, content.chart_caption(
-                data, ticker
-            )
+            src = f"{folder}/{charts.files[ticker]}"
+            yield (group.title if index == 0 else ""), src, alt, content.chart_caption(data, ticker)
 
 
 # --- markdown -----------------------------------------------------------------------------
@@ -56,7 +55,7 @@ def render_markdown(data: ReportData, charts: Charts, folder: str) -> str:
     lines = [f"# {content.title(data)}", "", content.lead(data), ""]
     for section in content.overview(data):
         lines += _md_section(section)
-    lines += ["## Skill over time", "", content.skill_intro(data, charts), ""]
+    lines += ["## Skill over time", "", content.skill_intro(charts), ""]
     if charts.skill:
         lines += [f"![Skill over time]({folder}/{charts.skill})", ""]
     if data.chart_groups:
@@ -140,7 +139,7 @@ def render_html(data: ReportData, charts: Charts, folder: str) -> str:
         "<nav>" + "".join(f'<a href="#{anchor}">{e(text)}</a>' for anchor, text in links) + "</nav></header>",
     ]
     parts += [_html_section(s, table_class="summary" if s.anchor == "summary" else "") for s in overview]
-    parts.append(f'<section id="skill"><h2>Skill over time</h2><p>{e(content.skill_intro(data, charts))}</p>')
+    parts.append(f'<section id="skill"><h2>Skill over time</h2><p>{e(content.skill_intro(charts))}</p>')
     if charts.skill:
         parts.append(_img(f"{folder}/{charts.skill}", "Skill over time: pooled and the worst tickers"))
     parts.append("</section>")
