@@ -27,8 +27,7 @@ DEMO_ENV := FORECASTER_DATABASE_URL=sqlite:///demo-output/forecaster.db FORECAST
 demo: setup
 	mkdir -p demo-output
 	$(DEMO_ENV) $(BIN)/forecaster backfill --start 2025-06-02 --end 2025-09-30
-	$(DEMO_ENV) $(BIN)/forecaster report --format md
-	$(DEMO_ENV) $(BIN)/forecaster report --format html
+	$(DEMO_ENV) $(BIN)/forecaster report --format md,html
 	@echo "demo report: demo-output/ (open the .html in a browser)"
 
 bench: setup

@@ -281,14 +281,22 @@ def _writable_directory(path: Path) -> Path:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from forecaster.report.writer import write_report
+    from forecaster.report.data import DEFAULT_PER_END
+    from forecaster.report.writer import write_reports
     from forecaster.store.database import opened_engine
 
     settings = _settings(args)
     out_dir = _writable_directory(Path(args.out or settings.report_dir))
     with opened_engine(settings.database, create=False) as engine:
-        path = write_report(engine, as_of=args.date, preset=settings.preset, fmt=args.format, out_dir=out_dir)
-    print(path)
+        paths = write_reports(
+            engine,
+            as_of=args.date,
+            preset=settings.preset,
+            formats=[fmt.strip() for fmt in args.format.split(",")],
+            out_dir=out_dir,
+            charts=DEFAULT_PER_END if args.charts is None else args.charts,
+        )
+    print("\n".join(str(path) for path in paths))
     return EXIT_OK
 
 
@@ -355,7 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(report, job=False)
     report.add_argument("--preset", help="seed or default (else FORECASTER_PRESET)")
     report.add_argument("--date", type=_date, help="the session forecast from (default: the latest)")
-    report.add_argument("--format", choices=("md", "html", "csv"), default="md")
+    report.add_argument(
+        "--format", default="md", metavar="md|html|csv[,...]",
+        help="one format or several, comma-separated (md,html,csv): the charts are drawn once for all (default md)",
+    )
+    report.add_argument(
+        "--charts", type=int, metavar="N",
+        help="chart the worst and best N tickers by skill and every failed one; all when at most 2N (default 5)",
+    )
     report.add_argument("--out", help="directory (else FORECASTER_REPORT_DIR)")
     report.set_defaults(handler=command_report)
 

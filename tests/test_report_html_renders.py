@@ -1,7 +1,9 @@
-"""The HTML report renders in headless Chromium with every chart loaded (SQLite only: rendering is backend-blind)."""
+"""The HTML report renders in headless Chromium with every chart loaded at full size and no script (SQLite only:
+rendering is backend-blind)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from datetime import date, datetime, timedelta, timezone
@@ -20,33 +22,51 @@ CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 
 AS_OF = date(2024, 3, 8)
-TAB_GREEN = (44, 160, 44)  # the loss curve's colour: found only inside the charts
+NEXT_SESSION_RED = (214, 39, 40)  # tab:red, the next session's forecast: found only inside the ticker charts
+
+#: Appended by the test, never by the report: records on load how many images decoded, and their rendered widths.
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  const loaded = images.filter((image) => image.complete && image.naturalWidth > 0);
+  document.body.dataset.imagesLoaded = `${loaded.length}/${images.length}`;
+  document.body.dataset.widths = images.map((image) => image.getBoundingClientRect().width).join(",");
+});
+</script>"""
 
 
 def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
             f"--user-data-dir={profile}", *args,
         ],
         capture_output=True, text=True, timeout=120, check=True,
     )
 
 
-class ImageSources(HTMLParser):
+class Tags(HTMLParser):
+    """Every start tag with its attributes."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.sources: list[str] = []
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "img":
-            self.sources.append(dict(attrs)["src"] or "")
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(page: Path) -> list[tuple[str, dict[str, str | None]]]:
+    parser = Tags()
+    parser.feed(page.read_text())
+    return parser.tags
 
 
 @pytest.fixture
 def report(sqlite_url, tmp_path) -> Path:
-    """The HTML report of two tickers with 30 sessions of history, and a third that failed."""
+    """The HTML report of two tickers with 30 sessions of history (BBB with 80 % and 95 % intervals), and a third
+    that failed."""
     engine = make_engine(sqlite_url)
     upgrade(engine)
     sessions = [AS_OF - timedelta(days=29 - i) for i in range(30)]
@@ -57,7 +77,7 @@ def report(sqlite_url, tmp_path) -> Path:
             status="partial", tickers_ok=2, tickers_failed=1,
         )).inserted_primary_key[0]
         c.execute(run_failures.insert().values(run_id=run, ticker="CCC", stage="fetch", reason="no data returned"))
-        for ticker, base in (("AAA", 100.0), ("BBB", 40.0)):
+        for ticker, base, half in (("AAA", 100.0, None), ("BBB", 40.0, 1.0)):
             closes = [base + i % 7 for i in range(30)]
             c.execute(prices.insert(), [
                 {"ticker": ticker, "session_date": d, "close": v, "source": "test", "fetched_at": fetched}
@@ -65,12 +85,14 @@ def report(sqlite_url, tmp_path) -> Path:
             ])
             c.execute(predictions.insert(), [
                 {"ticker": ticker, "preset": "default", "as_of": d, "target_session": d + timedelta(days=1),
-                 "predicted_close": v + 0.5, "last_close": v, "run_id": run, "created_at": fetched}
+                 "predicted_close": v + 0.5, "last_close": v, "run_id": run, "created_at": fetched,
+                 **({} if half is None else {"lower_80": v - half, "upper_80": v + 1 + half, "lower_95": v - 2 * half,
+                                              "upper_95": v + 1 + 2 * half, "interval_method": "test"})}
                 for d, v in zip(sessions, closes)
             ])
             c.execute(training_losses.insert(), [
-                {"ticker": ticker, "preset": "default", "trained_through": AS_OF, "epoch": e, "loss": 50.0 / e, "run_id": run}
-                for e in range(1, 101)
+                {"ticker": ticker, "preset": "default", "trained_through": d, "epoch": 1, "loss": 1.0 + i / 100, "run_id": run}
+                for i, d in enumerate(sessions)
             ])
     path = write_report(engine, as_of=AS_OF, preset="default", fmt="html", out_dir=tmp_path / "reports")
     engine.dispose()
@@ -78,28 +100,40 @@ def report(sqlite_url, tmp_path) -> Path:
 
 
 def test_every_image_of_the_html_report_is_a_png_beside_it(report):
-    parser = ImageSources()
-    parser.feed(report.read_text())
+    sources = [attrs["src"] or "" for tag, attrs in tags(report) if tag == "img"]
 
-    assert parser.sources == ["report-2024-03-08/AAA.png", "report-2024-03-08/BBB.png"]
-    for src in parser.sources:
+    assert sources == ["report-2024-03-08/skill.png", "report-2024-03-08/close-AAA.png", "report-2024-03-08/close-BBB.png"]
+    for src in sources:
         assert (report.parent / src).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_chromium_loads_every_image_of_the_html_report(report, tmp_path):
-    # The report's own script sets data-images-loaded="LOADED/TOTAL" on the load event.
-    dom = chromium("--dump-dom", report.as_uri(), profile=tmp_path / "profile").stdout
+def test_the_html_report_has_no_script(report):
+    found = tags(report)
 
-    assert 'data-images-loaded="2/2"' in dom
+    assert [tag for tag, _ in found if tag in ("script", "iframe", "object", "embed")] == []
+    assert [name for _, attrs in found for name in attrs if name.startswith("on")] == []
+    assert not [value for _, attrs in found for value in attrs.values() if value and value.startswith("javascript:")]
+
+
+def test_chromium_loads_every_image_of_the_html_report_at_full_size(report, tmp_path):
+    # A copy beside the report, so relative paths resolve the same, with the test's probe appended.
+    probe = report.with_name("probe.html")
+    probe.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
+
+    dom = chromium("--window-size=1300,2000", "--dump-dom", probe.as_uri(), profile=tmp_path / "profile").stdout
+
+    assert 'data-images-loaded="3/3"' in dom
+    (widths,) = re.findall(r'data-widths="([^"]*)"', dom)
+    assert [float(w) for w in widths.split(",")] == [1200.0] * 3  # shown at their own size on a 1300 px window
 
 
 def test_chromium_screenshot_of_the_html_report_shows_tables_and_charts(report, tmp_path):
     shot = tmp_path / "shot.png"
-    chromium(f"--screenshot={shot}", "--window-size=1200,2000", report.as_uri(), profile=tmp_path / "profile")
+    chromium(f"--screenshot={shot}", "--window-size=1300,3000", report.as_uri(), profile=tmp_path / "profile")
 
     rgb = np.rint(imread(shot)[..., :3] * 255).astype(int)  # (height, width, 3)
-    assert rgb.shape == (2000, 1200, 3)
+    assert rgb.shape == (3000, 1300, 3)
     not_white = int(np.any(rgb != 255, axis=-1).sum())
-    chart_green = int(np.all(np.abs(rgb - TAB_GREEN) <= 30, axis=-1).sum())
-    assert not_white > 0.02 * 1200 * 2000, "the screenshot is blank"
-    assert chart_green > 100, "no loss curve in the screenshot: the charts did not render"
+    red = int(np.all(np.abs(rgb - NEXT_SESSION_RED) <= 30, axis=-1).sum())
+    assert not_white > 0.02 * 1300 * 3000, "the screenshot is blank"
+    assert red > 50, "no next-session forecast in the screenshot: the charts did not render"

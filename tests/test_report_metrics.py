@@ -7,11 +7,29 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from forecaster.report.metrics import directional_accuracy, mae, mape, rmse, skill_ratio, window_metrics
+from forecaster.report.metrics import (
+    coverage,
+    directional_accuracy,
+    interval_width,
+    mae,
+    mape,
+    pooled_metrics,
+    rmse,
+    rolling_skill,
+    skill_ratio,
+    window_metrics,
+    winkler_score,
+)
+
+BOUNDS = ("lower_80", "upper_80", "lower_95", "upper_95")
 
 
-def realised(*rows: tuple[float, float, float], ticker: str = "AAA", first: date = date(2024, 1, 2)) -> pl.DataFrame:
-    """Rows of (last_close, predicted_close, actual_close), one session apart."""
+def realised(
+    *rows: tuple[float, float, float], ticker: str = "AAA", first: date = date(2024, 1, 2),
+    bounds: list[tuple[float, float, float, float] | None] | None = None,
+) -> pl.DataFrame:
+    """Rows of (last_close, predicted_close, actual_close), one session apart, with interval `bounds` if given."""
+    intervals = bounds or [None] * len(rows)
     return pl.DataFrame(
         {
             "ticker": [ticker] * len(rows),
@@ -19,10 +37,11 @@ def realised(*rows: tuple[float, float, float], ticker: str = "AAA", first: date
             "last_close": [float(r[0]) for r in rows],
             "predicted_close": [float(r[1]) for r in rows],
             "actual_close": [float(r[2]) for r in rows],
+            **{name: [None if b is None else float(b[i]) for b in intervals] for i, name in enumerate(BOUNDS)},
         },
         schema={
             "ticker": pl.String, "target_session": pl.Date, "last_close": pl.Float64,
-            "predicted_close": pl.Float64, "actual_close": pl.Float64,
+            "predicted_close": pl.Float64, "actual_close": pl.Float64, **{name: pl.Float64 for name in BOUNDS},
         },
     )
 
@@ -41,13 +60,13 @@ def test_errors_of_three_forecasts():
     assert mape(THREE) == pytest.approx((100 / 102 + 100 / 100 + 200 / 100) / 3)
 
 
-def test_directional_accuracy_counts_a_miss_when_the_close_moved_against_the_forecast():
-    assert directional_accuracy(THREE) == pytest.approx(2 / 3)
+def test_directional_accuracy_is_the_percentage_of_moves_called_right():
+    assert directional_accuracy(THREE) == pytest.approx(200 / 3)
     assert directional_accuracy(realised((100, 101, 99))) == 0.0
 
 
 def test_a_flat_forecast_hits_only_a_flat_close():
-    assert directional_accuracy(realised((100, 100, 100))) == 1.0
+    assert directional_accuracy(realised((100, 100, 100))) == 100.0
     assert directional_accuracy(realised((100, 100, 101))) == 0.0
 
 
@@ -64,6 +83,79 @@ def test_skill_ratio_is_undefined_when_the_naive_forecast_was_perfect():
 def test_no_realised_forecast_gives_none_not_zero_or_nan():
     nothing = THREE.clear()
     assert [f(nothing) for f in (mae, rmse, mape, directional_accuracy, skill_ratio)] == [None] * 5
+    assert [f(nothing, 80) for f in (coverage, interval_width, winkler_score)] == [None] * 3
+
+
+# Last close 100 throughout; 80 % bounds at +-1 and 95 % at +-2 around the forecast.
+#                         last, predicted, actual    80 %            95 %           80 % score, 95 % score
+WITH_INTERVALS = realised(
+    (100, 100, 100.5),  # inside            inside            2                4
+    (100, 100, 101),  #   on the bound      inside            2                4
+    (100, 100, 103),  #   2 above           1 above           2 + 10 * 2       4 + 40 * 1
+    (100, 100, 98),  #    1 below           on the bound      2 + 10 * 1       4
+    bounds=[(99, 101, 98, 102)] * 4,
+)
+
+
+def test_coverage_is_the_percentage_of_closes_inside_the_interval_bounds_included():
+    assert coverage(WITH_INTERVALS, 80) == 50.0
+    assert coverage(WITH_INTERVALS, 95) == 75.0
+
+
+def test_interval_width_and_winkler_score_are_in_percent_of_the_last_close():
+    assert interval_width(WITH_INTERVALS, 80) == pytest.approx(2.0)
+    assert interval_width(WITH_INTERVALS, 95) == pytest.approx(4.0)
+    assert winkler_score(WITH_INTERVALS, 80) == pytest.approx((2 + 2 + 22 + 12) / 4)
+    assert winkler_score(WITH_INTERVALS, 95) == pytest.approx((4 + 4 + 44 + 4) / 4)
+
+
+def test_interval_metrics_leave_out_forecasts_without_an_interval():
+    mixed = realised((100, 100, 100), (100, 100, 150), bounds=[(99, 101, 98, 102), None])
+
+    assert coverage(mixed, 80) == 100.0
+    assert window_metrics(mixed, 20)["n_interval_20"].item() == 1
+    assert coverage(realised((100, 100, 150)), 80) is None
+
+
+def test_coverage_more_than_five_points_from_its_level_is_flagged():
+    inside, outside = (99, 101, 98, 102), (100.5, 101, 100.5, 101)
+    # 16 of 20 inside: 80 % exactly; 19 of 20 at 95 %: 95 % exactly (5 points off at most is not flagged).
+    on_level = realised(*[(100, 100, 100)] * 20, bounds=[inside] * 16 + [(100.5, 101, 98, 102)] * 3 + [outside])
+    # 15 of 20 inside both: 75 % (5 points off, not flagged) and 75 % at 95 % (20 points off, flagged).
+    off = realised(*[(100, 100, 100)] * 20, bounds=[inside] * 15 + [outside] * 5, ticker="OFF")
+
+    metrics = {row["ticker"]: row for row in window_metrics(pl.concat([on_level, off]), 20).iter_rows(named=True)}
+
+    assert (metrics["AAA"]["coverage_80_pct_20"], metrics["AAA"]["coverage_95_pct_20"]) == (80.0, 95.0)
+    assert metrics["AAA"]["coverage_off_20"] is False
+    assert (metrics["OFF"]["coverage_80_pct_20"], metrics["OFF"]["coverage_95_pct_20"]) == (75.0, 75.0)
+    assert metrics["OFF"]["coverage_off_20"] is True
+    assert window_metrics(THREE, 20)["coverage_off_20"].item() is None  # no interval: nothing to flag
+
+
+def test_pooled_skill_weighs_each_ticker_by_its_errors_in_percent_of_price():
+    # The same relative errors at prices 10 and 1000: pooled in price units the cheap one would not count.
+    cheap = realised((10, 10.2, 10.1), ticker="CHEAP")  # model 0.1/10.1, naive 0.1/10.1
+    dear = realised((1000, 1000, 1020), ticker="DEAR")  # model 20/1020, naive 20/1020
+
+    assert pooled_metrics(pl.concat([cheap, dear]), 20)["skill_ratio"] == pytest.approx(1.0)
+    both_worse = realised((10, 10.3, 10.1), ticker="CHEAP")  # model 0.2/10.1 against naive 0.1/10.1
+    assert pooled_metrics(pl.concat([both_worse, dear]), 20)["skill_ratio"] == pytest.approx(
+        (20 / 10.1 + 2000 / 1020) / (10 / 10.1 + 2000 / 1020)
+    )
+
+
+def test_rolling_skill_covers_each_session_with_a_full_window_only():
+    # Model errors 1, 1, 3, 3; naive errors 2 throughout: over windows of 2 sessions, 0.5, 1.0, 1.5.
+    rows = realised((100, 101, 102), (102, 103, 104), (104, 109, 106), (106, 111, 108))
+
+    pooled = rolling_skill(rows, 2)
+    per_ticker = rolling_skill(rows, 2, by_ticker=True)
+
+    assert pooled["target_session"].to_list() == [date(2024, 1, 3), date(2024, 1, 4), date(2024, 1, 5)]
+    assert per_ticker["skill_ratio"].to_list() == pytest.approx([0.5, 1.0, 1.5])
+    assert per_ticker["ticker"].to_list() == ["AAA"] * 3
+    assert rolling_skill(rows, 5).is_empty()
 
 
 def test_window_metrics_use_the_last_n_realised_forecasts_of_each_ticker():

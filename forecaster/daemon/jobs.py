@@ -129,11 +129,11 @@ def forecast_job_as_scheduler(context: CycleContext, settings: Settings, leaders
 def report_job(context: CycleContext, settings: Settings) -> list[Path]:
     """Writes the markdown and HTML reports of the latest forecast session into the report
     directory; a database or disk that fails is one log line, not a traceback."""
-    from forecaster.report import write_report
+    from forecaster.report import write_reports
 
     out_dir = Path(settings.report_dir)
-    try:
-        paths = [write_report(context.engine, as_of=None, preset=context.preset.name, fmt=fmt, out_dir=out_dir) for fmt in ("md", "html")]
+    try:  # one read of the tables and one drawing of the charts for both formats
+        paths = write_reports(context.engine, as_of=None, preset=context.preset.name, formats=("md", "html"), out_dir=out_dir)
     except (sa.exc.SQLAlchemyError, OSError, UserError) as error:
         log.error("report job failed: %s", one_line(error))
         return []

@@ -1,15 +1,22 @@
-"""Forecast accuracy metrics on the realised rows of the `prediction_accuracy` view.
+"""Forecast accuracy and prediction-interval metrics on the realised rows of the `prediction_accuracy` view.
 
 Every function takes a polars frame with at least `predicted_close`, `actual_close`
-and `last_close` (one row per realised forecast, `actual_close` never null) and
-returns None, not 0 or NaN, when there is nothing to measure. The errors are
-recomputed from those three prices with the view's definitions, so a frame built
-by hand in a test means the same as a frame read from the database.
+and `last_close` (one row per realised forecast, `actual_close` never null), plus
+`lower_80`, `upper_80`, `lower_95`, `upper_95` for the interval metrics (null for a
+forecast made without an interval), and returns None, not 0 or NaN, when there is
+nothing to measure. The errors, coverage and interval scores are recomputed from
+those prices with the view's definitions, so a frame built by hand in a test means
+the same as a frame read from the database. Every percentage is in percent (0..100).
 """
 
 from __future__ import annotations
 
 import polars as pl
+
+#: Prediction-interval levels, in percent.
+LEVELS = (80, 95)
+#: A coverage further than this many percentage points from its level is flagged.
+COVERAGE_TOLERANCE = 5.0
 
 _PREDICTED = pl.col("predicted_close")
 _ACTUAL = pl.col("actual_close")
@@ -17,24 +24,67 @@ _LAST = pl.col("last_close")
 
 _ERROR = _PREDICTED - _ACTUAL
 _NAIVE_ERROR = _LAST - _ACTUAL
+# Absolute errors in percent of the actual close: comparable across tickers of any price.
+_APE = 100.0 * _ERROR.abs() / _ACTUAL
+_NAIVE_APE = 100.0 * _NAIVE_ERROR.abs() / _ACTUAL
 
 
 def _sign(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr > 0).then(1).when(expr < 0).then(-1).otherwise(0)
 
 
+def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """numerator / denominator, null (undefined) when the denominator is 0."""
+    return pl.when(denominator > 0).then(numerator / denominator)
+
+
+def _bounds(level: int) -> tuple[pl.Expr, pl.Expr]:
+    return pl.col(f"lower_{level}"), pl.col(f"upper_{level}")
+
+
+def _covered(level: int) -> pl.Expr:
+    """1.0 when the close fell inside the interval (bounds included), 0.0 outside, null without an interval."""
+    lower, upper = _bounds(level)
+    return ((_ACTUAL >= lower) & (_ACTUAL <= upper)).cast(pl.Float64)
+
+
+def _winkler(level: int) -> pl.Expr:
+    """The interval score, as in the view: width, plus 2/alpha times how far outside the close fell."""
+    lower, upper = _bounds(level)
+    penalty = 2.0 / (1.0 - level / 100.0)
+    return upper - lower + penalty * ((lower - _ACTUAL).clip(lower_bound=0) + (_ACTUAL - upper).clip(lower_bound=0))
+
+
 _MAE = _ERROR.abs().mean()
 _NAIVE_MAE = _NAIVE_ERROR.abs().mean()
 
 #: name -> aggregate expression; valid in `select` (one ticker) and in `group_by(...).agg` (many).
-METRICS: dict[str, pl.Expr] = {
+ACCURACY: dict[str, pl.Expr] = {
     "mae": _MAE,
     "rmse": _ERROR.pow(2).mean().sqrt(),
-    "mape": (100.0 * _ERROR.abs() / _ACTUAL).mean(),
+    "mape_pct": _APE.mean(),
     # As in the view: a hit when the forecast moved (up, down or flat) the way the close did.
-    "directional_accuracy": (_sign(_PREDICTED - _LAST) == _sign(_ACTUAL - _LAST)).cast(pl.Float64).mean(),
+    "directional_accuracy_pct": 100.0 * (_sign(_PREDICTED - _LAST) == _sign(_ACTUAL - _LAST)).cast(pl.Float64).mean(),
     # MAE of the model over MAE of "tomorrow closes where today did"; undefined when the naive error is 0.
-    "skill_ratio": pl.when(_NAIVE_MAE > 0).then(_MAE / _NAIVE_MAE),
+    "skill_ratio": _ratio(_MAE, _NAIVE_MAE),
+}
+
+#: Interval metrics over the forecasts that have an interval (the others are ignored).
+INTERVALS: dict[str, pl.Expr] = {
+    "n_interval": pl.col("lower_80").is_not_null().sum().cast(pl.Int64),
+    **{f"coverage_{level}_pct": 100.0 * _covered(level).mean() for level in LEVELS},
+    **{f"width_{level}_pct": (100.0 * (_bounds(level)[1] - _bounds(level)[0]) / _LAST).mean() for level in LEVELS},
+    **{f"winkler_{level}_pct": (100.0 * _winkler(level) / _LAST).mean() for level in LEVELS},
+}
+
+METRICS: dict[str, pl.Expr] = {**ACCURACY, **INTERVALS}
+
+#: Pooled over every ticker's forecasts: skill as MAPE over naive MAPE, so a ticker weighs the same at any price.
+POOLED: dict[str, pl.Expr] = {
+    "skill_ratio": _ratio(_APE.sum(), _NAIVE_APE.sum()),
+    "mape_pct": ACCURACY["mape_pct"],
+    "directional_accuracy_pct": ACCURACY["directional_accuracy_pct"],
+    **{name: expr for name, expr in INTERVALS.items() if name != "n_interval"},
 }
 
 
@@ -55,12 +105,12 @@ def rmse(rows: pl.DataFrame) -> float | None:
 
 def mape(rows: pl.DataFrame) -> float | None:
     """Mean absolute percentage error, in percent of the actual close."""
-    return _scalar(rows, "mape")
+    return _scalar(rows, "mape_pct")
 
 
 def directional_accuracy(rows: pl.DataFrame) -> float | None:
-    """Share (0..1) of forecasts that called the direction of the move from the last close."""
-    return _scalar(rows, "directional_accuracy")
+    """Percentage (0..100) of forecasts that called the direction of the move from the last close."""
+    return _scalar(rows, "directional_accuracy_pct")
 
 
 def skill_ratio(rows: pl.DataFrame) -> float | None:
@@ -68,20 +118,77 @@ def skill_ratio(rows: pl.DataFrame) -> float | None:
     return _scalar(rows, "skill_ratio")
 
 
+def coverage(rows: pl.DataFrame, level: int) -> float | None:
+    """Percentage of the forecasts with an interval whose close fell inside the `level` % interval."""
+    return _scalar(rows, f"coverage_{level}_pct")
+
+
+def interval_width(rows: pl.DataFrame, level: int) -> float | None:
+    """Mean width of the `level` % interval, in percent of the last close."""
+    return _scalar(rows, f"width_{level}_pct")
+
+
+def winkler_score(rows: pl.DataFrame, level: int) -> float | None:
+    """Mean interval (Winkler) score of the `level` % interval, in percent of the last close; lower is better."""
+    return _scalar(rows, f"winkler_{level}_pct")
+
+
 def trailing(rows: pl.DataFrame, window: int) -> pl.DataFrame:
     """The last `window` realised rows of each ticker, by target session."""
     return rows.sort("ticker", "target_session").group_by("ticker", maintain_order=True).tail(window)
 
 
+def _coverage_off(suffix: str) -> pl.Expr:
+    """True where a coverage column is more than COVERAGE_TOLERANCE points from its level (null without one)."""
+    distances = [(pl.col(f"coverage_{level}_pct{suffix}") - level).abs() for level in LEVELS]
+    return pl.any_horizontal(distance > COVERAGE_TOLERANCE for distance in distances)
+
+
 def window_metrics(rows: pl.DataFrame, window: int) -> pl.DataFrame:
     """One row per ticker with realised rows: `n_{window}` and every metric suffixed `_{window}`.
 
-    `worse_than_naive_{window}` is true where the skill ratio is above 1. A ticker
-    with no realised row is absent; the caller's join leaves its metrics null.
+    `worse_than_naive_{window}` is true where the skill ratio is above 1, and
+    `coverage_off_{window}` where a coverage is off by more than COVERAGE_TOLERANCE
+    points. A ticker with no realised row is absent; the caller's join leaves its
+    metrics null.
     """
+    suffix = f"_{window}"
     return (
         trailing(rows, window)
         .group_by("ticker", maintain_order=True)
-        .agg(pl.len().alias(f"n_{window}"), *(expr.alias(f"{name}_{window}") for name, expr in METRICS.items()))
-        .with_columns((pl.col(f"skill_ratio_{window}") > 1).alias(f"worse_than_naive_{window}"))
+        .agg(pl.len().alias(f"n{suffix}"), *(expr.alias(f"{name}{suffix}") for name, expr in METRICS.items()))
+        .select(
+            "ticker",
+            f"n{suffix}",
+            *(f"{name}{suffix}" for name in ACCURACY),
+            (pl.col(f"skill_ratio{suffix}") > 1).alias(f"worse_than_naive{suffix}"),
+            *(f"{name}{suffix}" for name in INTERVALS),
+            _coverage_off(suffix).alias(f"coverage_off{suffix}"),
+        )
+    )
+
+
+def pooled_metrics(rows: pl.DataFrame, window: int) -> dict[str, float | None]:
+    """The POOLED metrics over the last `window` realised rows of every ticker."""
+    values = trailing(rows, window).select(*(expr.alias(name) for name, expr in POOLED.items())).row(0, named=True)
+    return {name: None if value is None else float(value) for name, value in values.items()}
+
+
+def rolling_skill(rows: pl.DataFrame, window: int, *, by_ticker: bool = False) -> pl.DataFrame:
+    """Skill over the `window` sessions ending at each target session: (target_session, skill_ratio).
+
+    Pooled over all tickers (MAPE over naive MAPE, as POOLED), or per ticker with a
+    `ticker` column (MAE over naive MAE, as ACCURACY). Sessions before a full window
+    are left out.
+    """
+    keys = ["ticker", "target_session"] if by_ticker else ["target_session"]
+    model, naive = (_ERROR.abs(), _NAIVE_ERROR.abs()) if by_ticker else (_APE, _NAIVE_APE)
+    sums = rows.group_by(keys).agg(model.sum().alias("model"), naive.sum().alias("naive")).sort(keys)
+    rolled = [pl.col(c).rolling_sum(window) for c in ("model", "naive")]
+    if by_ticker:
+        rolled = [expr.over("ticker") for expr in rolled]
+    return (
+        sums.with_columns(*rolled)
+        .select(*keys, _ratio(pl.col("model"), pl.col("naive")).alias("skill_ratio"))
+        .filter(pl.col("skill_ratio").is_not_null())
     )

@@ -1,10 +1,12 @@
-"""One small PNG per ticker: actual vs predicted closes, and the loss curve of the latest fit.
+"""The report's PNGs: per ticker, actual vs predicted closes with the next forecast and its 80 % band, and
+the final training loss of each session's fit; for the report, skill over time.
 
 Built on `matplotlib.figure.Figure` with the Agg canvas, never through pyplot: no
-global figure registry to leak into and no backend to select. Drawing text is most
-of the cost, and building a figure costs as much again, so one figure is built per
-report and only its data changes from ticker to ticker; titles sit at fixed places,
-ticks are few and there is no grid. About 80 ms a ticker on one idle core.
+global figure registry to leak into and no backend to select. Every chart is
+1200 x 360 px (12 x 3.6 in at 100 dpi), the width of the HTML page, with 9 pt
+(12.5 px) tick labels. Drawing text is most of the cost and building a figure costs
+as much again, so the ticker charts share one figure whose data change from ticker
+to ticker; titles sit at fixed places and ticks are few.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ from datetime import date, timedelta
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.collections import Collection
+from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
 from matplotlib.figure import Figure
-from matplotlib.text import Text
-from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-FIGSIZE_INCHES = (8.0, 2.6)
-DPI = 80
+FIGSIZE_INCHES = (12.0, 3.6)
+DPI = 100
+FONT_PT = 9.0
+ACTUAL_COLOUR = "black"
+PREDICTED_COLOUR = "tab:blue"
+NEXT_COLOUR = "tab:red"
 _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
 
@@ -31,93 +38,150 @@ _WEEK = timedelta(days=7)
 class TickerSeries:
     """What one ticker's PNG shows.
 
-    `sessions`, `actual` and `predicted` are aligned by target session; an unrealised
-    close is None (the next session's forecast). `epochs` and `losses` are the
-    per-epoch mean batch losses of the latest fit, empty when there is none.
+    `sessions`, `actual`, `predicted`, `lower_80` and `upper_80` are aligned by target
+    session; an unrealised close is None (the next session's forecast), and so is a
+    bound of a forecast without an interval. `loss_sessions` and `losses` are the last
+    epoch's loss of the fit trained through each session, empty when there is none.
     """
 
     ticker: str
     sessions: Sequence[date]
     actual: Sequence[float | None]
     predicted: Sequence[float]
-    epochs: Sequence[int]
+    lower_80: Sequence[float | None]
+    upper_80: Sequence[float | None]
+    loss_sessions: Sequence[date]
     losses: Sequence[float]
+
+
+@dataclass(frozen=True)
+class SkillSeries:
+    """One line of the skill-over-time chart: skill at each target session."""
+
+    label: str
+    sessions: Sequence[date]
+    skill: Sequence[float]
+
+
+def _figure(rows: int, height_ratios: Sequence[int]) -> tuple[Figure, list[Axes]]:
+    figure = Figure(figsize=FIGSIZE_INCHES, dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = list(figure.subplots(rows, 1, sharex=True, height_ratios=height_ratios, squeeze=False)[:, 0])
+    figure.subplots_adjust(left=0.07, right=0.965, bottom=0.13, top=0.86, hspace=0.12)
+    # Evenly spaced from the first date: with multiples of the interval, ticks bunch up at each month start.
+    locator = AutoDateLocator(minticks=4, maxticks=9, interval_multiples=False)
+    axes[-1].xaxis_date()
+    axes[-1].xaxis.set_major_locator(locator)
+    axes[-1].xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
+    for one in axes:
+        one.tick_params(labelsize=FONT_PT, labelbottom=one is axes[-1])
+        one.spines[["top", "right"]].set_visible(False)
+    return figure, axes
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _legend(axes: Axes, handles: list) -> None:
+    # Above the panel, right of the title: inside, it would hide the lines.
+    axes.legend(
+        handles=handles, fontsize=FONT_PT, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(handles),
+        frameon=False, borderaxespad=0.2,
+    )
 
 
 def ticker_pngs(series: Iterable[TickerSeries]) -> Iterator[tuple[str, bytes]]:
     """(ticker, PNG bytes) for each series, in order, all drawn on one reused figure."""
-    figure = Figure(figsize=FIGSIZE_INCHES, dpi=DPI)
-    FigureCanvasAgg(figure)
-    closes, loss = figure.subplots(1, 2, width_ratios=(3, 2))
-    figure.subplots_adjust(left=0.06, right=0.985, bottom=0.12, top=0.88, wspace=0.3)
-
-    closes.xaxis_date()
-    locator = AutoDateLocator(minticks=3, maxticks=5)
-    closes.xaxis.set_major_locator(locator)
-    closes.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=False))
-    (actual_line,) = closes.plot([], [], color="black", linewidth=1.2, marker=".", markersize=2, label="actual")
+    figure, (closes, loss) = _figure(2, (3, 1))
+    closes.set_ylabel("close", fontsize=FONT_PT)
+    loss.set_ylabel("loss", fontsize=FONT_PT)
+    loss.set_xlabel("session", fontsize=FONT_PT)
+    closes.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    loss.yaxis.set_major_locator(MaxNLocator(nbins=3))
+    loss.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.4g}"))
+    title = figure.text(0.07, 0.93, "", fontsize=11, fontweight="bold")
+    (actual_line,) = closes.plot([], [], color=ACTUAL_COLOUR, linewidth=1.4, label="actual close")
     (predicted_line,) = closes.plot(
-        [], [], color="tab:blue", linewidth=1.0, linestyle="--", marker=".", markersize=3, label="predicted"
+        [], [], color=PREDICTED_COLOUR, linewidth=1.1, linestyle="--", marker=".", markersize=4,
+        label="predicted for that session",
     )
-    (next_point,) = closes.plot(
-        [], [], color="tab:red", marker="o", markersize=5, linestyle="none", label="next session"
+    (next_point,) = closes.plot([], [], color=NEXT_COLOUR, marker="o", markersize=7, linestyle="none", label="next session")
+    # Right of the point, in a margin kept free for it: anywhere else it would hide the latest closes.
+    next_label = closes.annotate(
+        "", xy=(0, 0), xytext=(9, 0), textcoords="offset points", va="center", fontsize=FONT_PT, color=NEXT_COLOUR
     )
-    # Above the panel, right of the title: inside, it would hide the lines.
-    closes.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=3, frameon=False, borderaxespad=0.1)
-    no_forecasts = _placeholder(closes, "no forecasts")
-
-    # Titles as figure text at fixed places: axes titles and labels are re-placed around the ticks at every draw.
-    title = figure.text(closes.get_position().x0, 0.92, "", fontsize=9)
-    figure.text(loss.get_position().x0, 0.92, "training loss by epoch, latest fit", fontsize=9)
-    (loss_line,) = loss.plot([], [], color="tab:green", linewidth=1.0)
-    loss.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-    no_fit = _placeholder(loss, "no fit for this session")
-
-    closes.yaxis.set_major_locator(MaxNLocator(nbins=4))
-    for axes in (closes, loss):
-        axes.tick_params(labelsize=7)
+    band_handle = Patch(color=PREDICTED_COLOUR, alpha=0.2, label="80 % interval")
+    no_forecasts = closes.text(0.5, 0.5, "no forecasts", ha="center", va="center", transform=closes.transAxes)
+    (loss_line,) = loss.plot([], [], color="tab:green", linewidth=1.1, marker=".", markersize=3)
+    loss_caption = loss.text(
+        0.005, 0.95, "last epoch's training loss of the fit after each close", transform=loss.transAxes,
+        fontsize=FONT_PT - 1, color="dimgray", va="top",
+    )
+    band: Collection | None = None
 
     for one in series:
-        title.set_text(f"{one.ticker}: close")
+        title.set_text(one.ticker)
         realised = [(s, a) for s, a in zip(one.sessions, one.actual) if a is not None]
         actual_line.set_data([s for s, _ in realised], [a for _, a in realised])
         predicted_line.set_data(one.sessions, one.predicted)
         pending = [(s, p) for s, p, a in zip(one.sessions, one.predicted, one.actual) if a is None]
         next_point.set_data([s for s, _ in pending], [p for _, p in pending])
-        _show_data(closes, no_forecasts, bool(one.sessions))
+        next_label.set_visible(bool(pending))
+        if pending:
+            next_label.xy = (date2num(pending[-1][0]), pending[-1][1])
+            next_label.set_text(f"{pending[-1][1]:,.2f}")
 
-        loss_line.set_data(one.epochs, one.losses)
-        # A cold fit's loss falls by orders of magnitude: log scale then (a log axis within one decade has no
-        # labelled tick). Minor ticks unlabelled, and so cheap to draw.
-        spans_decades = bool(one.losses) and min(one.losses) > 0 and max(one.losses) >= 10 * min(one.losses)
-        loss.set_yscale("log" if spans_decades else "linear")
-        if not spans_decades:  # a warm fit's loss moves in the 5th digit: plain numbers, no offset
-            loss.ticklabel_format(axis="y", useOffset=False)
-        loss.yaxis.set_minor_locator(NullLocator())
-        _show_data(loss, no_fit, bool(one.losses))
+        if band is not None:
+            band.remove()
+            band = None
+        bounded = [(s, lo, hi) for s, lo, hi in zip(one.sessions, one.lower_80, one.upper_80) if lo is not None]
+        if bounded:
+            sessions, lower, upper = zip(*bounded)
+            band = closes.fill_between(sessions, lower, upper, color=PREDICTED_COLOUR, alpha=0.2, linewidth=0)
+        _legend(closes, [actual_line, predicted_line, next_point, *([band_handle] if bounded else [])])
 
-        if one.sessions:
-            # At least a week shown, with a day of margin: autoscaling a single session gives a zero-width
-            # range the date locator rejects, and a span of a day or two gets hourly ticks.
+        values = [v for v in (*one.predicted, *(a for _, a in realised)) if v is not None]
+        values += [v for _, lo, hi in bounded for v in (lo, hi)]
+        no_forecasts.set_visible(not values)
+        closes.yaxis.set_visible(bool(values))
+        if values:
+            low, high = min(values), max(values)
+            margin = 0.05 * (high - low) or 0.01 * abs(high) or 1.0
+            closes.set_ylim(low - margin, high + margin)
+            # At least a week shown: a single session would give a zero-width range the date locator rejects,
+            # and a span of a day or two gets hourly ticks. On the right, room for the next forecast's label.
             last = max(one.sessions)
-            closes.set_xlim(min(min(one.sessions), last - _WEEK) - _DAY, last + _DAY)
-        closes.relim()
-        closes.autoscale_view(scalex=False)
-        loss.relim()
-        loss.autoscale_view()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        yield one.ticker, buffer.getvalue()
+            first = min(min(one.sessions), last - _WEEK) - _DAY
+            closes.set_xlim(first, last + max(_DAY, (last - first) * 0.07))
+
+        loss_line.set_data(one.loss_sessions, one.losses)
+        loss_caption.set_text(
+            "last epoch's training loss of the fit after each close" if one.losses else "no training loss recorded"
+        )
+        loss.yaxis.set_visible(bool(one.losses))
+        if one.losses:
+            low, high = min(one.losses), max(one.losses)
+            margin = 0.1 * (high - low) or 0.01 * abs(high) or 1.0
+            loss.set_ylim(low - margin, high + margin * 6)  # the top third left to the caption
+        yield one.ticker, _png(figure)
 
 
-def _placeholder(axes: Axes, message: str) -> Text:
-    return axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, fontsize=8, color="gray")
-
-
-def _show_data(axes: Axes, placeholder: Text, has_data: bool) -> None:
-    """Axes with data show ticks, grid and legend; empty axes show only the placeholder."""
-    axes.xaxis.set_visible(has_data)
-    axes.yaxis.set_visible(has_data)
-    if legend := axes.get_legend():
-        legend.set_visible(has_data)
-    placeholder.set_visible(not has_data)
+def skill_png(pooled: SkillSeries, tickers: Sequence[SkillSeries], *, window: int) -> bytes:
+    """Skill over the last `window` sessions at each session: pooled (thick) and a few tickers (thin)."""
+    figure, (axes,) = _figure(1, (1,))
+    figure.text(0.07, 0.93, f"Skill over the last {window} sessions", fontsize=11, fontweight="bold")
+    axes.axhline(1.0, color="gray", linewidth=1.0, linestyle=":", label="naive (last close) = 1")
+    axes.plot(pooled.sessions, pooled.skill, color=ACTUAL_COLOUR, linewidth=2.2, label=pooled.label)
+    for one in tickers:
+        axes.plot(one.sessions, one.skill, linewidth=1.1, label=one.label)
+    axes.set_ylabel("error / naive error", fontsize=FONT_PT)
+    axes.set_xlabel("target session", fontsize=FONT_PT)
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    axes.grid(axis="y", color="#e5e5e5", linewidth=0.8)
+    _legend(axes, axes.get_lines())
+    figure.text(0.99, 0.02, "below 1: better than the naive forecast", ha="right", fontsize=FONT_PT - 1,
+                color="dimgray")
+    return _png(figure)

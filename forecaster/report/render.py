@@ -1,120 +1,34 @@
-"""The report as text: markdown, HTML (with its images) and CSV, from a ReportData."""
+"""The report as text: markdown and HTML (referencing its charts by relative path), and CSV.
+
+Markdown and HTML say the same things in the same order (content.py): summary, runs,
+skill over time, the ticker charts, then the per-ticker tables. The HTML is static:
+no script, so it shows the same in any browser, mail client or file viewer.
+"""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+import re
+from collections.abc import Iterator
 
 import polars as pl
 
-from forecaster.report.data import WINDOWS, ReportData
-from forecaster.store.runs import RunRecord
+from forecaster.report import content
+from forecaster.report.charts import Charts
+from forecaster.report.content import FLAGS, Section
+from forecaster.report.data import ReportData
+from forecaster.report.plots import DPI, FIGSIZE_INCHES
 
-NA = "n/a"
-WORSE = "WORSE THAN NAIVE"
-
-
-@dataclass(frozen=True)
-class _Section:
-    title: str
-    intro: str
-    headers: tuple[str, ...] = ()
-    rows: tuple[tuple[str, ...], ...] = ()
-    notes: tuple[str, ...] = ()  # bullet points after the table
+_WIDTH, _HEIGHT = (round(inches * DPI) for inches in FIGSIZE_INCHES)
 
 
-def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
-    return NA if value is None else f"{value:{spec}}{suffix}"
-
-
-def _duration(run: RunRecord) -> str:
-    if run.finished_at is None:  # still running, or the process died before recording its end
-        return "running" if run.status == "running" else NA
-    seconds = (run.finished_at - run.started_at).total_seconds()
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
-
-
-def _title(data: ReportData) -> str:
-    return f"Forecast report {data.as_of.isoformat()} (preset {data.preset})"
-
-
-def _summary(data: ReportData) -> str:
-    targets = sorted({d.isoformat() for d in data.tickers["target_session"]})
-    target = f"for {', '.join(targets)}" if targets else "none stored"
-    return f"Forecasts made after the close of {data.as_of.isoformat()}, {target}: {data.tickers.height} tickers."
-
-
-def _sections(data: ReportData) -> list[_Section]:
-    records = [run.record for run in data.runs]
-    run_rows = tuple(
-        (
-            str(r.id), r.kind, r.status, r.started_at.strftime("%Y-%m-%d %H:%M:%S"), _duration(r),
-            str(r.tickers_ok), str(r.tickers_failed), str(r.tickers_skipped),
-        )
-        for r in records
-    )
-    run_notes = tuple(
-        [f"run {r.id} error: {r.error}" for r in records if r.error]
-        + [f"run {f.run_id}: {f.ticker} failed at {f.stage}: {f.reason}" for run in data.runs for f in run.failures]
-    )
-    sections = [
-        _Section(
-            "Runs",
-            "Runs recorded for this session." if data.runs else "No run recorded for this session.",
-            ("Run", "Kind", "Status", "Started (UTC)", "Duration", "OK", "Failed", "Skipped") if data.runs else (),
-            run_rows,
-            run_notes,
-        ),
-        _Section(
-            "Forecasts",
-            "Change is from the last close; training loss is the last epoch's mean batch loss of the fit "
-            "trained through this session.",
-            ("Ticker", "Last close", "Forecast", "Change", "Change %", "Training loss"),
-            tuple(
-                (
-                    row["ticker"], _fmt(row["last_close"], ",.2f"), _fmt(row["predicted_close"], ",.2f"),
-                    _fmt(row["predicted_change"], "+,.2f"), _fmt(row["predicted_change_pct"], "+.2f", "%"),
-                    _fmt(row["training_loss"], ".4g"),
-                )
-                for row in data.tickers.iter_rows(named=True)
-            ),
-        ),
-    ]
-    for w in WINDOWS:
-        sections.append(
-            _Section(
-                f"Accuracy over the last {w} realised forecasts",
-                (
-                    f"Forecasts whose target session is on or before {data.as_of.isoformat()} and whose close is "
-                    "known; n counts them (n/a: none yet). Direction: share of forecasts that called the move "
-                    f"from the last close. Skill: MAE / MAE of the naive forecast (the last close); {WORSE} above 1."
-                )
-                if w == WINDOWS[0]
-                else f"As above, over up to {w} forecasts.",
-                ("Ticker", "n", "MAE", "RMSE", "MAPE", "Direction", "Skill"),
-                tuple(_accuracy_row(row, w) for row in data.tickers.iter_rows(named=True)),
-            )
-        )
-    return sections
-
-
-def _accuracy_row(row: dict[str, Any], w: int) -> tuple[str, ...]:
-    return (
-        row["ticker"], str(row[f"n_{w}"]), _fmt(row[f"mae_{w}"], ",.3f"), _fmt(row[f"rmse_{w}"], ",.3f"),
-        _fmt(row[f"mape_{w}"], ".2f", "%"), _fmt(row[f"directional_accuracy_{w}"], ".1%"),
-        _fmt(row[f"skill_ratio_{w}"], ".3f") + (f" {WORSE}" if row[f"worse_than_naive_{w}"] else ""),
-    )
-
-
-_CHART_INTRO = (
-    f"Actual and predicted closes over the last {max(WINDOWS)} realised forecasts and the next session; "
-    "training loss per epoch of the latest fit."
-)
+def _chart_parts(data: ReportData, charts: Charts, folder: str) -> Iterator[tuple[str, str, str, str]]:
+    """(group title or "", src, alt text, caption) of every ticker chart, grouped, in order."""
+    for group in data.chart_groups:
+        for index, ticker in enumerate(group.tickers):
+            alt = f"{ticker}: actual vs predicted close, next forecast, training loss"
+            src = f"{folder}/{charts.files[ticker]}"
+            yield (group.title if index == 0 else ""), src, alt, content.chart_caption(data, ticker)
 
 
 # --- markdown -----------------------------------------------------------------------------
@@ -124,80 +38,119 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(data: ReportData, images: dict[str, str]) -> str:
-    lines = [f"# {_title(data)}", "", _summary(data), ""]
-    for section in _sections(data):
-        lines += [f"## {section.title}", "", section.intro, ""]
-        if section.headers:
-            lines.append("| " + " | ".join(section.headers) + " |")
-            lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(section.headers))) + "|")
-            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section.rows]
-            lines.append("")
-        if section.notes:
-            lines += [f"- {_md_cell(note)}" for note in section.notes] + [""]
-    if images:
-        lines += ["## Charts", "", _CHART_INTRO, ""]
-        for ticker, src in images.items():
-            lines += [f"### {ticker}", "", f"![{_md_cell(ticker)}: actual vs predicted close, training loss]({src})", ""]
+def _md_section(section: Section) -> list[str]:
+    lines = [f"## {section.title}", "", section.intro, ""]
+    if section.headers:
+        lines.append("| " + " | ".join(section.headers) + " |")
+        lines.append("|" + "|".join("---:" if a == "r" else "---" for a in section.align) + "|")
+        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section.rows]
+        lines.append("")
+    if section.notes:
+        lines += [f"- {_md_cell(note)}" for note in section.notes] + [""]
+    return lines
+
+
+def render_markdown(data: ReportData, charts: Charts, folder: str) -> str:
+    """The report in markdown; `folder` is the charts' directory relative to the report."""
+    lines = [f"# {content.title(data)}", "", content.lead(data), ""]
+    for section in content.overview(data):
+        lines += _md_section(section)
+    lines += ["## Skill over time", "", content.skill_intro(charts), ""]
+    if charts.skill:
+        lines += [f"![Skill over time]({folder}/{charts.skill})", ""]
+    if data.chart_groups:
+        lines += ["## Charts", "", content.charts_intro(data, charts), ""]
+        for group, src, alt, caption in _chart_parts(data, charts, folder):
+            lines += ([f"### {group}", ""] if group else []) + [f"![{_md_cell(alt)}]({src})", "", caption, ""]
+    for section in content.tables(data):
+        lines += _md_section(section)
     return "\n".join(lines)
 
 
 # --- HTML ---------------------------------------------------------------------------------
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-th { background: #f3f3f3; }
-td.flag { color: #b00020; font-weight: bold; }
-figure { margin: 0 0 1.5em; }
+body { font: 15px/1.45 system-ui, sans-serif; color: #222; max-width: 1240px; margin: 20px auto; padding: 0 20px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 20px; margin: 32px 0 6px; padding-bottom: 3px; border-bottom: 1px solid #ddd; }
+h3 { font-size: 16px; margin: 20px 0 4px; }
+p { margin: 4px 0 8px; max-width: 1100px; }
+nav { margin: 6px 0 0; font-size: 14px; }
+nav a { margin-right: 14px; color: #1a5fb4; text-decoration: none; }
+table { border-collapse: collapse; margin: 6px 0 10px; font-size: 14px; font-variant-numeric: tabular-nums; }
+th, td { padding: 3px 12px; border-bottom: 1px solid #e4e4e4; text-align: left; white-space: nowrap; }
+th { background: #f2f2f2; position: sticky; top: 0; }
+.r { text-align: right; }
+tbody tr:nth-child(even) { background: #fafafa; }
+td.flag { color: #b00020; font-weight: 600; }
+table.summary { font-size: 15px; }
+figure { margin: 8px 0 22px; }
+img { display: block; max-width: 100%; height: auto; }
+figcaption { font-size: 14px; color: #333; margin-top: 2px; }
+ul { margin: 4px 0 10px; padding-left: 22px; font-size: 14px; }
 """
 
-#: Sets <body data-images-loaded="LOADED/TOTAL"> once the page has loaded, for headless checks.
-_SCRIPT = """
-window.addEventListener("load", () => {
-  const images = Array.from(document.images);
-  const loaded = images.filter((image) => image.complete && image.naturalWidth > 0).length;
-  document.body.dataset.imagesLoaded = `${loaded}/${images.length}`;
-});
-"""
 
-_FLAGGED = ("failed", "partial", "interrupted")
-_FLAG_CLASS = ' class="flag"'
+def _class(*names: str) -> str:
+    """A class attribute with the non-empty names, or nothing."""
+    names = tuple(name for name in names if name)
+    return f' class="{" ".join(names)}"' if names else ""
 
 
-def _html_row(cells: Sequence[str], tag: str) -> str:
-    def cell(text: str) -> str:
-        flagged = tag == "td" and (WORSE in text or text in _FLAGGED)
-        return f"<{tag}{_FLAG_CLASS if flagged else ''}>{html.escape(text)}</{tag}>"
+def _html_row(cells: tuple[str, ...], align: str, tag: str) -> str:
+    def cell(text: str, a: str) -> str:
+        classes = _class("r" if a == "r" else "", "flag" if tag == "td" and text in FLAGS else "")
+        return f"<{tag}{classes}>{html.escape(text)}</{tag}>"
 
-    return "<tr>" + "".join(cell(text) for text in cells) + "</tr>"
+    return "<tr>" + "".join(cell(text, a) for text, a in zip(cells, align)) + "</tr>"
 
 
-def render_html(data: ReportData, images: dict[str, str]) -> str:
+def _html_section(section: Section, *, table_class: str = "") -> str:
     e = html.escape
+    parts = [f'<section id="{section.anchor}"><h2>{e(section.title)}</h2><p>{e(section.intro)}</p>']
+    if section.headers:
+        parts.append(f"<table{_class(table_class)}><thead>")
+        parts.append(_html_row(section.headers, section.align, "th") + "</thead><tbody>")
+        parts += [_html_row(row, section.align, "td") for row in section.rows]
+        parts.append("</tbody></table>")
+    if section.notes:
+        parts.append("<ul>" + "".join(f"<li>{e(note)}</li>" for note in section.notes) + "</ul>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _img(src: str, alt: str) -> str:
+    e = html.escape
+    return f'<img src="{e(src)}" width="{_WIDTH}" height="{_HEIGHT}" alt="{e(alt)}">'
+
+
+def render_html(data: ReportData, charts: Charts, folder: str) -> str:
+    """The report as one static HTML page; `folder` is the charts' directory relative to the report."""
+    e = html.escape
+    overview, tables = content.overview(data), content.tables(data)
+    links = [(s.anchor, s.title) for s in overview] + [("skill", "Skill over time")]
+    links += [("charts", "Charts")] if data.chart_groups else []
+    links += [(s.anchor, re.sub(r" over the last (\d+) realised forecasts", r" (\1)", s.title)) for s in tables]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(_title(data))}</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>",
-        f"<h1>{e(_title(data))}</h1><p>{e(_summary(data))}</p>",
+        f"<title>{e(content.title(data))}</title><style>{_STYLE}</style></head><body>",
+        f"<header><h1>{e(content.title(data))}</h1><p>{e(content.lead(data))}</p>",
+        "<nav>" + "".join(f'<a href="#{anchor}">{e(text)}</a>' for anchor, text in links) + "</nav></header>",
     ]
-    for section in _sections(data):
-        parts.append(f"<h2>{e(section.title)}</h2><p>{e(section.intro)}</p>")
-        if section.headers:
-            parts.append("<table><thead>" + _html_row(section.headers, "th") + "</thead><tbody>")
-            parts += [_html_row(row, "td") for row in section.rows]
-            parts.append("</tbody></table>")
-        if section.notes:
-            parts.append("<ul>" + "".join(f"<li>{e(note)}</li>" for note in section.notes) + "</ul>")
-    if images:
-        parts.append(f"<h2>Charts</h2><p>{e(_CHART_INTRO)}</p>")
-        for ticker, src in images.items():
-            parts.append(
-                f'<figure><figcaption>{e(ticker)}</figcaption><img src="{e(src)}" '
-                f'alt="{e(ticker)}: actual vs predicted close, training loss"></figure>'
-            )
+    parts += [_html_section(s, table_class="summary" if s.anchor == "summary" else "") for s in overview]
+    parts.append(f'<section id="skill"><h2>Skill over time</h2><p>{e(content.skill_intro(charts))}</p>')
+    if charts.skill:
+        parts.append(_img(f"{folder}/{charts.skill}", "Skill over time: pooled and the worst tickers"))
+    parts.append("</section>")
+    if data.chart_groups:
+        parts.append(f'<section id="charts"><h2>Charts</h2><p>{e(content.charts_intro(data, charts))}</p>')
+        for group, src, alt, caption in _chart_parts(data, charts, folder):
+            if group:
+                parts.append(f"<h3>{e(group)}</h3>")
+            parts.append(f"<figure>{_img(src, alt)}<figcaption>{e(caption)}</figcaption></figure>")
+        parts.append("</section>")
+    parts += [_html_section(s) for s in tables]
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -206,5 +159,5 @@ def render_html(data: ReportData, images: dict[str, str]) -> str:
 
 
 def render_csv(data: ReportData) -> str:
-    """One row per ticker, every metric column; a metric with no realised forecast is an empty cell."""
+    """One row per ticker in the report's order, every column of data.tickers; a missing value is an empty cell."""
     return data.tickers.select(pl.lit(data.as_of).alias("as_of"), pl.all()).write_csv()

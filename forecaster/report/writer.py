@@ -1,91 +1,83 @@
 """The daily report of one forecast session: what was forecast, how past forecasts fared, how the runs went.
 
-`write_report` reads the tables once (`load_report`), then writes one dated file in
-markdown, HTML or CSV, plus one PNG per ticker for markdown and HTML. Every file is
-written to a temporary name and renamed into place, images first, so a reader never
-sees half a report or a report whose images are missing; another day's files are
-never touched.
+`write_reports` reads the tables once (`load_report`), draws the charts once
+(`draw_charts`), then writes one dated file per format: markdown, HTML or CSV, with
+the PNGs that markdown and HTML reference. Every file is written to a temporary
+name and renamed into place, images first, so a reader never sees half a report or
+a report whose images are missing; another day's files are never touched.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
+from collections.abc import Sequence
 from datetime import date
-from hashlib import sha1
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import sqlalchemy as sa
 
 from forecaster.errors import UserError
-from forecaster.report.data import ReportData, load_report
-from forecaster.report.plots import TickerSeries, ticker_pngs
+from forecaster.report.charts import draw_charts
+from forecaster.report.data import DEFAULT_PER_END, load_report
 from forecaster.report.render import render_csv, render_html, render_markdown
 
 Format = Literal["md", "html", "csv"]
 FORMATS: tuple[str, ...] = get_args(Format)
 
 
-def write_report(engine: sa.Engine, *, as_of: date | None, preset: str, fmt: Format, out_dir: Path) -> Path:
-    """Writes `report-YYYY-MM-DD.{fmt}` into `out_dir` (and its PNGs) and returns its path.
+def write_reports(
+    engine: sa.Engine,
+    *,
+    as_of: date | None,
+    preset: str,
+    formats: Sequence[str],
+    out_dir: Path,
+    charts: int = DEFAULT_PER_END,
+) -> list[Path]:
+    """Writes `report-YYYY-MM-DD.{fmt}` for each of `formats` into `out_dir`; returns their paths in that order.
 
-    Markdown and HTML reference `report-YYYY-MM-DD/TICKER.png` by relative path; the
-    images of tickers no longer in that day's report are removed after the report is
-    in place.
+    Markdown and HTML share the PNGs in `report-YYYY-MM-DD/`, drawn once: the skill
+    chart, and a chart for the worst and best `charts` tickers and every failed one
+    (every ticker when there are at most 2 x `charts`). Images the report no longer
+    references are removed from that directory after the reports are in place.
     """
-    if fmt not in FORMATS:
-        raise UserError(f"report format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    data = load_report(engine, as_of=as_of, preset=preset)
+    unknown = [fmt for fmt in formats if fmt not in FORMATS]
+    if unknown or not formats:
+        raise UserError(f"report format {', '.join(map(repr, unknown)) or 'missing'}: expected one of {', '.join(FORMATS)}")
+    if charts < 0:
+        raise UserError(f"charts per end {charts}: expected 0 or more")
+    data = load_report(engine, as_of=as_of, preset=preset, charts=charts)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"report-{data.as_of.isoformat()}"
-    path = out_dir / f"{stem}.{fmt}"
-    if fmt == "csv":
-        _write_atomic(path, render_csv(data).encode())
-        return path
-    images = _write_images(data, out_dir / stem)
-    text = render_markdown(data, images) if fmt == "md" else render_html(data, images)
-    _write_atomic(path, text.encode())
-    _prune_images(out_dir / stem, keep={Path(relative).name for relative in images.values()})
+    with_charts = {"md", "html"} & set(formats)
+    drawn = draw_charts(data) if with_charts else None
+    if drawn is not None:
+        (out_dir / stem).mkdir(exist_ok=True)
+        for name, png in drawn.pngs.items():
+            _write_atomic(out_dir / stem / name, png)
+    paths = []
+    for fmt in dict.fromkeys(formats):
+        path = out_dir / f"{stem}.{fmt}"
+        if fmt == "csv":
+            text = render_csv(data)
+        else:
+            assert drawn is not None, "charts are drawn for every md or html report"
+            text = (render_markdown if fmt == "md" else render_html)(data, drawn, stem)
+        _write_atomic(path, text.encode())
+        paths.append(path)
+    if drawn is not None:
+        _prune_images(out_dir / stem, keep=set(drawn.pngs))
+    return paths
+
+
+def write_report(
+    engine: sa.Engine, *, as_of: date | None, preset: str, fmt: Format, out_dir: Path, charts: int = DEFAULT_PER_END
+) -> Path:
+    """Writes the report in one format (see write_reports) and returns its path."""
+    (path,) = write_reports(engine, as_of=as_of, preset=preset, formats=[fmt], out_dir=out_dir, charts=charts)
     return path
-
-
-# --- images -------------------------------------------------------------------------------
-
-
-def _image_name(ticker: str) -> str:
-    """A file name for any ticker ("^GSPC", "BRK/B"): unsafe characters replaced, plus a hash if any were."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", ticker)
-    if safe != ticker or safe.startswith("."):
-        safe = f"{safe}-{sha1(ticker.encode()).hexdigest()[:8]}"
-    return f"{safe}.png"
-
-
-def _write_images(data: ReportData, directory: Path) -> dict[str, str]:
-    """Writes one PNG per ticker; returns {ticker: path relative to the report}."""
-    directory.mkdir(exist_ok=True)
-    realised = data.realised.partition_by("ticker", as_dict=True)
-    losses = data.losses.partition_by("ticker", as_dict=True)
-
-    def series(row: dict[str, Any]) -> TickerSeries:
-        past = realised.get((row["ticker"],), data.realised.clear())
-        fit = losses.get((row["ticker"],), data.losses.clear())
-        return TickerSeries(
-            ticker=row["ticker"],
-            sessions=[*past["target_session"], row["target_session"]],
-            actual=[*past["actual_close"], None],
-            predicted=[*past["predicted_close"], row["predicted_close"]],
-            epochs=fit["epoch"].to_list(),
-            losses=fit["loss"].to_list(),
-        )
-
-    images = {}
-    for ticker, png in ticker_pngs(series(row) for row in data.tickers.iter_rows(named=True)):
-        name = _image_name(ticker)
-        _write_atomic(directory / name, png)
-        images[ticker] = f"{directory.name}/{name}"
-    return images
 
 
 def _prune_images(directory: Path, keep: set[str]) -> None:
