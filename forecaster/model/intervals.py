@@ -304,8 +304,8 @@ def replay(predictions: pl.DataFrame, prices: pl.DataFrame, *, closes_per_foreca
         )
         state = _put(state, rows, day_state)
         out.append(day.with_columns(
-            lower_80=pl.Series(bounds.lower_80), upper_80=pl.Series(bounds.upper_80),
-            lower_95=pl.Series(bounds.lower_95), upper_95=pl.Series(bounds.upper_95),
+            lower_80=pl.Series(bounds.lower_80, nan_to_null=True), upper_80=pl.Series(bounds.upper_80, nan_to_null=True),
+            lower_95=pl.Series(bounds.lower_95, nan_to_null=True), upper_95=pl.Series(bounds.upper_95, nan_to_null=True),
             interval_method=pl.Series(bounds.method, dtype=pl.String),
         ))
     return pl.concat(out) if out else predictions.with_columns(
