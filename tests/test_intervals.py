@@ -6,7 +6,7 @@ Coverage on a long series with a volatility regime change is in test_forecast_qu
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -14,10 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forecaster import calendar
 from forecaster.model import intervals as iv
 from forecaster.model.volatility import EWMA_DECAY, ewma_volatility
 
 CLOSES = 257  # what a cycle of the default preset loads per ticker: window 252 + 5 lags
+DAYS = calendar.sessions_between(date(2018, 1, 2), date(2021, 12, 31))  # NYSE sessions, DAYS[t] for close t
 
 
 def _random_walk(tickers: int, sessions: int, sigma: float = 0.01, seed: int = 0) -> np.ndarray:
@@ -31,14 +33,9 @@ def _walk_naive(closes: np.ndarray, start: int, json_round_trip: bool = False):
     last one, as a cycle would: yields (session index, bounds)."""
     tickers = closes.shape[0]
     state = iv.IntervalState.empty(tickers)
-    day0 = date(2020, 1, 1)
     for t in range(start, closes.shape[1] - 1):
-        realised = np.where(
-            np.array([target == day0 + timedelta(days=t) for target in state.pending_target]), closes[:, t], np.nan
-        )
-        bounds, state = iv.interval_step(
-            state, realised, closes[:, t - CLOSES + 1 : t + 1], closes[:, t], day0 + timedelta(days=t + 1)
-        )
+        realised = np.where(np.array([target == DAYS[t] for target in state.pending_target]), closes[:, t], np.nan)
+        bounds, state = iv.interval_step(state, realised, closes[:, t - CLOSES + 1 : t + 1], closes[:, t], DAYS[t + 1])
         if json_round_trip:
             state = iv.state_from_json(json.loads(json.dumps(iv.state_to_json(state))))
         yield t, bounds
@@ -103,22 +100,21 @@ def test_a_state_stored_as_json_each_session_continues_exactly_as_one_kept_in_me
 def test_replay_over_stored_forecasts_equals_the_one_step_walk():
     tickers, sessions = 2, CLOSES + 40
     closes = _random_walk(tickers, sessions, seed=5)
-    day0 = date(2020, 1, 1)
     walked = {t: b for t, b in _walk_naive(closes, CLOSES)}
     prices = pl.DataFrame({
         "ticker": [f"T{k}" for k in range(tickers) for _ in range(sessions)],
-        "session_date": [day0 + timedelta(days=t) for _ in range(tickers) for t in range(sessions)],
+        "session_date": [DAYS[t] for _ in range(tickers) for t in range(sessions)],
         "close": closes.ravel(),
     })
     predictions = pl.DataFrame({
         "ticker": [f"T{k}" for t in walked for k in range(tickers)],
-        "as_of": [day0 + timedelta(days=t) for t in walked for _ in range(tickers)],
-        "target_session": [day0 + timedelta(days=t + 1) for t in walked for _ in range(tickers)],
+        "as_of": [DAYS[t] for t in walked for _ in range(tickers)],
+        "target_session": [DAYS[t + 1] for t in walked for _ in range(tickers)],
         "predicted_close": [closes[k, t] for t in walked for k in range(tickers)],
     })
     replayed = iv.replay(predictions, prices, closes_per_forecast=CLOSES)
     for t, bounds in walked.items():
-        day = replayed.filter(pl.col("as_of") == day0 + timedelta(days=t)).sort("ticker")
+        day = replayed.filter(pl.col("as_of") == DAYS[t]).sort("ticker")
         np.testing.assert_array_equal(day["upper_80"].to_numpy(), bounds.upper_80)
         np.testing.assert_array_equal(day["lower_95"].to_numpy(), bounds.lower_95)
         assert day["interval_method"].to_list() == bounds.method

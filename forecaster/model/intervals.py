@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster import calendar
 from forecaster.model.volatility import EWMA_DECAY, ewma_volatility
 
 LEVELS: tuple[float, float] = (0.80, 0.95)
@@ -274,8 +275,9 @@ def state_from_json(rows: Sequence[dict[str, Any] | None], window: int = WINDOW)
 def replay(predictions: pl.DataFrame, prices: pl.DataFrame, *, closes_per_forecast: int) -> pl.DataFrame:
     """The intervals the cycle would have given stored forecasts, session by session, with
     `interval_step`: predictions (ticker, as_of, target_session, predicted_close), prices
-    (ticker, session_date, close). `closes_per_forecast` is the preset's window + lags, the
-    closes a cycle loads (per ticker, the last ones through as_of).
+    (ticker, session_date, close). `closes_per_forecast` is the preset's window + lags: the
+    cycle loads the closes of that many NYSE sessions through as_of (fewer where some are
+    missing), and so does the replay.
 
     Returns the predictions with lower_80, upper_80, lower_95, upper_95, interval_method
     (sorted by as_of, ticker). A ticker's state starts empty at its first forecast here and
@@ -294,9 +296,11 @@ def replay(predictions: pl.DataFrame, prices: pl.DataFrame, *, closes_per_foreca
         rows = [index[t] for t in day["ticker"]]
         day_state = _take(state, rows)
         window = np.full((len(rows), closes_per_forecast), np.nan)  # (tickers today, closes)
+        first = np.datetime64(calendar.sessions_back(as_of, closes_per_forecast))  # as the cycle loads them
         for j, ticker in enumerate(day["ticker"]):
+            start = np.searchsorted(dates[ticker], first, side="left")
             end = np.searchsorted(dates[ticker], np.datetime64(as_of), side="right")
-            seen = values[ticker][max(0, end - closes_per_forecast):end]
+            seen = values[ticker][start:end]
             window[j, closes_per_forecast - len(seen):] = seen
         realised = realised_closes(day_state, day["ticker"].to_list(), prices)
         bounds, day_state = interval_step(
