@@ -164,7 +164,8 @@ def test_the_state_keeps_the_last_window_of_scores_and_stays_small():
         state = iv.advance_state(state, np.array([100.0 * np.exp(0.01 * (1 + k % 7) / 3)]))
     assert state.counts.tolist() == [iv.WINDOW]
     stored = iv.state_to_json(iv.with_pending(state, np.array([123.456789]), np.array([0.0123456]), date(2024, 1, 3)))
-    assert len(json.dumps(stored[0])) < 2_000
+    # 250 scores of at most 4 decimals (a few σ at most: "2.2910, " is 8 characters) and one pending forecast
+    assert len(json.dumps(stored[0])) < iv.WINDOW * 8 + 200
     restored = iv.state_from_json(json.loads(json.dumps(stored)))
     np.testing.assert_array_equal(restored.scores, state.scores)
     assert restored.pending_close[0] == 123.456789 and restored.pending_target == [date(2024, 1, 3)]
