@@ -30,7 +30,8 @@ The method, per ticker:
   out-of-sample ones, without needing anything from the fit. A window with fewer than
   `MIN_SCORES` returns as well gives no interval (NaN bounds, method None).
 
-Once per session and ticker, in one step (`interval_step`): the previous forecast's score
+Once per session and ticker, in one step (`interval_step`, fed by `closes_matrix` and
+`realised_closes` from the closes the cycle loaded): the previous forecast's score
 joins the state (`advance_state`), σ and the fallback scores come from the closes window,
 the bounds are computed (`intervals`), and the new forecast becomes the state's pending one
 (`with_pending`). No pass over history: the state carries what is needed from earlier
@@ -216,6 +217,20 @@ def interval_step(
     sigma = sigma_series[:, -1]  # (tickers,)
     bounds = intervals(advanced, predicted_close, sigma, fallback_scores(closes))
     return bounds, with_pending(advanced, predicted_close, sigma, target_session)
+
+
+def closes_matrix(closes: pl.DataFrame, tickers: Sequence[str], width: int) -> np.ndarray:
+    """The (tickers, width) array `interval_step` takes from a (ticker, session_date, close) frame
+    (the closes a cycle loads): each ticker's last `width` closes, oldest first, right-aligned,
+    NaN in front where it has fewer."""
+    out = np.full((len(tickers), width), np.nan)
+    recent = closes.sort("ticker", "session_date").group_by("ticker", maintain_order=True).agg(pl.col("close").tail(width))
+    found = dict(zip(recent["ticker"].to_list(), recent["close"].to_list()))
+    for k, ticker in enumerate(tickers):
+        values = found.get(ticker, [])
+        if values:
+            out[k, width - len(values):] = values
+    return out
 
 
 def realised_closes(state: IntervalState, tickers: Sequence[str], closes: pl.DataFrame) -> np.ndarray:
