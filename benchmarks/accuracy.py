@@ -1,26 +1,51 @@
-"""Forecast accuracy out of sample, through the real backfill, on real daily prices.
+"""Forecast accuracy and prediction intervals out of sample, through the real backfill, on real
+daily prices, next to the naive forecast and simple peers on the same rows.
 
-    python benchmarks/accuracy.py [--span held-out|tuning] [--etf-file F] [--stock-file F] [--seed-sessions N]
+    python benchmarks/accuracy.py [--span held-out|tuning] [--presets default,seed] [--seed-sessions N]
+                                  [--no-ets] [--save DIR]
 
 For each price file and preset, a fresh SQLite database in a temporary directory is
-migrated and `forecaster.cycle.backfill` walks every session of the span with a
-CsvSource over the file: each forecast is made after the close of `as_of` for the
-next session, from prices through `as_of` only, warm-started from the previous
-session's state, exactly as the daemon does. Forecasts are read back through the
-`prediction_accuracy` view. The naive forecast is the last close (`last_close`).
+migrated and `forecaster.cycle.backfill` walks every session of the span with a CsvSource
+over the file: each forecast is made after the close of `as_of` for the next session, from
+prices through `as_of` only, warm-started from the previous session's state, exactly as the
+daemon does. Forecasts are read back through the `prediction_accuracy` view. The naive
+forecast is the last close (`last_close`).
 
-The default preset was tuned on the tuning spans only; the held-out spans come later
-and were not looked at while tuning. The seed preset (raw closes, 2000 first-fit
-epochs) can be limited to the first N sessions of a span with --seed-sessions.
+Peers, on exactly the rows the default preset forecast (same ticker, as_of and target),
+each from the closes through as_of only:
+  drift  random walk with drift: last close · exp(mean of the last 252 daily log returns)
+  ar1    AR(1) on daily log returns with an intercept, least squares on the last 252, refit each session
+  ets    statsforecast AutoETS (season_length=1, its own model choice) on the last 252 closes,
+         refit each session. A benchmark-only dependency: pip install -e '.[bench]'
+         (without it the column is skipped, with a line saying so; --no-ets skips it too)
+
+Point scores: MAE / naive MAE and RMSE / naive RMSE on errors in percent of the last close
+(so that a 2,000-point index does not outweigh a 40-dollar stock when pooled); DM is the
+Diebold-Mariano t statistic of the absolute percent error against naive's (negative: better
+than naive; pooled: on the per-session mean over tickers; |t| > 2 is significant at 5 %).
+
+Intervals (forecaster.model.intervals, replayed over the stored forecasts by
+`interval_frame`): coverage of the 80 % and 95 % intervals, mean width in percent of the
+last close, and the Winkler interval score in percent of the last close (width plus 2/α
+times the miss; lower is better), against two other rules on the same rows: the same
+method on the naive forecast's errors ("naive rule", for the width ratio) and a plain
+conformal rule on the last 60 absolute log errors of the model, not scaled by volatility
+("fixed 60", for the Winkler ratio).
+
+The default preset was tuned on the tuning spans only; the held-out spans come later and
+were not looked at while tuning. The seed preset (raw closes, 2000 first-fit epochs) can be
+limited to the first N sessions of a span with --seed-sessions.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -30,12 +55,17 @@ import polars as pl
 
 from forecaster import calendar
 from forecaster.cycle import CycleContext, backfill
+from forecaster.model import intervals as iv
 from forecaster.model.presets import PRESETS, Preset
+from forecaster.prices.files import read_price_file
 from forecaster.prices.sources.csv_file import CsvSource
 from forecaster.store.database import make_engine, upgrade
 from forecaster.store.accuracy import load_predictions
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PEER_WINDOW = 252  # returns (drift, ar1) or closes (ets) each peer fits on
+FIXED_WINDOW = 60  # the plain conformal rule the intervals are compared with
+INSTALL_BENCH = "pip install -e '.[bench]'"
 
 
 @dataclass(frozen=True)
@@ -83,59 +113,205 @@ def run_backfill(path: Path, tickers: tuple[str, ...], preset: Preset, span: Spa
     return frame.filter(pl.col("actual_close").is_not_null()), elapsed
 
 
-def _metrics(frame: pl.DataFrame, *, naive: bool) -> dict[str, float]:
-    error = (frame["last_close"] if naive else frame["predicted_close"]) - frame["actual_close"]
-    abs_error = error.abs()
-    naive_mae = float(frame["naive_abs_error"].mean())
-    move = (frame["predicted_close"] / frame["last_close"] - 1.0).abs() * 1e4
-    return {
-        "n": frame.height,
-        "mae": float(abs_error.mean()),
-        "rmse": float(np.sqrt((error**2).mean())),
-        "mape": float((100.0 * abs_error / frame["actual_close"]).mean()),
-        "dir": float("nan") if naive else float(frame["direction_hit"].mean()),
-        "ratio": float(abs_error.mean()) / naive_mae,
-        "move_bp": float("nan") if naive else float(move.mean()),
-        "moved": float("nan") if naive else float((move > 1.0).mean()),
-    }
+# --------------------------------------------------------------------------- intervals
 
 
-def _row(ticker: str, model: str, m: dict[str, float]) -> str:
-    def cell(value: float, fmt: str) -> str:
-        return "—" if np.isnan(value) else format(value, fmt)
-
-    return (
-        f"{ticker:<8} {model:<8} {m['n']:>5} {m['mae']:>9.4f} {m['rmse']:>9.4f} {m['mape']:>7.3f} "
-        f"{cell(m['dir'], '.3f'):>6} {m['ratio']:>9.4f} {cell(m['move_bp'], '.1f'):>8} {cell(m['moved'], '.3f'):>7}"
+def interval_frame(frame: pl.DataFrame, prices: pl.DataFrame, preset: Preset) -> pl.DataFrame:
+    """The forecasts with their interval columns (lower_80, upper_80, lower_95, upper_95,
+    interval_method), as the cycle makes them: replayed here from the stored forecasts.
+    Once the cycle stores them, this becomes `return frame` (the view already has them)."""
+    replayed = iv.replay(
+        frame.select("ticker", "as_of", "target_session", "predicted_close"), prices,
+        closes_per_forecast=preset.window + preset.lags,
+    )
+    return frame.drop("lower_80", "upper_80", "lower_95", "upper_95", "interval_method").join(
+        replayed.drop("target_session", "predicted_close"), on=["ticker", "as_of"], how="left"
     )
 
 
-HEADER = (
-    f"{'ticker':<8} {'model':<8} {'n':>5} {'MAE':>9} {'RMSE':>9} {'MAPE%':>7} {'dir':>6} {'MAE/naive':>9} "
-    f"{'|move|bp':>8} {'>1bp':>7}"
-)
+def naive_rule_frame(frame: pl.DataFrame, prices: pl.DataFrame, preset: Preset) -> pl.DataFrame:
+    """The same method applied to the naive forecast's errors: intervals around the last close."""
+    naive = frame.with_columns(pl.col("last_close").alias("predicted_close"))
+    return interval_frame(naive, prices, preset).with_columns(frame["predicted_close"])
 
 
-def table(results: dict[str, pl.DataFrame]) -> list[str]:
-    """One block per ticker, then overall (MAE/naive overall = mean of the per-ticker ratios; other
-    columns pooled over all forecasts)."""
-    lines = [HEADER]
-    tickers = sorted(set().union(*(frame["ticker"].unique().to_list() for frame in results.values())))
-    first = next(iter(results.values()))
-    for ticker in [*tickers, "overall"]:
-        for name, frame in results.items():
-            part = frame if ticker == "overall" else frame.filter(pl.col("ticker") == ticker)
-            if part.height == 0:
-                continue
-            metrics = _metrics(part, naive=False)
-            if ticker == "overall":
-                metrics["ratio"] = float(np.mean([
-                    _metrics(part.filter(pl.col("ticker") == t), naive=False)["ratio"] for t in part["ticker"].unique()
-                ]))
-            lines.append(_row(ticker, name, metrics))
-        part = first if ticker == "overall" else first.filter(pl.col("ticker") == ticker)
-        lines.append(_row(ticker, "naive", _metrics(part, naive=True)))
+def fixed_window_frame(frame: pl.DataFrame, window: int = FIXED_WINDOW) -> pl.DataFrame:
+    """Plain conformal on each ticker's last `window` absolute log errors, not scaled by volatility,
+    with the same quantile rule; no interval before MIN_SCORES errors."""
+    parts = []
+    for (_,), part in frame.sort("ticker", "as_of").group_by("ticker", maintain_order=True):
+        errors = np.abs(np.log(part["actual_close"].to_numpy() / part["predicted_close"].to_numpy()))  # (n,)
+        n = len(errors)
+        history = np.full((n, window), np.nan)  # row j: the errors of forecasts before j, the last `window`
+        for j in range(n):
+            seen = errors[max(0, j - window):j]
+            if len(seen):
+                history[j, window - len(seen):] = seen
+        enough = np.isfinite(history).sum(axis=1) >= iv.MIN_SCORES
+        columns = {}
+        for level in iv.LEVELS:
+            q = np.where(enough, iv.conformal_quantile(history, level), np.nan)
+            name = round(level * 100)
+            columns[f"lower_{name}"] = part["predicted_close"].to_numpy() * np.exp(-q)
+            columns[f"upper_{name}"] = part["predicted_close"].to_numpy() * np.exp(q)
+        parts.append(part.drop("lower_80", "upper_80", "lower_95", "upper_95").with_columns(
+            **{k: pl.Series(v, nan_to_null=True) for k, v in columns.items()}
+        ))
+    return pl.concat(parts)
+
+
+def _interval_scores(frame: pl.DataFrame, level: int) -> pl.DataFrame:
+    """Per row: covered, width and Winkler score of the level-% interval, in % of the last close."""
+    alpha = 1.0 - level / 100.0
+    lower, upper, actual = pl.col(f"lower_{level}"), pl.col(f"upper_{level}"), pl.col("actual_close")
+    return frame.select(
+        "ticker",
+        ((actual >= lower) & (actual <= upper)).cast(pl.Float64).alias("covered"),
+        (100.0 * (upper - lower) / pl.col("last_close")).alias("width"),
+        (100.0 * ((upper - lower) + 2.0 / alpha * ((lower - actual).clip(0.0) + (actual - upper).clip(0.0)))
+         / pl.col("last_close")).alias("winkler"),
+    )
+
+
+def interval_table(frames: dict[str, pl.DataFrame], tickers: list[str]) -> list[str]:
+    """frames: the model's intervals ('model'), the naive rule's and the fixed-60 rule's, same rows."""
+    model = frames["model"]
+    has = model["lower_80"].is_not_null() & frames["fixed"]["lower_80"].is_not_null()  # rows all rules bound
+    lines = [
+        f"{'ticker':<8} {'n':>5} {'cov80':>6} {'cov95':>6} {'width80%':>8} {'width95%':>8} {'wink80%':>8} {'wink95%':>8} "
+        f"{'w/naive80':>9} {'w/naive95':>9} {'wk/fix80':>8} {'wk/fix95':>8}  flags"
+    ]
+    for ticker in [*tickers, "pooled"]:
+        rows = np.ones(model.height, dtype=bool) if ticker == "pooled" else (model["ticker"] == ticker).to_numpy()
+        if not rows.any():
+            continue
+        cells, flags = [], []
+        scored = {level: {k: _interval_scores(f.filter(pl.Series(rows) & model["lower_80"].is_not_null()), level) for k, f in frames.items()} for level in (80, 95)}
+        common = {level: {k: _interval_scores(f.filter(pl.Series(rows) & has), level) for k, f in frames.items()} for level in (80, 95)}
+        n = scored[80]["model"].height
+        for level in (80, 95):
+            coverage = 100.0 * float(scored[level]["model"]["covered"].mean())
+            cells.append(f"{coverage:>6.1f}")
+            tolerance = 1.5 if ticker == "pooled" else 4.0
+            if abs(coverage - level) > tolerance:
+                flags.append(f"cov{level} off by {coverage - level:+.1f} (> {tolerance})")
+        cells += [f"{float(scored[level]['model']['width'].mean()):>8.3f}" for level in (80, 95)]
+        cells += [f"{float(scored[level]['model']['winkler'].mean()):>8.3f}" for level in (80, 95)]
+        for level in (80, 95):
+            ratio = float(common[level]["model"]["width"].mean()) / float(common[level]["naive"]["width"].mean())
+            cells.append(f"{ratio:>9.4f}")
+            if ticker == "pooled" and ratio > 1.0:
+                flags.append(f"wider than the naive rule at {level}")
+        for level in (80, 95):
+            ratio = float(common[level]["model"]["winkler"].mean()) / float(common[level]["fixed"]["winkler"].mean())
+            cells.append(f"{ratio:>8.4f}")
+            if ticker == "pooled" and ratio >= 1.0:
+                flags.append(f"Winkler not better than fixed {FIXED_WINDOW} at {level}")
+        lines.append(f"{ticker:<8} {n:>5} " + " ".join(cells) + ("  " + "; ".join(flags) if flags else ""))
+    methods = model["interval_method"].value_counts().sort("interval_method")
+    lines.append("methods: " + ", ".join(f"{m}: {c}" for m, c in methods.iter_rows()))
     return lines
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def _ets_available() -> bool:
+    try:
+        import statsforecast  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def peer_forecasts(prices: pl.DataFrame, rows: pl.DataFrame, *, ets: bool) -> pl.DataFrame:
+    """(ticker, as_of) of `rows` with each peer's predicted close, from the closes through as_of."""
+    out, ets_windows = [], []
+    for (ticker,), part in prices.sort("ticker", "session_date").group_by("ticker", maintain_order=True):
+        dates = part["session_date"].to_numpy()
+        closes = part["close"].to_numpy()
+        returns = np.diff(np.log(closes))  # returns[i - 1]: close i over close i - 1
+        for as_of in rows.filter(pl.col("ticker") == ticker)["as_of"].to_list():
+            i = int(np.searchsorted(dates, np.datetime64(as_of)))
+            assert dates[i] == np.datetime64(as_of), f"{ticker}: no close on {as_of}"
+            recent = returns[max(0, i - PEER_WINDOW):i]  # the last 252 returns through as_of
+            x, y = recent[:-1], recent[1:]
+            slope = float(np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2))
+            ar1 = y.mean() + slope * (recent[-1] - x.mean())
+            out.append({"ticker": ticker, "as_of": as_of, "drift": closes[i] * math.exp(recent.mean()),
+                        "ar1": closes[i] * math.exp(ar1)})
+            if ets:
+                ets_windows.append(closes[max(0, i + 1 - PEER_WINDOW):i + 1])
+    frame = pl.DataFrame(out)
+    if ets:
+        frame = frame.with_columns(ets=pl.Series(_ets_forecasts(ets_windows)))
+    return frame
+
+
+def _ets_forecasts(windows: list[np.ndarray]) -> np.ndarray:
+    """AutoETS's next value for each window of closes, fitted separately (one series each), on 2 processes."""
+    import pandas as pd
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS
+
+    long = pd.DataFrame({
+        "unique_id": np.repeat(np.arange(len(windows)), [len(w) for w in windows]),
+        "ds": np.concatenate([np.arange(len(w)) for w in windows]),
+        "y": np.concatenate(windows),
+    })
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        forecast = StatsForecast(models=[AutoETS(season_length=1)], freq=1, n_jobs=2).forecast(df=long, h=1)
+    return forecast.sort_values("unique_id")["AutoETS"].to_numpy()
+
+
+# --------------------------------------------------------------------------- point scores
+
+
+def _dm(differential: np.ndarray) -> float:
+    """Diebold-Mariano t statistic of a loss differential series (one-step forecasts: no lags)."""
+    sd = float(np.std(differential, ddof=1))
+    return float(np.mean(differential) / (sd / math.sqrt(len(differential)))) if sd > 0 else float("nan")
+
+
+def point_scores(frame: pl.DataFrame, column: str) -> dict[str, float]:
+    """MAE / naive, RMSE / naive, DM against naive, direction hits and mean |move| of one forecast column."""
+    last, actual = frame["last_close"].to_numpy(), frame["actual_close"].to_numpy()
+    predicted = frame[column].to_numpy()
+    error = 100.0 * (predicted - actual) / last
+    naive = 100.0 * (last - actual) / last
+    differential = (
+        frame.with_columns(d=pl.Series(np.abs(error) - np.abs(naive))).group_by("as_of").agg(pl.col("d").mean())["d"].to_numpy()
+    )
+    moved, went = np.sign(predicted - last), np.sign(actual - last)
+    return {
+        "n": float(frame.height),
+        "mae": float(np.mean(np.abs(error)) / np.mean(np.abs(naive))),
+        "rmse": float(np.sqrt(np.mean(error**2)) / np.sqrt(np.mean(naive**2))),
+        "dm": _dm(differential),
+        "dir": float(np.mean(moved == went)),
+        "move": float(np.mean(np.abs(predicted / last - 1.0)) * 1e4),
+    }
+
+
+def point_table(frame: pl.DataFrame, columns: list[str], tickers: list[str]) -> list[str]:
+    lines = [f"{'ticker':<8} " + " ".join(f"{c:>21}" for c in columns),
+             f"{'':<8} " + " ".join(f"{'MAE/n RMSE/n DM':>21}" for _ in columns)]
+    for ticker in [*tickers, "pooled"]:
+        part = frame if ticker == "pooled" else frame.filter(pl.col("ticker") == ticker)
+        cells = []
+        for column in columns:
+            rows = part.filter(pl.col(column).is_not_null())
+            s = point_scores(rows, column)
+            cells.append(f"{s['mae']:>7.4f} {s['rmse']:>6.4f} {s['dm']:>6.2f}")
+        lines.append(f"{ticker:<8} " + " ".join(f"{c:>21}" for c in cells))
+    moves = [point_scores(frame.filter(pl.col(c).is_not_null()), c) for c in columns]
+    lines.append(f"{'dir hit':<8} " + " ".join(f"{m['dir']:>21.3f}" for m in moves))
+    lines.append(f"{'|move|bp':<8} " + " ".join(f"{m['move']:>21.1f}" for m in moves))
+    return lines
+
+
+# --------------------------------------------------------------------------- main
 
 
 def main() -> None:
@@ -148,18 +324,28 @@ def main() -> None:
         "--seed-sessions", type=int, default=0,
         help="evaluate the seed preset on only the first N sessions of each span (0: the whole span)",
     )
+    parser.add_argument("--no-ets", action="store_true", help="skip the AutoETS peer (the slowest part)")
+    parser.add_argument("--save", type=Path, help="also write each file's rows with every forecast and interval as parquet here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    ets = not args.no_ets and _ets_available()
     files = {UNIVERSES[0].label: args.etf_file, UNIVERSES[1].label: args.stock_file}
     total_started = time.perf_counter()
     print("command: python " + " ".join(sys.argv))
+    if not args.no_ets and not ets:
+        print(f"AutoETS skipped: statsforecast is not installed ({INSTALL_BENCH} installs the benchmark extra)")
+    names = args.presets.split(",")
     for universe in UNIVERSES:
         span = universe.held_out if args.span == "held-out" else universe.tuning
         print(f"\n## {universe.label}: {files[universe.label]}")
         print(f"tuning span (as_of): {universe.tuning.start} to {universe.tuning.end}; "
               f"held-out span (as_of): {universe.held_out.start} to {universe.held_out.end}; this run: {args.span}")
+        prices = read_price_file(files[universe.label]).filter(
+            pl.col("ticker").is_in(list(universe.tickers))
+            & pl.col("session_date").is_between(calendar.sessions_back(span.start, 2 * PEER_WINDOW), calendar.next_session(span.end))
+        ).select("ticker", "session_date", "close")
         results: dict[str, pl.DataFrame] = {}
-        for name in args.presets.split(","):
+        for name in names:
             preset = PRESETS[name]
             run_span = span
             if name == "seed" and args.seed_sessions:
@@ -167,11 +353,38 @@ def main() -> None:
                 run_span = Span(sessions[0], sessions[-1])
             frame, elapsed = run_backfill(files[universe.label], universe.tickers, preset, run_span)
             print(f"{name}: backfill {run_span.start} to {run_span.end}, {frame.height} scored forecasts, {elapsed:.1f} s")
-            results[name] = frame
-        if args.seed_sessions and "seed" in results and len(results) > 1:
-            print(f"(seed evaluated on the first {args.seed_sessions} sessions only; its rows are not comparable "
-                  "with the other presets' full-span rows; naive rows are over the full span)")
-        print("\n".join(table(results)))
+            results[name] = interval_frame(frame, prices, preset).sort("ticker", "as_of")
+        tickers = sorted(universe.tickers)
+        base = results[names[0]]
+        started = time.perf_counter()
+        rows = base.select("ticker", "as_of", "last_close", "actual_close").join(
+            peer_forecasts(prices, base, ets=ets), on=["ticker", "as_of"]
+        )
+        for name, frame in results.items():
+            rows = rows.join(frame.select("ticker", "as_of", pl.col("predicted_close").alias(name)), on=["ticker", "as_of"], how="left")
+        print(f"peers: {time.perf_counter() - started:.1f} s")
+        columns = [*names, "drift", "ar1", *(["ets"] if ets else [])]
+        print("\nPoint forecasts on the same rows: MAE / naive MAE, RMSE / naive RMSE, Diebold-Mariano t against naive")
+        if args.seed_sessions and "seed" in names:
+            print(f"(seed: only the first {args.seed_sessions} sessions; its pooled and per-ticker figures cover those rows only)")
+        print("\n".join(point_table(rows, columns, tickers)))
+        for name in names:
+            preset = PRESETS[name]
+            model = results[name]
+            frames = {
+                "model": model,
+                "naive": naive_rule_frame(model, prices, preset),
+                "fixed": fixed_window_frame(model),
+            }
+            print(f"\nIntervals, {name}: coverage (%), mean width and Winkler score (% of the last close); "
+                  f"width against the same rule on naive's errors, Winkler against a fixed {FIXED_WINDOW}-error window "
+                  "(both on the rows every rule bounds)")
+            print("\n".join(interval_table(frames, tickers)))
+            if args.save:
+                args.save.mkdir(parents=True, exist_ok=True)
+                model.join(rows.drop("last_close", "actual_close", *names), on=["ticker", "as_of"], how="left").write_parquet(
+                    args.save / f"{name}_{args.span}_{universe.label.replace(' ', '_')}.parquet"
+                )
     print(f"\nwall time: {time.perf_counter() - total_started:.1f} s")
 
 

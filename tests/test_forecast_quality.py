@@ -1,17 +1,21 @@
-"""The default preset's options, and its forecast quality on a series with a known signal.
+"""The default preset's options, and what it learns, on series whose answers are known.
 
-The new model options (tanh activation, absolute-error loss, Adam weight decay) are
-checked against torch autograd and torch.optim.Adam, as the seed cell is in
-test_batched_training.py. The quality tests run the real backfill over a synthetic
-price series whose daily log returns follow an AR(1): a model that learns anything
-must beat the naive forecast (the last close) there, and must not simply repeat it.
+The model options (tanh activation, absolute-error loss, Adam weight decay) are checked
+against torch autograd and torch.optim.Adam, as the seed cell is in test_batched_training.py.
+
+Learning is measured against an oracle: on a long synthetic series whose daily log returns
+follow an AR(1) with a known coefficient φ, the oracle forecasts φ · (today's return), the
+best a forecast of the next close can do; the naive forecast (the last close) does nothing.
+The default preset, walked session by session with its daily warm start as the cycle walks
+it, must capture a stated share of the oracle's MAE gain over naive. The same walk checks
+that the prediction intervals cover as stated when volatility jumps in the middle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -19,7 +23,8 @@ import pytest
 import torch
 
 from forecaster import calendar
-from forecaster.model.features import TrainingWindows
+from forecaster.model import intervals as iv
+from forecaster.model.features import TrainingWindows, training_windows
 from forecaster.model.forecasting import fit_and_forecast
 from forecaster.model.cell import ACTIVATIONS, LOSSES, accumulate_gradient, predict
 from forecaster.cycle import CycleContext, backfill
@@ -28,6 +33,7 @@ from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult
 from forecaster.store.database import make_engine, upgrade
 from forecaster.store.accuracy import load_predictions
 from forecaster.model.training import AdamState, fit
+from forecaster.model.volatility import ewma_volatility
 
 
 def _torch_cell(p: torch.Tensor, x: torch.Tensor, activation: str) -> torch.Tensor:
@@ -95,6 +101,29 @@ def test_batched_fit_with_options_matches_torch_adam(activation, loss, weight_de
         np.testing.assert_allclose(params[k], p.detach().numpy(), rtol=1e-8, atol=1e-10)
 
 
+def test_vol_scaled_returns_are_fed_oldest_first_in_units_of_the_days_volatility():
+    closes = 100.0 * np.exp(np.cumsum(np.random.default_rng(6).normal(0, 0.01, size=40)))
+    lags = 5
+    targets = np.arange(lags, 40)
+    x = np.stack([closes[targets - j] for j in range(1, lags + 1)], axis=-1)[None]  # (1, samples, lags)
+    windows = TrainingWindows(
+        tickers=["T"], x=x, y=closes[targets][None], first=np.zeros(1, dtype=np.int64),
+        latest_lags=closes[::-1][:lags][None],
+    )
+    preset = replace(PRESETS["default"], scaling="vol_scaled_returns", epochs_first_fit=3)
+
+    forecast = fit_and_forecast(windows, preset, epochs=3)
+
+    returns = 100.0 * np.log(closes[1:] / closes[:-1])  # percent; returns[t - 1]: close t over close t - 1
+    sigma = 100.0 * ewma_volatility(closes[None])[0, -1]  # percent, through the latest close
+    # The cell sees the lags − 1 latest returns over σ, the oldest first, and its output is a move in σ.
+    inputs = (returns[-(lags - 1):] / sigma)[None, None, :]
+    h = predict(forecast.params, inputs, ACTIVATIONS[preset.activation])[0, 0]
+    assert forecast.predicted_close[0] == pytest.approx(closes[-1] * np.exp(sigma * h / 100.0), rel=1e-12)
+    # tanh bounds the output by 1: the forecast can move up to one day's σ, whatever σ is
+    assert abs(np.log(forecast.predicted_close[0] / closes[-1])) < sigma / 100.0
+
+
 def test_log_return_scaling_trains_on_returns_and_forecasts_a_close():
     closes = 100.0 * np.exp(np.cumsum(np.random.default_rng(5).normal(0, 0.01, size=40)))
     lags = 5
@@ -118,8 +147,132 @@ def test_log_return_scaling_trains_on_returns_and_forecasts_a_close():
     assert forecast.last_close[0] == closes[-1]
 
 
+AR_COEFFICIENT = 0.45  # φ: today's log return = φ · yesterday's + noise; strongly predictable, as real prices are not
+#: The share of the oracle's MAE gain over naive the default preset must capture on the AR(1)
+#: walk: a requirement, not a measurement. For a linear forecast with slope β, the share is
+#: (√(1 + φ²v) − √(1 + (φ − β)²v)) / (√(1 + φ²v) − 1), v = 1 / (1 − φ²) (Gaussian noise), so a
+#: third of the gain means an implied slope of about 0.2 φ: clearly learning, though shrunk.
+REQUIRED_SHARE = 1 / 3
+WALK_TICKERS, WALK_SESSIONS = 8, 400  # forecasts per ticker in the walk
+VOLATILITY_JUMP = 150  # from this forecast on, the noise is 2.5 times as large
+BURN_IN = 22  # two EWMA half-lives (λ = 0.94): σ has moved 3/4 of the way to the new level
+
+
+@dataclass
+class Walk:
+    closes: np.ndarray  # (tickers, sessions)
+    returns: np.ndarray  # (tickers, sessions): log return into each close
+    first: int  # index of the first close forecast from
+    predicted: np.ndarray  # (tickers, WALK_SESSIONS): forecast made after close first + j
+    bounds: list[iv.Bounds]  # one per forecast session
+
+
+def _ar1_closes(tickers: int, sessions: int, jump_at: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, 1.0, size=(tickers, sessions)) * np.where(np.arange(sessions) < jump_at, 0.01, 0.025)
+    returns = np.zeros((tickers, sessions))
+    for t in range(1, sessions):
+        returns[:, t] = AR_COEFFICIENT * returns[:, t - 1] + noise[:, t]
+    return 50.0 * np.exp(np.cumsum(returns, axis=1)), returns
+
+
+@pytest.fixture(scope="module")
+def walk() -> Walk:
+    """The default preset walked over 400 sessions of 8 AR(1) tickers, as a cycle walks them: the
+    last window + lags closes through each session, a full fit on the first, then the daily
+    warm start (weights and Adam state); the intervals made one session at a time alongside."""
+    preset = PRESETS["default"]
+    n_closes = preset.window + preset.lags
+    first = n_closes - 1
+    closes, returns = _ar1_closes(WALK_TICKERS, first + WALK_SESSIONS + 1, first + VOLATILITY_JUMP, seed=2024)
+    days = [date(2000, 1, 3) + timedelta(days=t) for t in range(closes.shape[1])]
+    tickers = [f"AR{k}" for k in range(WALK_TICKERS)]
+    params = adam = None
+    state = iv.IntervalState.empty(WALK_TICKERS)
+    predicted, bounds = [], []
+    for t in range(first, first + WALK_SESSIONS):
+        window = closes[:, t - n_closes + 1 : t + 1]  # (tickers, window + lags)
+        frame = pl.DataFrame({
+            "ticker": np.repeat(tickers, n_closes), "session_date": days[t - n_closes + 1 : t + 1] * WALK_TICKERS,
+            "close": window.ravel(),
+        })
+        epochs = preset.epochs_first_fit if params is None else preset.epochs_per_session
+        forecast = fit_and_forecast(
+            training_windows(frame, lags=preset.lags, window=preset.window), preset, epochs=epochs, params=params, adam=adam
+        )
+        params, adam = forecast.params, forecast.adam
+        realised = np.where([target == days[t] for target in state.pending_target], closes[:, t], np.nan)
+        day_bounds, state = iv.interval_step(state, realised, window, forecast.predicted_close, days[t + 1])
+        predicted.append(forecast.predicted_close)
+        bounds.append(day_bounds)
+    return Walk(closes, returns, first, np.array(predicted).T, bounds)
+
+
+def test_default_preset_captures_a_third_of_an_oracles_gain_on_an_ar1_series(walk):
+    span = slice(walk.first, walk.first + WALK_SESSIONS)
+    last, actual = walk.closes[:, span], walk.closes[:, walk.first + 1 : walk.first + WALK_SESSIONS + 1]
+    oracle = last * np.exp(AR_COEFFICIENT * walk.returns[:, span])
+
+    def mae(forecast):
+        return float(np.mean(np.abs(forecast - actual) / last))
+
+    naive_mae, model_mae, oracle_mae = mae(last), mae(walk.predicted), mae(oracle)
+    share = (naive_mae - model_mae) / (naive_mae - oracle_mae)
+    moves, previous = np.log(walk.predicted / last), walk.returns[:, span]
+    slope = float(np.sum(moves * previous) / np.sum(previous * previous))
+    detail = (f"MAE / naive: model {model_mae / naive_mae:.4f}, oracle {oracle_mae / naive_mae:.4f}; share of the "
+              f"oracle's gain {share:.3f}; implied slope {slope:.3f} (true {AR_COEFFICIENT})")
+    assert share >= REQUIRED_SHARE, detail
+    assert 0.0 < slope <= AR_COEFFICIENT, detail  # shrunk towards naive, never past the truth
+
+
+def test_default_preset_forecasts_move_away_from_the_last_close(walk):
+    span = slice(walk.first, walk.first + WALK_SESSIONS)
+    move_bp = np.abs(np.log(walk.predicted / walk.closes[:, span])) * 1e4
+    assert np.mean(move_bp > 1.0) > 0.8, f"only {np.mean(move_bp > 1.0):.2f} of forecasts move the close by more than 1 bp"
+
+
+def _coverage(walk: Walk, sessions: range, level: int) -> tuple[float, int]:
+    actual = walk.closes[:, walk.first + 1 : walk.first + WALK_SESSIONS + 1]  # (tickers, WALK_SESSIONS)
+    covered = [
+        (getattr(walk.bounds[j], f"lower_{level}") <= actual[:, j]) & (actual[:, j] <= getattr(walk.bounds[j], f"upper_{level}"))
+        for j in sessions
+    ]
+    return float(np.mean(covered)), int(np.size(covered))
+
+
+@pytest.mark.parametrize("level", [80, 95])
+@pytest.mark.parametrize(
+    ("regime", "sessions", "transient_misses", "transient_scores"),
+    [
+        # the whole walk: the burn-in's forecasts may all miss, and its scores sit in the window after
+        ("all", range(WALK_SESSIONS), BURN_IN / WALK_SESSIONS, BURN_IN / iv.WINDOW),
+        ("before the jump", range(VOLATILITY_JUMP), 0.0, 0.0),
+        ("after the jump", range(VOLATILITY_JUMP + BURN_IN, WALK_SESSIONS), 0.0, BURN_IN / iv.WINDOW),
+    ],
+)
+def test_intervals_cover_as_stated_across_a_volatility_jump(walk, level, regime, sessions, transient_misses, transient_scores):
+    # Tolerance: 3 binomial standard errors of the n forecasts either way; above, the conformal
+    # rule's slack of 1 / (W + 1), and after the jump the share of the W-score window the burn-in's
+    # large scores can hold (they raise the quantile until they leave the window); below, across
+    # the jump, the share of forecasts made while σ was catching up.
+    coverage, n = _coverage(walk, sessions, level)
+    nominal = level / 100
+    sampling = 3.0 * np.sqrt(nominal * (1.0 - nominal) / n)
+    low, high = nominal - sampling - transient_misses, nominal + sampling + 1.0 / (iv.WINDOW + 1) + transient_scores
+    assert low <= coverage <= high, f"{regime}: {level} % interval covered {coverage:.3f} of {n}, expected {low:.3f} .. {high:.3f}"
+
+
+def test_intervals_widen_with_the_volatility_jump(walk):
+    width = np.array([np.log(b.upper_80 / b.lower_80) for b in walk.bounds])  # (sessions, tickers)
+    before = np.median(width[VOLATILITY_JUMP - 50 : VOLATILITY_JUMP])
+    after = np.median(width[VOLATILITY_JUMP + BURN_IN :])
+    # the noise is 2.5 times as large; returns' volatility, and so the interval, by about as much
+    assert 2.0 < after / before < 3.0, f"80 % width grew {after / before:.2f}×"
+
+
+
 SESSIONS = calendar.sessions_between(date(2022, 1, 3), date(2024, 12, 31))
-AR_COEFFICIENT = 0.45  # today's log return = 0.45 · yesterday's + noise: predictable, as real prices are not
 
 
 class AutoregressiveSource:
@@ -169,17 +322,9 @@ def ar1_forecasts(tmp_path_factory) -> pl.DataFrame:
         engine.dispose()
 
 
-def test_default_preset_beats_the_naive_forecast_out_of_sample_on_an_ar1_series(ar1_forecasts):
+def test_the_cycle_forecasts_move_away_from_the_last_close(ar1_forecasts):
+    """Through the real backfill (database, warm starts from stored states) the default preset's
+    forecasts are its own, not a disguised naive forecast."""
     assert ar1_forecasts.height >= 2 * 120
-    ratios = {}
-    for (ticker,), part in ar1_forecasts.group_by("ticker"):
-        ratios[ticker] = part["abs_error"].mean() / part["naive_abs_error"].mean()
-        assert ratios[ticker] < 1.0, f"{ticker}: MAE / naive MAE = {ratios[ticker]:.4f}, expected < 1 on an AR(1) with coefficient {AR_COEFFICIENT}"
-    # Measured when tuned: 0.987 and 0.996. A regression of the preset towards the naive forecast fails this.
-    assert np.mean(list(ratios.values())) < 0.995, ratios
-
-
-def test_default_preset_forecasts_differ_from_the_last_close(ar1_forecasts):
-    move_bp = ((ar1_forecasts["predicted_close"] / ar1_forecasts["last_close"] - 1.0).abs() * 1e4).to_numpy()
+    move_bp = ((ar1_forecasts["predicted_close"] / ar1_forecasts["last_close"]).log().abs() * 1e4).to_numpy()
     assert np.mean(move_bp > 1.0) > 0.8, f"only {np.mean(move_bp > 1.0):.2f} of forecasts move the close by more than 1 bp"
-    assert np.median(move_bp) > 3.0

@@ -19,6 +19,7 @@ from forecaster.model.cell import (
 )
 from forecaster.model.presets import Preset
 from forecaster.model.training import AdamState, fit
+from forecaster.model.volatility import ewma_volatility
 
 #: Every preset trains in float32: twice the SIMD lanes of float64. The notebook itself trains in
 #: float32, and the seed preset's losses come closer to it this way (3.5e-6 relative at worst
@@ -53,29 +54,64 @@ def _log_returns_pct(closes: np.ndarray) -> np.ndarray:
     return 100.0 * np.log(safe[..., :-1] / safe[..., 1:])
 
 
-def _scaled(windows: TrainingWindows, preset: Preset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _close_series(windows: TrainingWindows) -> np.ndarray:
+    """Each ticker's closes behind its samples, oldest first: (tickers, samples + lags), 0 on padding.
+
+    Sample n's lags are closes n .. n + lags − 1 of the series (x_1 the last of them) and its
+    target is close n + lags, so the series ends with the latest close.
+    """
+    n_tickers, n_samples, lags = windows.x.shape
+    series = np.zeros((n_tickers, n_samples + lags))
+    series[:, lags:] = windows.y  # (tickers, samples): 0 on padding rows
+    rows = np.arange(n_tickers)
+    for j in range(lags):  # the first real sample's lags, x_lags first
+        series[rows, windows.first + j] = windows.x[rows, windows.first, lags - 1 - j]
+    return series
+
+
+@dataclass
+class Scaled:
+    """A preset's view of the windows: what the cell trains on and predicts from."""
+
+    x: np.ndarray  # (tickers, samples, inputs)
+    y: np.ndarray  # (tickers, samples)
+    latest: np.ndarray  # (tickers, inputs): the inputs that predict the next session
+    output_scale: np.ndarray  # (tickers,): multiplies the cell's output (σ in percent for "vol_scaled_returns", else 1)
+
+
+def _scaled(windows: TrainingWindows, preset: Preset) -> Scaled:
     """Inputs, targets and prediction inputs in the preset's scale."""
+    ones = np.ones(len(windows.tickers))
     if preset.scaling == "none":
-        return windows.x, windows.y, windows.latest_lags
+        return Scaled(windows.x, windows.y, windows.latest_lags, ones)
     latest = windows.x[:, :, :1]  # (tickers, samples, 1); 0 on padding rows, which are never read
     scale = np.where(latest > 0, latest, 1.0)
-    if preset.scaling == "log_return_pct":
-        assert preset.lags >= 2, f"log_return_pct needs at least 2 closes per sample, got lags={preset.lags}"
+    if preset.scaling in ("log_return_pct", "vol_scaled_returns"):
+        assert preset.lags >= 2, f"{preset.scaling} needs at least 2 closes per sample, got lags={preset.lags}"
         y = np.where(windows.y > 0, windows.y, 1.0)
-        return (
-            _log_returns_pct(windows.x),  # (tickers, samples, lags - 1)
-            100.0 * np.log(y / scale[:, :, 0]),  # (tickers, samples)
-            _log_returns_pct(windows.latest_lags),  # (tickers, lags - 1)
+        x = _log_returns_pct(windows.x)  # (tickers, samples, lags - 1), the latest return first
+        y = 100.0 * np.log(y / scale[:, :, 0])  # (tickers, samples)
+        latest_x = _log_returns_pct(windows.latest_lags)  # (tickers, lags - 1)
+        if preset.scaling == "log_return_pct":
+            return Scaled(x, y, latest_x, ones)
+        lags = preset.lags
+        sigma = 100.0 * ewma_volatility(_close_series(windows))  # (tickers, samples + lags): percent, after each close
+        at_sample = sigma[:, lags - 1 : lags - 1 + x.shape[1]]  # (tickers, samples): σ through each sample's x_1
+        return Scaled(
+            (x / at_sample[:, :, None])[:, :, ::-1].copy(),  # (tickers, samples, lags - 1): oldest return first
+            y / at_sample,
+            (latest_x / sigma[:, -1:])[:, ::-1].copy(),  # (tickers, lags - 1): oldest first
+            sigma[:, -1],
         )
-    return windows.x / scale, windows.y / scale[:, :, 0], windows.latest_lags / windows.latest_lags[:, :1]
+    return Scaled(windows.x / scale, windows.y / scale[:, :, 0], windows.latest_lags / windows.latest_lags[:, :1], ones)
 
 
-def _unscaled(predicted: np.ndarray, last_close: np.ndarray, preset: Preset) -> np.ndarray:
+def _unscaled(predicted: np.ndarray, last_close: np.ndarray, output_scale: np.ndarray, preset: Preset) -> np.ndarray:
     """The cell's outputs (tickers,) as closes."""
     if preset.scaling == "last_close":
         return predicted * last_close
-    if preset.scaling == "log_return_pct":
-        return last_close * np.exp(predicted / 100.0)
+    if preset.scaling in ("log_return_pct", "vol_scaled_returns"):
+        return last_close * np.exp(output_scale * predicted / 100.0)
     return predicted
 
 
@@ -94,7 +130,8 @@ def fit_and_forecast(
     n_tickers = len(windows.tickers)
     params = initial_params(n_tickers) if params is None else params.copy()
     adam = AdamState.fresh(n_tickers) if adam is None else adam.copy()
-    x, y, latest = _scaled(windows, preset)
+    scaled = _scaled(windows, preset)
+    x, y, latest = scaled.x, scaled.y, scaled.latest
     losses = fit(
         params, adam, x.astype(TRAINING_PRECISION), y.astype(TRAINING_PRECISION),
         epochs=epochs, batch_size=preset.batch_size, learning_rate=preset.learning_rate, first=windows.first,
@@ -102,7 +139,7 @@ def fit_and_forecast(
     )
     predicted = predict(params, latest[:, None, :], ACTIVATIONS[preset.activation])[:, 0]  # (tickers,)
     last_close = windows.latest_lags[:, 0]
-    predicted = _unscaled(predicted, last_close, preset)
+    predicted = _unscaled(predicted, last_close, scaled.output_scale, preset)
     return Forecast(
         tickers=windows.tickers, params=params, adam=adam, losses=losses,
         predicted_close=predicted, last_close=last_close,
