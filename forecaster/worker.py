@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 
 from forecaster import calendar
 from forecaster.errors import CycleInterrupted, TickerFailure, one_line
+from forecaster.model import intervals
 from forecaster.model.features import training_windows
 from forecaster.model.forecasting import Forecast, fit_and_forecast, initial_params
 from forecaster.model.cell import N_PARAMETERS, params_from_dict, params_to_dict
@@ -44,6 +46,7 @@ CHUNK_SAMPLE_EPOCHS = 5_000_000
 class WarmStart:
     params: np.ndarray  # (12,)
     adam: AdamState | None  # one ticker's row, or None to start Adam afresh
+    interval_state: dict[str, Any] | None  # the interval method's state after the previous session
 
 
 def _warm_start(state: state_store.StoredState, preset: Preset) -> WarmStart | None:
@@ -69,7 +72,7 @@ def _warm_start(state: state_store.StoredState, preset: Preset) -> WarmStart | N
     except (KeyError, TypeError, ValueError) as error:
         log.warning("%s: stored state trained through %s is unreadable (%s); refitting from scratch", state.ticker, state.trained_through, error)
         return None
-    return WarmStart(params, adam)
+    return WarmStart(params, adam, state.interval_state)
 
 
 def _load_closes(connection: sa.Connection, tickers: Sequence[str], preset: Preset, as_of: date) -> pl.DataFrame:
@@ -114,8 +117,39 @@ def _fit_chunk(closes: pl.DataFrame, tickers: list[str], preset: Preset, epochs:
     return fit_and_forecast(windows, preset, epochs=epochs, params=params, adam=adam)
 
 
+def _intervals(
+    closes: pl.DataFrame, forecast: Forecast, preset: Preset, warm: dict[str, WarmStart], target: date
+) -> tuple[intervals.Bounds, list[dict[str, Any]]]:
+    """The prediction intervals of a chunk's forecasts, and each ticker's interval state to store:
+    one step of forecaster.model.intervals from the state it had after the previous session
+    (none after a refit from scratch: its old errors belong to another model)."""
+    previous = [warm[t].interval_state if t in warm else None for t in forecast.tickers]
+    state = intervals.state_from_json(previous)
+    window = intervals.closes_matrix(closes, forecast.tickers, preset.window + preset.lags)  # (tickers, closes)
+    realised = intervals.realised_closes(state, forecast.tickers, closes)  # (tickers,)
+    bounds, state = intervals.interval_step(state, realised, window, forecast.predicted_close, target)
+    return bounds, intervals.state_to_json(state)
+
+
+def _interval(bounds: intervals.Bounds, k: int) -> state_store.PredictionInterval | None:
+    method = bounds.method[k]
+    if method is None:
+        return None
+    return state_store.PredictionInterval(
+        lower_80=float(bounds.lower_80[k]), upper_80=float(bounds.upper_80[k]),
+        lower_95=float(bounds.lower_95[k]), upper_95=float(bounds.upper_95[k]), method=method,
+    )
+
+
 def _result_rows(
-    forecast: Forecast, preset: Preset, *, as_of: date, target: date, created_at: datetime
+    forecast: Forecast,
+    preset: Preset,
+    bounds: intervals.Bounds,
+    interval_states: list[dict[str, Any]],
+    *,
+    as_of: date,
+    target: date,
+    created_at: datetime,
 ) -> tuple[list[state_store.TrainingResultRow], dict[str, TickerFailure]]:
     """One row per ticker trained well; run_id is set when the row is written (see _save)."""
     rows, failures = [], {}
@@ -135,6 +169,7 @@ def _result_rows(
             config_hash=preset.config_hash, losses=[float(v) for v in forecast.losses[k]],
             as_of=as_of, target_session=target, predicted_close=predicted,
             last_close=float(forecast.last_close[k]), run_id=0, created_at=created_at,
+            interval=_interval(bounds, k), interval_state=interval_states[k],
         ))
     return rows, failures
 
@@ -218,7 +253,10 @@ def process_claim(
                 task_store.release(claim, [t for c, _ in chunks[done:] for t in c], connection=connection)
             raise CycleInterrupted
         forecast = _fit_chunk(closes, chunk, preset, epochs, warm)
-        rows, chunk_failures = _result_rows(forecast, preset, as_of=as_of, target=target, created_at=clock())
+        bounds, interval_states = _intervals(closes, forecast, preset, warm, target)
+        rows, chunk_failures = _result_rows(
+            forecast, preset, bounds, interval_states, as_of=as_of, target=target, created_at=clock()
+        )
         chunk_failures |= _write(engine, claim, rows)
         _record_failures(engine, claim, chunk_failures)
         with engine.begin() as connection:

@@ -163,3 +163,19 @@ def test_a_session_is_forecast_for_the_next_trading_session_across_a_holiday(eng
     outcome = run_cycle(_context(engine), date(2024, 7, 3))
 
     assert outcome.target_session == date(2024, 7, 5) == calendar.next_session(date(2024, 7, 3))
+
+
+def test_every_forecast_carries_nested_intervals_from_the_fallback_then_from_its_own_errors(engine):
+    backfill(_context(engine, tickers=("AAA", "BBB")), date(2024, 1, 2), date(2024, 2, 9))  # 28 sessions
+
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT as_of, lower_95, lower_80, predicted_close, upper_80, upper_95, interval_method, covered_80, covered_95 "
+            "FROM prediction_accuracy WHERE ticker = 'AAA' ORDER BY as_of"
+        )).all()
+    assert all(r.lower_95 <= r.lower_80 <= r.predicted_close <= r.upper_80 <= r.upper_95 for r in rows)
+    methods = [r.interval_method for r in rows]
+    # Forecast k has the scores of the k - 1 before it; with 20 of them the interval is its own.
+    assert methods == ["returns_window"] * 20 + ["conformal"] * 8
+    assert all(r.covered_80 in (0, 1) and r.covered_95 in (0, 1) for r in rows[:-1])
+    assert rows[-1].covered_80 is None  # its target close is not stored yet

@@ -25,6 +25,7 @@ class StoredState:
     params: dict[str, float]  # the 12 named parameters
     optimizer_state: dict[str, Any] | None  # {"step": int, "exp_avg": [...], "exp_avg_sq": [...]}
     config_hash: str  # the preset configuration the state was trained with
+    interval_state: dict[str, Any] | None = None  # the interval method's state (forecaster.model.intervals)
     unreadable: str | None = None  # why the stored JSON could not be decoded (then params is empty)
 
 
@@ -46,6 +47,7 @@ class TrainingResultRow:
     run_id: int
     created_at: datetime
     interval: PredictionInterval | None = None  # the bounds of the forecast, when it has them
+    interval_state: dict[str, Any] | None = None  # stored with the model state, read back by the next session
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,15 @@ def save_training_results(rows: Sequence[TrainingResultRow], *, connection: sa.C
     if repeated:
         raise ValueError(f"{len(repeated)} (ticker, preset, trained_through) keys given twice, e.g. {repeated[0]}")
     connection.execute(
-        upsert(connection, model_states, update=["params", "optimizer_state", "config_hash", "run_id", "created_at"]),
+        upsert(
+            connection, model_states,
+            update=["params", "optimizer_state", "config_hash", "run_id", "created_at", "interval_state"],
+        ),
         [
             {
                 "ticker": r.ticker, "preset": r.preset, "trained_through": r.trained_through, "params": r.params,
                 "optimizer_state": r.optimizer_state, "config_hash": r.config_hash, "run_id": r.run_id,
-                "created_at": r.created_at,
+                "created_at": r.created_at, "interval_state": r.interval_state,
             }
             for r in rows
         ],
@@ -149,7 +154,7 @@ def load_latest_states(
     statement = sa.select(
         model_states.c.ticker, model_states.c.preset, model_states.c.trained_through,
         sa.type_coerce(model_states.c.params, sa.Text), sa.type_coerce(model_states.c.optimizer_state, sa.Text),
-        model_states.c.config_hash,
+        model_states.c.config_hash, sa.type_coerce(model_states.c.interval_state, sa.Text),
     ).join(
         latest,
         sa.and_(
@@ -162,11 +167,15 @@ def load_latest_states(
 
 
 def _stored_state(
-    ticker: str, preset: str, trained_through: date, params: Any, optimizer_state: Any, config_hash: str
+    ticker: str, preset: str, trained_through: date, params: Any, optimizer_state: Any, config_hash: str, interval_state: Any
 ) -> StoredState:
     try:
         params = json.loads(params) if isinstance(params, str) else params
         optimizer_state = json.loads(optimizer_state) if isinstance(optimizer_state, str) else optimizer_state
     except ValueError as error:
         return StoredState(ticker, preset, trained_through, {}, None, config_hash, unreadable=f"not JSON: {error}")
-    return StoredState(ticker, preset, trained_through, params, optimizer_state, config_hash)
+    try:
+        interval_state = json.loads(interval_state) if isinstance(interval_state, str) else interval_state
+    except ValueError:
+        interval_state = None  # its intervals restart from the fallback; the model is unaffected
+    return StoredState(ticker, preset, trained_through, params, optimizer_state, config_hash, interval_state)

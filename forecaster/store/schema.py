@@ -113,6 +113,7 @@ model_states = sa.Table(
     sa.Column("config_hash", sa.String(64), nullable=False),  # the preset configuration it was trained with
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("interval_state", sa.JSON),  # forecaster.model.intervals' state after this session's forecast
 )
 
 training_losses = sa.Table(
