@@ -48,9 +48,12 @@ class TickerFailure:
     reason: str  # one line
 
 
-def one_line(error: BaseException) -> str:
-    """The exception's class and the first line of its message (a driver's error can carry a
-    multi-kilobyte SQL dump after it)."""
+def one_line(error: BaseException, *, limit: int = 300) -> str:
+    """The exception's class and its message on one line, at most `limit` characters; of a
+    database driver's error only the first line (the rest can be a multi-kilobyte SQL dump)."""
     original = getattr(error, "orig", None) or error
-    lines = str(original).strip().splitlines()
-    return f"{type(original).__name__}: {lines[0].strip()}" if lines else type(original).__name__
+    text = str(original).strip()
+    if original is not error:
+        text = text.splitlines()[0] if text else ""
+    text = " ".join(text.split())
+    return f"{type(original).__name__}: {text}"[:limit] if text else type(original).__name__

@@ -7,6 +7,8 @@ assembly against yfinance's own code with only `Ticker.history` replaced.
 
 from __future__ import annotations
 
+import logging
+
 from datetime import date
 
 import numpy as np
@@ -109,7 +111,9 @@ def test_fake_frames_match_what_yfinance_download_assembles(monkeypatch):
         ["AAA", "BBB", "BAD"], date(2024, 1, 2), date(2024, 1, 4)
     )
     assert real.prices.equals(faked.prices)
-    assert real.failures == faked.failures == {"BAD": NO_ROWS}
+    assert faked.failures == {"BAD": NO_ROWS}
+    # The real download also logs why, which becomes the reason.
+    assert real.failures == {"BAD": f"{NO_ROWS}: RuntimeError('possibly delisted; no price data found')"}
     pd.testing.assert_frame_equal(
         yfinance.download(["AAA", "BBB", "BAD"], start="2024-01-02", end="2024-01-05", progress=False),
         download_frame(histories),
@@ -212,6 +216,21 @@ def test_rate_limit_fails_every_ticker_with_its_message():
 def test_any_exception_fails_every_ticker_with_a_one_line_reason():
     result, _ = fetch(ConnectionError("Failed to resolve\n  'query2.finance.yahoo.com'"), ["SPY"])
     assert result.failures == {"SPY": "download failed: ConnectionError: Failed to resolve 'query2.finance.yahoo.com'"}
+
+
+def test_the_reason_yfinance_logs_for_a_failed_ticker_is_kept_and_its_log_stays_out_of_ours(caplog):
+    def download(**kwargs):  # what yfinance 1.x does when Yahoo cannot be reached (DNS blocked)
+        logger = logging.getLogger("yfinance")
+        logger.error("\n2 Failed downloads:")
+        logger.error("['SPY', 'QQQ']: YFTzMissingError('possibly delisted; no timezone found')")
+        return download_frame({"SPY": None, "QQQ": None})
+
+    with caplog.at_level(logging.DEBUG):
+        result = YahooSource(download).fetch(["SPY", "QQQ"], date(2024, 1, 2), date(2024, 1, 3))
+
+    reason = f"{NO_DATA}: YFTzMissingError('possibly delisted; no timezone found')"
+    assert result.failures == {"SPY": reason, "QQQ": reason}
+    assert [r for r in caplog.records if r.name.startswith("yfinance")] == []
 
 
 def test_an_empty_frame_fails_every_ticker_as_no_data():

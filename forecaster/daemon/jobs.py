@@ -43,7 +43,7 @@ def opened_context(
     preset = get_preset(settings.preset)
     stop = stop or threading.Event()
     source = RetryingSource(
-        source_from_spec(settings.source),
+        source_from_spec(settings.source, tickers=settings.tickers),
         retries=settings.fetch_retries,
         backoff_seconds=settings.fetch_backoff_seconds,
         stop=stop,

@@ -43,20 +43,28 @@ def load_predictions(
     connection: sa.Connection,
     ticker: str | None = None,
     since: date | None = None,
+    as_of: date | None = None,
     preset: str | None = None,
+    newest_first: bool = False,
+    limit: int | None = None,
 ) -> pl.DataFrame:
-    """Forecasts with their outcome (ACCURACY_SCHEMA), by target_session then ticker.
+    """Forecasts with their outcome (ACCURACY_SCHEMA), by target_session (oldest first, or
+    newest first), then ticker and preset.
 
-    `since` keeps forecasts whose target_session is on or after it.
+    `since` keeps forecasts whose target_session is on or after it, `as_of` those made after
+    the close of that session; `limit` keeps the first rows of that order.
     """
     view = prediction_accuracy
-    statement = sa.select(*(view.c[name] for name in ACCURACY_SCHEMA)).order_by(
-        view.c.target_session, view.c.ticker, view.c.preset
-    )
+    session = view.c.target_session.desc() if newest_first else view.c.target_session
+    statement = sa.select(*(view.c[name] for name in ACCURACY_SCHEMA)).order_by(session, view.c.ticker, view.c.preset)
     if ticker is not None:
         statement = statement.where(view.c.ticker == ticker)
     if since is not None:
         statement = statement.where(view.c.target_session >= since)
+    if as_of is not None:
+        statement = statement.where(view.c.as_of == as_of)
     if preset is not None:
         statement = statement.where(view.c.preset == preset)
+    if limit is not None:
+        statement = statement.limit(limit)
     return pl.DataFrame(connection.execute(statement).all(), schema=ACCURACY_SCHEMA, orient="row")

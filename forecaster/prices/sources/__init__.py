@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from forecaster.errors import UserError
 from forecaster.prices.sources.base import FetchResult, PriceSource
 
@@ -10,10 +12,12 @@ __all__ = ["FetchResult", "PriceSource", "source_from_spec"]
 SPEC_FORMS = "yahoo, csv:PATH, synthetic or synthetic:SEED"
 
 
-def source_from_spec(spec: str) -> PriceSource:
+def source_from_spec(spec: str, *, tickers: Sequence[str] = ()) -> PriceSource:
     """The source a spec names: "yahoo", "csv:PATH", "synthetic" or "synthetic:SEED" (SEED >= 0).
 
-    Each source module is imported only when named: yahoo pulls in pandas and yfinance."""
+    A csv file must hold every one of `tickers` (the watch list): one it lacks is bad input,
+    refused here before any work. Each source module is imported only when named: yahoo pulls
+    in pandas and yfinance."""
     kind, colon, argument = spec.strip().partition(":")
     kind, argument = kind.strip().lower(), argument.strip()
     if kind == "yahoo" and not colon:
@@ -24,7 +28,11 @@ def source_from_spec(spec: str) -> PriceSource:
         from forecaster.prices.sources.csv_file import CsvSource
 
         source = CsvSource(argument)
-        source.prices()  # a missing or malformed file fails here, before anything touches the database
+        in_file = set(source.prices()["ticker"].unique())  # a missing or malformed file fails here, before any work
+        absent = [t for t in tickers if t not in in_file]
+        if absent:
+            shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
+            raise UserError(f"{argument}: no prices for {shown} of the watch list in the file")
         return source
     if kind == "synthetic" and (not colon or argument.isdigit()):
         from forecaster.prices.sources.synthetic import SyntheticSource

@@ -21,6 +21,7 @@ session the calendar covers (1990 to two years ahead).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from datetime import date
 from functools import cache
@@ -30,6 +31,8 @@ import polars as pl
 
 from forecaster.calendar import CALENDAR_START, sessions_between
 from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult
+
+log = logging.getLogger(__name__)
 
 ANCHOR_YEAR = 2020  # start_price is the close before this year's first session
 _FIRST_YEAR = CALENDAR_START.year
@@ -53,8 +56,12 @@ class SyntheticSource:
             raise ValueError("start_price must be positive and volatility non-negative")
         self.seed, self.start_price, self.drift, self.volatility = seed, start_price, drift, volatility
         self.name = f"synthetic:{seed}"
+        self._announced = False
 
     def fetch(self, tickers: Sequence[str], start: date, end: date) -> FetchResult:
+        if not self._announced:  # a watch list of real names (SPY...) gets made-up prices: say so once
+            log.warning("source %s: simulated prices (seeded random walks), not market data, whatever the tickers are called", self.name)
+            self._announced = True
         wanted = sorted(set(tickers))
         sessions = np.array(sessions_between(start, end), dtype="datetime64[D]")  # (days,)
         if not wanted or len(sessions) == 0:

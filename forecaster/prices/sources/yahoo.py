@@ -9,8 +9,11 @@ What yfinance returns, and how each case is read (see yfinance/multi.py):
   (and brings an "Adj Close" column even with auto_adjust=True); a ticker with a missing day
   has NaN there. Rows with a NaN close are dropped; a ticker with none left is a failure.
 - when every ticker fails the frame has the columns but no rows.
-- `download` logs per-ticker errors instead of raising, but may raise (YFRateLimitError,
-  network errors): then every ticker asked for fails with that one-line reason.
+- `download` logs per-ticker errors instead of raising (on the "yfinance" logger, a summary
+  line "['XYZ', 'ABC']: reason" per distinct reason), but may raise (YFRateLimitError,
+  network errors): then every ticker asked for fails with that one-line reason. Its log is
+  kept out of ours during the call; the reason it gives a ticker (no timezone: DNS or an
+  unknown symbol, rate limited, ...) becomes that ticker's failure reason.
 
 With auto_adjust=True (the default) yfinance's Close is already split- and dividend-adjusted,
 so adj_close = close. With auto_adjust=False, close is the raw close and adj_close is
@@ -19,8 +22,11 @@ Yahoo's "Adj Close". Rows and failures are keyed by each ticker as asked for ("s
 
 from __future__ import annotations
 
+import logging
+import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from forecaster.errors import one_line
 from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult, empty_prices
 
 #: yfinance's "Price" level names and the PRICE_SCHEMA columns they fill.
@@ -68,6 +75,14 @@ class YahooSource:
         wanted = list(dict.fromkeys(tickers))
         if not wanted:
             return FetchResult()
+        with _yfinance_reasons() as reasons:
+            result = self._fetch(wanted, start, end)
+        for ticker in result.failures:
+            if ticker.upper() in reasons and result.failures[ticker] in (NO_DATA, NO_ROWS, NOT_RETURNED):
+                result.failures[ticker] = f"{result.failures[ticker]}: {reasons[ticker.upper()]}"
+        return result
+
+    def _fetch(self, wanted: list[str], start: date, end: date) -> FetchResult:
         try:
             with warnings.catch_warnings():
                 # yfinance's own pandas deprecation notices: noise in the daemon's log, nothing to act on.
@@ -85,7 +100,7 @@ class YahooSource:
                     timeout=self.timeout,
                 )
         except Exception as error:  # any download error fails these tickers, never the run
-            reason = f"download failed: {_one_line(error)}"
+            reason = f"download failed: {one_line(error)}"
             return FetchResult(failures={ticker: reason for ticker in wanted})
         if frame is None or (isinstance(frame, pd.DataFrame) and frame.empty):
             return FetchResult(failures={ticker: NO_DATA for ticker in wanted})
@@ -132,14 +147,46 @@ class YahooSource:
         return FetchResult(prices=long if long.height else empty_prices(), failures=failures)
 
 
+#: yfinance's summary of failed tickers: "['XYZ', 'ABC']: YFTzMissingError('possibly delisted; ...')".
+_FAILED_TICKERS = re.compile(r"^\[(?P<tickers>[^\]]*)\]: (?P<reason>.+)$", re.DOTALL)
+
+
+class _ReasonsHandler(logging.Handler):
+    """Collects {TICKER: reason} from yfinance's error log lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.reasons: dict[str, str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = _FAILED_TICKERS.match(record.getMessage().strip())
+        if match is None:
+            return
+        reason = " ".join(match["reason"].split())[:300]
+        for ticker in re.findall(r"'([^']*)'", match["tickers"]):
+            self.reasons[ticker.upper()] = reason
+
+
+@contextmanager
+def _yfinance_reasons() -> Iterator[dict[str, str]]:
+    """During the block, yfinance's log goes here instead of the process's (its "N Failed
+    downloads" lines would otherwise print one ERROR per ticker on every retry); yields the
+    per-ticker reasons it gave."""
+    logger = logging.getLogger("yfinance")
+    handler = _ReasonsHandler()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler.reasons
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def _is_download_frame(frame: object) -> bool:
     return (
         isinstance(frame, pd.DataFrame)
         and list(frame.columns.names) == ["Price", "Ticker"]
         and "Close" in frame.columns.get_level_values("Price")
     )
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__

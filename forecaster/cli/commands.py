@@ -1,0 +1,129 @@
+"""The commands on the database: `db upgrade`, `run`, `backfill`, `report` and `status`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from forecaster import calendar
+from forecaster.cli.common import settings_of, writable_directory
+from forecaster.errors import EXIT_FAILURE, EXIT_OK, CycleInterrupted, UserError
+from forecaster.signals import stop_on_signals
+
+log = logging.getLogger("forecaster.cli")
+
+_STOPPED = "stopped before the end; run the same command again to complete it"
+
+
+def command_db_upgrade(args: argparse.Namespace) -> int:
+    from forecaster.daemon.leadership import Leadership
+    from forecaster.store.database import current_revision, opened_engine, upgrade
+
+    with opened_engine(settings_of(args).database) as engine:
+        leadership = Leadership(engine, role="forecaster db upgrade")
+        if leadership.single_process:  # SQLite: not under a running writer
+            leadership.acquire_or_refuse()
+        try:
+            upgrade(engine)
+            print(f"database at revision {current_revision(engine)}")
+        finally:
+            leadership.release()
+    return EXIT_OK
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from forecaster.cycle import work
+    from forecaster.daemon.jobs import forecast_job, forecast_job_as_scheduler, opened_context, report_job
+    from forecaster.daemon.scheduler import daemon_triggers, serve
+
+    settings = settings_of(args)
+    if args.as_of and not args.once:
+        raise UserError("--as-of: only with --once")
+    if args.as_of and not calendar.is_session(args.as_of):
+        raise UserError(f"--as-of {args.as_of}: not a NYSE trading session")
+    triggers = daemon_triggers(settings)
+    stop = threading.Event()
+    role = "forecaster run --once" if args.once else "forecaster run"
+    with stop_on_signals(stop), opened_context(
+        settings, role=role, stop=stop, exclusive=args.once, wait_for_database=not args.once
+    ) as (context, leadership):
+        if args.once:
+            try:
+                outcomes = forecast_job(context, as_of=args.as_of)
+            except CycleInterrupted:
+                log.warning(_STOPPED)
+                return EXIT_FAILURE
+            return EXIT_OK if outcomes[-1].status in ("ok", "partial") else EXIT_FAILURE
+        serve(
+            settings, triggers,
+            forecast=lambda trigger: forecast_job_as_scheduler(context, settings, leadership, trigger=trigger),
+            report=lambda: report_job(context, settings), work=lambda: work(context), leadership=leadership, stop=stop,
+        )
+    return EXIT_OK
+
+
+def command_backfill(args: argparse.Namespace) -> int:
+    from forecaster.cycle import backfill, close_abandoned_runs
+    from forecaster.daemon.jobs import opened_context
+    from forecaster.progress import ProgressBar
+
+    if args.end < args.start:
+        raise UserError(f"--end {args.end} is before --start {args.start}")
+    sessions = calendar.sessions_between(args.start, args.end)
+    if not sessions:
+        raise UserError(f"no trading session between {args.start} and {args.end}")
+    settings = settings_of(args)
+    bar = ProgressBar(total=len(sessions), stream=sys.stderr)
+    stop = threading.Event()
+    with stop_on_signals(stop), opened_context(settings, role="forecaster backfill", stop=stop) as (context, _):
+        close_abandoned_runs(context)
+        try:
+            outcomes = backfill(context, args.start, args.end, on_cycle=lambda outcome: bar.advance(str(outcome.as_of)))
+        except CycleInterrupted:
+            bar.close()
+            log.warning(_STOPPED)
+            return EXIT_FAILURE
+    bar.close()
+    failed = sum(1 for outcome in outcomes if outcome.status == "failed")
+    print(
+        f"backfill {args.start} .. {args.end}: {len(outcomes)} sessions, "
+        f"{sum(o.tickers_ok for o in outcomes)} forecasts written, "
+        f"{sum(o.tickers_skipped for o in outcomes)} already there, "
+        f"{sum(o.tickers_failed for o in outcomes)} ticker failures, {failed} failed sessions"
+    )
+    return EXIT_FAILURE if failed == len(outcomes) else EXIT_OK
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from forecaster.report.data import DEFAULT_PER_END
+    from forecaster.report.writer import write_reports
+    from forecaster.store.database import opened_engine
+
+    settings = settings_of(args)
+    out_dir = writable_directory(Path(args.out or settings.report_dir))
+    with opened_engine(settings.database, create=False) as engine:
+        paths = write_reports(
+            engine,
+            as_of=args.date,
+            preset=settings.preset,
+            formats=[fmt.strip() for fmt in args.format.split(",")],
+            out_dir=out_dir,
+            charts=DEFAULT_PER_END if args.charts is None else args.charts,
+        )
+    print("\n".join(str(path) for path in paths))
+    return EXIT_OK
+
+
+def command_status(args: argparse.Namespace) -> int:
+    from forecaster.daemon.health import check_health
+    from forecaster.store.database import opened_engine
+
+    settings = settings_of(args)
+    with opened_engine(settings.database, create=False) as engine:
+        health = check_health(engine, settings, datetime.now(timezone.utc))
+    print("\n".join(health.lines))
+    return EXIT_OK if health.healthy else EXIT_FAILURE
