@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(3600, ge=1, le=7 * 86_400)
     claim_size: int = Field(500, ge=1, le=10_000)  # tickers a worker leases at once
     lease_seconds: int = Field(120, ge=1, le=86_400)  # a worker's lease; once expired another worker takes the tickers
+    heartbeat_file: str | None = None  # the daemon rewrites it every few seconds (`forecaster status --process`)
     config_file: str | None = None  # the TOML file these settings were read with (environment or --config only)
 
     @field_validator("tickers", mode="before")

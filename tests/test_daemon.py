@@ -161,3 +161,20 @@ def test_a_sqlite_file_deleted_under_the_daemon_is_one_error_line_per_trigger_an
     assert "forecast job (the trigger at" in text and "failed: database unavailable (OperationalError: unable to open database file)" in text
     assert "report job failed: OperationalError: unable to open database file" in text
     assert not database.exists()
+
+
+def test_a_daemons_heartbeat_says_it_is_alive_and_reaches_the_database_until_it_stops(sqlite_url, tmp_path):
+    beat = tmp_path / "heartbeat.json"
+    env = forecaster_env(sqlite_url, source="synthetic", tickers="AAA", heartbeat_file=str(beat))
+    before = run_forecaster("status", "--process", env=env)
+    daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
+    try:
+        wait_for(beat.exists, 90, "the first heartbeat")
+        alive = run_forecaster("status", "--process", env=env)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+
+    assert before.returncode == 1 and "the daemon is not running" in before.stdout
+    assert alive.returncode == 0, alive.stdout + alive.stderr
+    assert f"pid {daemon.pid} (scheduler)" in alive.stdout and "reaches the database" in alive.stdout

@@ -119,10 +119,19 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def command_status(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    if args.process:
+        from forecaster.daemon.heartbeat import check_process
+
+        if not settings.heartbeat_file:
+            raise UserError("status --process: set FORECASTER_HEARTBEAT_FILE (the file the daemon beats into)")
+        process = check_process(settings.heartbeat_file, datetime.now(timezone.utc))
+        print(process.line)
+        return EXIT_OK if process.healthy else EXIT_FAILURE
+
     from forecaster.daemon.health import check_health
     from forecaster.store.database import opened_engine
 
-    settings = settings_of(args)
     with opened_engine(settings.database, create=False) as engine:
         health = check_health(engine, settings, datetime.now(timezone.utc))
     print("\n".join(health.lines))

@@ -124,8 +124,12 @@ Prints the last run and its outcome, the latest session forecast from, the next 
 and the failing tickers. Exits 1 when nothing has run yet, when the last run failed or was
 interrupted, or when the forecast from the latest scheduled session is overdue (missing past
 FORECASTER_MISFIRE_GRACE_SECONDS); the container's health check runs it. On a database filled
-by a backfill of past sessions it says OVERDUE and exits 1: no forecast from today's session.""")
+by a backfill of past sessions it says OVERDUE and exits 1: no forecast from today's session.
+With --process it answers for one daemon process instead (a worker's health check): is its
+heartbeat file (FORECASTER_HEARTBEAT_FILE) fresh, and did it reach the database.""")
     _add_database_flags(status)
+    status.add_argument("--process", action="store_true",
+                        help="the health of the daemon process beating into FORECASTER_HEARTBEAT_FILE, not the job's")
     status.set_defaults(handler=command_status)
 
     fit = _command(commands, "fit", "train a preset on a price file and print the forecast (no database)", """\

@@ -17,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from forecaster.config import Settings
+from forecaster.daemon import heartbeat
 from forecaster.daemon.leadership import Leadership
 from forecaster.daemon.schedules import cron_trigger, next_fire_time, previous_fire_time
 from forecaster.errors import CycleInterrupted, one_line
@@ -148,6 +149,11 @@ def serve(
                     log.warning("stepping down as the scheduler; another process may take over")
                     scheduler.shutdown(wait=True)  # the job in flight stops at its next check
                     scheduler = None
+                if settings.heartbeat_file:
+                    heartbeat.beat(
+                        settings.heartbeat_file, role="worker" if scheduler is None else "scheduler",
+                        database=unreachable[0] if unreachable else "ok",
+                    )
                 stop.wait(LEADERSHIP_POLL_SECONDS)
         finally:
             stop.set()
