@@ -26,7 +26,7 @@ from forecaster.errors import CycleInterrupted, TickerFailure, one_line
 from forecaster.model import intervals
 from forecaster.model.features import training_windows
 from forecaster.model.forecasting import Forecast, fit_and_forecast, initial_params
-from forecaster.model.cell import N_PARAMETERS, params_from_dict, params_to_dict
+from forecaster.model.cell import LANES, N_PARAMETERS, params_from_dict, params_to_dict
 from forecaster.model.presets import Preset
 from forecaster.store import model_states as state_store
 from forecaster.store import prices as price_store
@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 
 #: Samples × epochs trained per chunk: about half a second on two cores, so a stop
 #: request waits at most that long and memory stays bounded whatever the ticker count.
-CHUNK_SAMPLE_EPOCHS = 5_000_000
+CHUNK_SAMPLE_EPOCHS = 20_000_000
+#: Chunks are whole numbers of SIMD blocks, one block per core: a block costs the same full or not.
+CHUNK_TICKERS = 2 * LANES
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _check_history(closes: pl.DataFrame, tickers: Sequence[str], preset: Preset,
 
 
 def _chunks(tickers: list[str], preset: Preset, epochs: int) -> list[list[str]]:
-    size = max(1, CHUNK_SAMPLE_EPOCHS // (preset.window * epochs))
+    size = max(CHUNK_TICKERS, CHUNK_SAMPLE_EPOCHS // (preset.window * epochs) // CHUNK_TICKERS * CHUNK_TICKERS)
     return [tickers[i:i + size] for i in range(0, len(tickers), size)]
 
 

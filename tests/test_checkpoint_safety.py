@@ -63,9 +63,10 @@ def _as_json(value):
 
 
 def _epochs(engine: sa.Engine, ticker: str, day: date) -> int:
+    """The number of epochs of the fit that ended on `day` (its last stored epoch)."""
     with engine.connect() as connection:
         return connection.execute(
-            sa.text("SELECT count(*) FROM training_losses WHERE ticker = :t AND trained_through = :d"),
+            sa.text("SELECT max(epoch) FROM training_losses WHERE ticker = :t AND trained_through = :d"),
             {"t": ticker, "d": day},
         ).scalar_one()
 

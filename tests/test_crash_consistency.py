@@ -30,6 +30,7 @@ START, END = "2024-01-02", "2024-03-27"  # 60 sessions
 SESSIONS = 60
 FORECASTS = 20 * SESSIONS
 EPOCHS_FIRST_FIT, EPOCHS_PER_SESSION = 1000, 10  # the default preset
+STORED_FIRST_FIT = 109  # epochs 1-10, then every 10th (store/model_states.stored_epochs)
 IGNORED_COLUMNS = {"created_at", "fetched_at", "run_id"}
 COUNTED = ("prices", "runs", "predictions", "model_states", "training_losses")
 
@@ -113,11 +114,11 @@ def _inconsistencies(path: Path) -> list[str]:
         "losses without a model state": """
             SELECT count(*) FROM training_losses l WHERE NOT EXISTS (SELECT 1 FROM model_states s
               WHERE s.ticker = l.ticker AND s.preset = l.preset AND s.trained_through = l.trained_through)""",
-        f"model states whose losses are not epochs 1..{EPOCHS_FIRST_FIT} or 1..{EPOCHS_PER_SESSION}": f"""
+        f"model states whose losses are not those of a first fit or of a daily fit": f"""
             SELECT count(*) FROM model_states s WHERE (SELECT count(*) || ':' || coalesce(max(epoch), 0)
               FROM training_losses l WHERE s.ticker = l.ticker AND s.preset = l.preset
               AND s.trained_through = l.trained_through)
-              NOT IN ('{EPOCHS_FIRST_FIT}:{EPOCHS_FIRST_FIT}', '{EPOCHS_PER_SESSION}:{EPOCHS_PER_SESSION}')""",
+              NOT IN ('{STORED_FIRST_FIT}:{EPOCHS_FIRST_FIT}', '{EPOCHS_PER_SESSION}:{EPOCHS_PER_SESSION}')""",
     }
     if _counts(path)["tables"] == 0:
         return []

@@ -56,7 +56,7 @@ def test_the_daemon_catches_up_at_start_then_exits_cleanly_on_sigterm(database_u
 
 
 def test_sigterm_mid_cycle_records_the_run_as_interrupted_and_the_next_start_completes_it(database_url, tmp_path):
-    tickers = ",".join(f"T{k:02d}" for k in range(60))  # first fits in four chunks
+    tickers = ",".join(f"T{k:03d}" for k in range(200))  # first fits in four chunks
     env = forecaster_env(database_url, source="synthetic", tickers=tickers, log_format="json")
     daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
     try:
@@ -67,14 +67,14 @@ def test_sigterm_mid_cycle_records_the_run_as_interrupted_and_the_next_start_com
         if daemon.poll() is None:
             daemon.kill()
     written = query_scalar(database_url, "SELECT count(*) FROM predictions")
-    assert 0 < written < 60, "the stop should land mid-cycle"
+    assert 0 < written < 200, "the stop should land mid-cycle"
     assert query_scalar(database_url, "SELECT status FROM runs ORDER BY id DESC LIMIT 1") == "interrupted"
     _assert_no_ticker_half_written(database_url)
 
     rerun = run_forecaster("run", "--once", env=env, timeout=180)
 
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert query_scalar(database_url, "SELECT count(*) FROM predictions") == 60
+    assert query_scalar(database_url, "SELECT count(*) FROM predictions") == 200
     _assert_no_ticker_half_written(database_url)
 
 
@@ -97,7 +97,7 @@ def test_a_bad_schedule_is_a_one_line_error(sqlite_url, schedule):
 
 
 def test_run_once_stops_at_a_chunk_on_sigterm_and_running_it_again_completes_the_day(database_url, tmp_path):
-    tickers = ",".join(f"T{k:02d}" for k in range(60))  # first fits in four chunks
+    tickers = ",".join(f"T{k:03d}" for k in range(200))  # first fits in four chunks
     env = forecaster_env(database_url, source="synthetic", tickers=tickers)
     once = start_forecaster("run", "--once", env=env, log_path=tmp_path / "once.log")
     try:
@@ -110,15 +110,15 @@ def test_run_once_stops_at_a_chunk_on_sigterm_and_running_it_again_completes_the
     assert code == 1, "stopped before the end of the day: not done"
     assert "stopped before the end; run the same command again to complete it" in (tmp_path / "once.log").read_text()
     assert query_scalar(database_url, "SELECT status FROM runs") == "interrupted"
-    assert 0 < query_scalar(database_url, "SELECT count(*) FROM predictions") < 60
+    assert 0 < query_scalar(database_url, "SELECT count(*) FROM predictions") < 200
     _assert_no_ticker_half_written(database_url)
 
     again = run_forecaster("run", "--once", env=env, timeout=180)
 
     assert again.returncode == 0, again.stderr[-2000:]
-    assert query_scalar(database_url, "SELECT count(*) FROM predictions") == 60
+    assert query_scalar(database_url, "SELECT count(*) FROM predictions") == 200
     assert query_scalar(database_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0
-    assert query_scalar(database_url, "SELECT sum(tickers_ok) FROM runs") == 60, "each forecast counted in one run"
+    assert query_scalar(database_url, "SELECT sum(tickers_ok) FROM runs") == 200, "each forecast counted in one run"
 
 
 def test_a_killed_backfills_run_is_closed_by_the_next_command_that_takes_the_database(sqlite_url, tmp_path):

@@ -15,6 +15,7 @@ from forecaster.model.presets import PRESETS
 from forecaster.prices.sources.base import FetchResult
 from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store import schema
+from forecaster.store.model_states import stored_epochs
 from forecaster.store.database import make_engine, upgrade
 from tests.support.tables import count_rows, snapshot
 
@@ -59,7 +60,7 @@ def test_a_cycle_forecasts_the_next_session_for_every_ticker(engine):
     assert all(r.as_of == MONDAY and r.target_session == date(2024, 3, 5) for r in rows)
     assert all(0.8 * r.last_close < r.predicted_close < 1.2 * r.last_close for r in rows)
     assert count_rows(engine, "model_states") == 3
-    assert count_rows(engine, "training_losses") == 3 * PRESETS["default"].epochs_first_fit
+    assert count_rows(engine, "training_losses") == 3 * len(stored_epochs(PRESETS["default"].epochs_first_fit))
 
 
 def test_running_the_same_day_twice_leaves_exactly_the_same_rows(engine):
@@ -96,7 +97,7 @@ def test_each_day_warm_starts_from_the_previous_days_model(engine):
     first_steps = states[0].optimizer_state["step"]
     steps_per_epoch = -(-preset.window // preset.batch_size)
     assert states[1].optimizer_state["step"] == first_steps + preset.epochs_per_session * steps_per_epoch
-    assert losses == preset.epochs_first_fit + preset.epochs_per_session
+    assert losses == len(stored_epochs(preset.epochs_first_fit)) + preset.epochs_per_session
 
 
 def test_a_cycle_after_three_missed_sessions_processes_all_three_in_order(engine):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
@@ -16,6 +15,7 @@ from forecaster.store.model_states import (
     TrainingResultRow,
     load_latest_states,
     save_training_results,
+    stored_epochs,
 )
 from forecaster.store.prices import upsert_prices
 from forecaster.store.runs import start_run
@@ -106,7 +106,7 @@ def test_the_latest_state_earlier_than_the_given_day_is_loaded(migrated_engine):
 
 
 def test_five_thousand_tickers_are_written_in_a_few_statements(migrated_engine):
-    """5,000 prices, states and forecasts and 250,000 losses: bulk statements, never one per row."""
+    """5,000 prices, states and forecasts and their losses: bulk statements, never one per row."""
     tickers = [f"T{k:04d}" for k in range(5000)]
     day = date(2024, 3, 4)
     closes = pl.DataFrame(
@@ -117,15 +117,11 @@ def test_five_thousand_tickers_are_written_in_a_few_statements(migrated_engine):
     statements = []
     sa.event.listen(migrated_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
 
-    started = time.perf_counter()
     with migrated_engine.begin() as connection:
         assert upsert_prices(closes, connection=connection, source="test", fetched_at=CREATED) == 5000
         save_training_results(rows, connection=connection)
-    elapsed = time.perf_counter() - started
 
     with migrated_engine.connect() as connection:
         counts = [connection.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in (model_states, training_losses, predictions)]
-    assert counts == [5000, 250_000, 5000]
+    assert counts == [5000, 5000 * len(stored_epochs(50)), 5000]
     assert len(statements) <= 20, f"{len(statements)} statements"
-    # Generous: about 5 s on a shared two-core machine; a statement per row takes minutes.
-    assert elapsed < 30, f"bulk write took {elapsed:.1f} s"

@@ -224,12 +224,13 @@ def closes_matrix(closes: pl.DataFrame, tickers: Sequence[str], width: int) -> n
     (the closes a cycle loads): each ticker's last `width` closes, oldest first, right-aligned,
     NaN in front where it has fewer."""
     out = np.full((len(tickers), width), np.nan)
-    recent = closes.sort("ticker", "session_date").group_by("ticker", maintain_order=True).agg(pl.col("close").tail(width))
-    found = dict(zip(recent["ticker"].to_list(), recent["close"].to_list()))
-    for k, ticker in enumerate(tickers):
-        values = found.get(ticker, [])
-        if values:
-            out[k, width - len(values):] = values
+    index = pl.DataFrame({"ticker": list(tickers), "k": np.arange(len(tickers))}, schema={"ticker": pl.String, "k": pl.Int64})
+    recent = (
+        closes.select("ticker", "session_date", "close").join(index, on="ticker")
+        .sort("k", "session_date").group_by("k", maintain_order=True).tail(width)
+        .with_columns((width - pl.len().over("k") + pl.int_range(pl.len()).over("k")).alias("slot"))  # right-aligned
+    )
+    out[recent["k"].to_numpy(), recent["slot"].to_numpy()] = recent["close"].to_numpy()
     return out
 
 
@@ -257,7 +258,7 @@ def state_to_json(state: IntervalState) -> list[dict[str, Any]]:
                 "predicted_close": float(state.pending_close[k]),
                 "sigma": float(state.pending_sigma[k]),
             }
-        out.append({"version": STATE_VERSION, "scores": [float(v) for v in row[np.isfinite(row)]], "pending": pending})
+        out.append({"version": STATE_VERSION, "scores": row[np.isfinite(row)].tolist(), "pending": pending})
     return out
 
 
@@ -269,7 +270,9 @@ def state_from_json(rows: Sequence[dict[str, Any] | None], window: int = WINDOW)
         try:
             if row is None or row.get("version") != STATE_VERSION:
                 continue
-            scores = np.array([float(v) for v in row["scores"]][-window:], dtype=np.float64)
+            scores = np.asarray(row["scores"], dtype=np.float64)[-window:]
+            if scores.ndim != 1:
+                raise ValueError("scores are not a list of numbers")
             pending = row.get("pending")
             if pending is not None:
                 close, sigma = float(pending["predicted_close"]), float(pending["sigma"])

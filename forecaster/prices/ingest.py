@@ -24,6 +24,9 @@ from forecaster.store import prices as price_store
 
 log = logging.getLogger(__name__)
 
+#: A ticker's latest close is looked for among this many sessions first (see latest_closes).
+_RECENT_SESSIONS = 30
+
 
 def ensure_prices(
     engine: sa.Engine,
@@ -38,12 +41,13 @@ def ensure_prices(
     forecast from its session there through `through`. Returns the tickers the source failed
     on or whose prices were rejected."""
     tickers = list(first_sessions)
-    with engine.connect() as connection:
-        last = price_store.latest_closes(tickers, connection=connection)
-        first = price_store.earliest_closes(tickers, connection=connection)
-        asked = price_store.requested_from(tickers, connection=connection)
     needed = {t: calendar.sessions_back(d, history_sessions) for t, d in first_sessions.items()}
-    earlier = {t: start for t, start in needed.items() if t not in asked or start < asked[t]}
+    with engine.connect() as connection:
+        asked = price_store.requested_from(tickers, connection=connection)
+        earlier = {t: start for t, start in needed.items() if t not in asked or start < asked[t]}
+        recently = calendar.sessions_back(through, _RECENT_SESSIONS)
+        last = price_store.latest_closes(tickers, connection=connection, probably_since=recently)
+        first = price_store.earliest_closes(list(earlier), connection=connection)
     later = [t for t in tickers if t in last and last[t][0] < through]
     wanted = sorted(set(earlier) | set(later))
     if not wanted:
@@ -61,29 +65,32 @@ def ensure_prices(
         {t: last[t][0] for t in later}, default=None, return_dtype=pl.Date)) & (pl.col("session_date") <= through))
     before = fetched.filter(pl.col("ticker").is_in([t for t in earlier if t in first]) & (pl.col("session_date") < date_of(
         {t: first[t][0] for t in first}, default=None, return_dtype=pl.Date)))
-    new = fetched.filter(~pl.col("ticker").is_in(list(first)) & (pl.col("session_date") <= through))
+    new = fetched.filter(~pl.col("ticker").is_in(list(last)) & (pl.col("session_date") <= through))
     clean_after, rejected = check_fetched_prices(after, last_stored={t: last[t] for t in later})
     clean_before, rejected_before = check_fetched_prices(before, next_stored={t: first[t] for t in earlier if t in first})
     clean_new, rejected_new = check_fetched_prices(new)
     rejected |= rejected_before | rejected_new
     clean = pl.concat([clean_after, clean_before, clean_new], how="vertical_relaxed").filter(~pl.col("ticker").is_in(list(rejected)))
 
-    for ticker, history in _revised_histories(source, fetched, rejected, first, last, through).items():
+    for ticker, history in _revised_histories(engine, source, fetched, rejected, last, through).items():
         del rejected[ticker]
         clean = pl.concat([clean.filter(pl.col("ticker") != ticker), history], how="vertical_relaxed")
     failures |= {t: TickerFailure("validate", reason) for t, reason in rejected.items() if t not in failures}
     with engine.begin() as connection:
         if clean.height:
-            price_store.upsert_prices(clean, connection=connection, source=source.name, fetched_at=clock())
+            price_store.upsert_prices(
+                clean, connection=connection, source=source.name, fetched_at=clock(),
+                new_tickers=[t for t in wanted if t not in last and t not in rejected],
+            )
         price_store.record_requested({t: d for t, d in earlier.items() if t not in failures}, connection=connection)
     return failures
 
 
 def _revised_histories(
+    engine: sa.Engine,
     source: PriceSource,
     fetched: pl.DataFrame,
     rejected: dict[str, str],
-    first: Mapping[str, tuple[date, float]],
     last: Mapping[str, tuple[date, float]],
     through: date,
 ) -> dict[str, pl.DataFrame]:
@@ -100,6 +107,8 @@ def _revised_histories(
     boundary = [t for t in candidates if t not in jumps_within_fetch]
     if not boundary:
         return {}
+    with engine.connect() as connection:
+        first = price_store.earliest_closes(boundary, connection=connection)
     end = max([through, *(last[t][0] for t in boundary)])
     result = source.fetch(boundary, min(first[t][0] for t in boundary), end)
     histories, still_bad = check_fetched_prices(result.prices.filter(pl.col("ticker").is_in(boundary)))
