@@ -48,7 +48,7 @@ from forecaster.store.runs import finish_run, start_run
 from forecaster.store.schema import model_states
 
 AS_OF = date(2024, 6, 3)
-PREVIOUS = calendar.previous_session(AS_OF)
+PREVIOUS = calendar.sessions_back(AS_OF, 2)  # the session before AS_OF
 PRESET = PRESETS["default"]
 
 

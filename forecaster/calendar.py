@@ -88,15 +88,6 @@ def is_session(d: date) -> bool:
     return bool(i < len(days) and days[i] == day)
 
 
-def previous_session(d: date) -> date:
-    """The latest session strictly before `d`; `d` need not be a session."""
-    days = _sessions().days
-    i = int(np.searchsorted(days, _day(d), side="left")) - 1
-    if i < 0:
-        raise UserError(f"date {d}: no NYSE session before it in the calendar")
-    return days[i].item()
-
-
 def next_session(d: date) -> date:
     """The first session strictly after `d`; `d` need not be a session."""
     days = _sessions().days

@@ -42,13 +42,6 @@ def test_a_datetime_counts_as_its_date():
     assert calendar.next_session(datetime(2024, 7, 3, 23, 0)) == date(2024, 7, 5)
 
 
-def test_previous_session_skips_weekends_and_holidays_and_is_strictly_before():
-    assert calendar.previous_session(date(2024, 4, 1)) == date(2024, 3, 28)  # over Easter weekend and Good Friday
-    assert calendar.previous_session(date(2024, 7, 5)) == date(2024, 7, 3)
-    assert calendar.previous_session(date(2024, 7, 4)) == date(2024, 7, 3)  # from a holiday
-    assert calendar.previous_session(date(2024, 7, 6)) == date(2024, 7, 5)  # from a Saturday
-
-
 def test_next_session_skips_weekends_and_holidays_and_is_strictly_after():
     assert calendar.next_session(date(2024, 3, 28)) == date(2024, 4, 1)
     assert calendar.next_session(date(2024, 7, 3)) == date(2024, 7, 5)
@@ -58,8 +51,7 @@ def test_next_session_skips_weekends_and_holidays_and_is_strictly_after():
 
 def test_sessions_cross_year_boundaries():
     assert calendar.next_session(date(2024, 12, 31)) == date(2025, 1, 2)
-    assert calendar.previous_session(date(2025, 1, 2)) == date(2024, 12, 31)
-    assert calendar.previous_session(date(2023, 1, 3)) == date(2022, 12, 30)  # 2023-01-02: New Year observed
+    assert calendar.sessions_back(date(2023, 1, 3), 2) == date(2022, 12, 30)  # 2023-01-02: New Year observed
 
 
 def test_sessions_between_is_inclusive_and_only_sessions():
@@ -116,7 +108,7 @@ def test_latest_completed_session_needs_a_timezone():
         calendar.latest_completed_session(datetime(2024, 3, 5, 18, 0))
 
 
-@pytest.mark.parametrize("call", [calendar.is_session, calendar.previous_session, calendar.next_session])
+@pytest.mark.parametrize("call", [calendar.is_session, calendar.next_session])
 def test_dates_outside_the_calendar_are_a_user_error(call):
     with pytest.raises(UserError, match=r"1985-06-03 is outside the NYSE calendar \(1990-01-01 to "):
         call(date(1985, 6, 3))
@@ -127,11 +119,6 @@ def test_dates_outside_the_calendar_are_a_user_error(call):
 def test_sessions_between_names_the_bound_outside_the_calendar():
     with pytest.raises(UserError, match="^start 1980-01-01 is outside"):
         calendar.sessions_between(date(1980, 1, 1), date(2024, 1, 5))
-
-
-def test_there_is_no_session_before_the_first_one():
-    with pytest.raises(UserError, match="no NYSE session before"):
-        calendar.previous_session(date(1990, 1, 2))
 
 
 def test_the_calendar_reaches_at_least_a_year_ahead():

@@ -124,29 +124,6 @@ def test_vol_scaled_returns_are_fed_oldest_first_in_units_of_the_days_volatility
     assert abs(np.log(forecast.predicted_close[0] / closes[-1])) < sigma / 100.0
 
 
-def test_log_return_scaling_trains_on_returns_and_forecasts_a_close():
-    closes = 100.0 * np.exp(np.cumsum(np.random.default_rng(5).normal(0, 0.01, size=40)))
-    lags = 5
-    targets = np.arange(lags, 40)
-    x = np.stack([closes[targets - j] for j in range(1, lags + 1)], axis=-1)[None]  # (1, samples, lags)
-    windows = TrainingWindows(
-        tickers=["T"], x=x, y=closes[targets][None], first=np.zeros(1, dtype=np.int64),
-        latest_lags=closes[::-1][:lags][None],
-    )
-    preset = replace(PRESETS["default"], lags=lags, scaling="log_return_pct", epochs_first_fit=3)
-
-    forecast = fit_and_forecast(windows, preset, epochs=3)
-
-    returns = 100.0 * np.log(closes[1:] / closes[:-1])  # returns[t - 1]: close t over close t - 1
-    params = forecast.params.copy()
-
-    # The cell sees the lags − 1 latest returns, the latest first, and predicts the next one.
-    latest_returns = returns[::-1][: lags - 1][None, None, :]
-    expected = closes[-1] * np.exp(predict(params, latest_returns, ACTIVATIONS[preset.activation])[0, 0] / 100.0)
-    assert forecast.predicted_close[0] == pytest.approx(expected, rel=1e-12)
-    assert forecast.last_close[0] == closes[-1]
-
-
 AR_COEFFICIENT = 0.45  # φ: today's log return = φ · yesterday's + noise; strongly predictable, as real prices are not
 #: The share of the oracle's MAE gain over naive the default preset must capture on the AR(1)
 #: walk: a requirement, not a measurement. For a linear forecast with slope β, the share is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import date
 import sys
 
 import pytest
@@ -97,4 +98,26 @@ def test_two_processes_upgrading_at_once_both_succeed(database_url):
     engine = make_engine(database_url)
     assert current_revision(engine) == head_revision()
     assert schema_differences(engine) == []
+    engine.dispose()
+
+
+def test_upgrading_a_database_with_forecasts_keeps_them_and_starts_their_series_at_the_first(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine, "0003")
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO runs (kind, as_of, preset, started_at, status) VALUES ('daily', '2024-03-04', 'default', '2024-03-04 23:00:00+00', 'ok')"
+        ))
+        connection.execute(sa.text(
+            "INSERT INTO predictions (ticker, preset, target_session, as_of, predicted_close, last_close, run_id, created_at) "
+            "VALUES ('SPY', 'default', '2024-03-05', '2024-03-04', 101.0, 100.0, 1, '2024-03-04 23:00:00+00')"
+        ))
+
+    upgrade(engine)
+
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT p.ticker, r.kind FROM predictions p JOIN runs r ON r.id = p.run_id")).all() == [("SPY", "daily")]
+        if engine.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        assert connection.execute(sa.text("SELECT first_as_of FROM forecast_series")).scalar_one() in ("2024-03-04", date(2024, 3, 4))
     engine.dispose()

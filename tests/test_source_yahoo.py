@@ -293,18 +293,3 @@ def test_defaults_to_yfinance_download(monkeypatch):
     monkeypatch.setattr(yfinance, "download", fake)
     result = YahooSource().fetch(["SPY"], date(2024, 1, 2), date(2024, 1, 2))
     assert len(fake.calls) == 1 and result.prices.height == 1
-
-
-def test_cache_dir_moves_the_yfinance_cache(monkeypatch, tmp_path):
-    moved: list[str] = []
-    monkeypatch.setattr(yfinance, "set_tz_cache_location", moved.append)
-    YahooSource(FakeDownload(None), cache_dir=tmp_path)
-    assert moved == [str(tmp_path)]
-
-
-def test_without_cache_dir_the_yfinance_cache_is_left_alone(monkeypatch):
-    moved: list[str] = []
-    monkeypatch.setattr(yfinance, "set_tz_cache_location", moved.append)
-    YahooSource(FakeDownload(None))
-    YahooSource()
-    assert moved == []

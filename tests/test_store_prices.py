@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from polars.testing import assert_frame_equal
 
 from forecaster.prices.sources.base import PRICE_SCHEMA
-from forecaster.store.prices import latest_closes, load_prices, upsert_prices
+from forecaster.store.prices import (
+    earliest_closes,
+    latest_closes,
+    load_closes,
+    record_requested,
+    requested_from,
+    upsert_prices,
+)
 from forecaster.store.schema import prices
 
 FETCHED = datetime(2024, 3, 5, 23, 0, tzinfo=timezone.utc)
@@ -34,11 +41,17 @@ def whole_table(connection: sa.Connection) -> list[tuple]:
     return [tuple(row) for row in connection.execute(sa.select(prices).order_by(*prices.primary_key.columns))]
 
 
+def as_frame(connection: sa.Connection) -> pl.DataFrame:
+    """The prices table in the long frame layout, sorted by ticker and date."""
+    statement = sa.select(*(prices.c[name] for name in PRICE_SCHEMA)).order_by(prices.c.ticker, prices.c.session_date)
+    return pl.DataFrame(connection.execute(statement).all(), schema=PRICE_SCHEMA, orient="row")
+
+
 def test_stored_prices_read_back_as_the_same_frame_sorted_by_ticker_and_date(migrated_engine):
     with migrated_engine.begin() as connection:
         assert upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=FETCHED) == 4
     with migrated_engine.connect() as connection:
-        loaded = load_prices(None, connection=connection)
+        loaded = as_frame(connection)
     assert_frame_equal(loaded, THREE_DAYS.sort("ticker", "session_date"))
 
 
@@ -85,7 +98,7 @@ def test_nan_is_stored_as_null(migrated_engine):
     frame = price_frame(("SPY", date(2024, 3, 1), math.nan, 513.0, 509.5, 512.5, math.nan, 7.0e7))
     with migrated_engine.begin() as connection:
         upsert_prices(frame, connection=connection, source="csv", fetched_at=FETCHED)
-        loaded = load_prices(["SPY"], connection=connection)
+        loaded = as_frame(connection)
     assert loaded.row(0)[2] is None and loaded.row(0)[6] is None
 
 
@@ -99,17 +112,14 @@ def test_a_frame_that_repeats_a_key_or_lacks_a_column_is_refused_before_writing(
         assert whole_table(connection) == []
 
 
-def test_loading_filters_by_ticker_and_inclusive_date_range(migrated_engine):
+def test_the_closes_of_a_cycle_are_read_by_ticker_and_inclusive_date_range(migrated_engine):
     with migrated_engine.begin() as connection:
         upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=FETCHED)
     with migrated_engine.connect() as connection:
-        spy = load_prices(["SPY", "IWM"], connection=connection, start=date(2024, 3, 4), end=date(2024, 3, 5))
-        nothing = load_prices([], connection=connection)
-        up_to = load_prices(None, connection=connection, end=date(2024, 3, 1))
-    assert spy["session_date"].to_list() == [date(2024, 3, 4), date(2024, 3, 5)]
-    assert spy["ticker"].unique().to_list() == ["SPY"]
-    assert nothing.is_empty() and nothing.schema == PRICE_SCHEMA
-    assert up_to["ticker"].to_list() == ["QQQ", "SPY"]
+        spy = load_closes(["SPY", "IWM"], connection=connection, start=date(2024, 3, 4), end=date(2024, 3, 5))
+        nothing = load_closes([], connection=connection, start=date(2024, 3, 1), end=date(2024, 3, 5))
+    assert spy.rows() == [("SPY", date(2024, 3, 4), 512.0), ("SPY", date(2024, 3, 5), 507.0)]
+    assert nothing.is_empty()
 
 
 def test_latest_closes_name_only_tickers_with_prices(migrated_engine):
@@ -118,3 +128,20 @@ def test_latest_closes_name_only_tickers_with_prices(migrated_engine):
         latest = latest_closes(["SPY", "QQQ", "IWM"], connection=connection)
         assert latest_closes([], connection=connection) == {}
     assert latest == {"SPY": (date(2024, 3, 5), 507.0), "QQQ": (date(2024, 3, 1), 444.0)}
+
+
+def test_the_latest_close_is_found_among_recent_sessions_or_else_in_the_whole_history(migrated_engine):
+    with migrated_engine.begin() as connection:
+        upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=FETCHED)
+        latest = latest_closes(["SPY", "QQQ"], connection=connection, probably_since=date(2024, 3, 4))
+        earliest = earliest_closes(["SPY", "QQQ", "IWM"], connection=connection)
+    assert latest == {"SPY": (date(2024, 3, 5), 507.0), "QQQ": (date(2024, 3, 1), 444.0)}  # QQQ: none since
+    assert earliest == {"SPY": (date(2024, 3, 1), 512.5), "QQQ": (date(2024, 3, 1), 444.0)}
+
+
+def test_how_far_back_the_source_was_asked_keeps_the_earliest_ask(migrated_engine):
+    with migrated_engine.begin() as connection:
+        record_requested({"SPY": date(2024, 1, 2), "QQQ": date(2024, 2, 1)}, connection=connection)
+        record_requested({"SPY": date(2024, 2, 1), "QQQ": date(2023, 12, 1)}, connection=connection)
+        asked = requested_from(["SPY", "QQQ", "IWM"], connection=connection)
+    assert asked == {"SPY": date(2024, 1, 2), "QQQ": date(2023, 12, 1)}

@@ -81,36 +81,27 @@ class Scaled:
 
 def _scaled(windows: TrainingWindows, preset: Preset) -> Scaled:
     """Inputs, targets and prediction inputs in the preset's scale."""
-    ones = np.ones(len(windows.tickers))
     if preset.scaling == "none":
-        return Scaled(windows.x, windows.y, windows.latest_lags, ones)
-    latest = windows.x[:, :, :1]  # (tickers, samples, 1); 0 on padding rows, which are never read
-    scale = np.where(latest > 0, latest, 1.0)
-    if preset.scaling in ("log_return_pct", "vol_scaled_returns"):
-        assert preset.lags >= 2, f"{preset.scaling} needs at least 2 closes per sample, got lags={preset.lags}"
-        y = np.where(windows.y > 0, windows.y, 1.0)
-        x = _log_returns_pct(windows.x)  # (tickers, samples, lags - 1), the latest return first
-        y = 100.0 * np.log(y / scale[:, :, 0])  # (tickers, samples)
-        latest_x = _log_returns_pct(windows.latest_lags)  # (tickers, lags - 1)
-        if preset.scaling == "log_return_pct":
-            return Scaled(x, y, latest_x, ones)
-        lags = preset.lags
-        sigma = 100.0 * ewma_volatility(_close_series(windows))  # (tickers, samples + lags): percent, after each close
-        at_sample = sigma[:, lags - 1 : lags - 1 + x.shape[1]]  # (tickers, samples): σ through each sample's x_1
-        return Scaled(
-            (x / at_sample[:, :, None])[:, :, ::-1].copy(),  # (tickers, samples, lags - 1): oldest return first
-            y / at_sample,
-            (latest_x / sigma[:, -1:])[:, ::-1].copy(),  # (tickers, lags - 1): oldest first
-            sigma[:, -1],
-        )
-    return Scaled(windows.x / scale, windows.y / scale[:, :, 0], windows.latest_lags / windows.latest_lags[:, :1], ones)
+        return Scaled(windows.x, windows.y, windows.latest_lags, np.ones(len(windows.tickers)))
+    assert preset.lags >= 2, f"{preset.scaling} needs at least 2 closes per sample, got lags={preset.lags}"
+    lags = preset.lags
+    previous = np.where(windows.x[:, :, 0] > 0, windows.x[:, :, 0], 1.0)  # (tickers, samples): x_1; 0 on padding rows
+    target = np.where(windows.y > 0, windows.y, 1.0)
+    returns = _log_returns_pct(windows.x)  # (tickers, samples, lags - 1), the latest return first
+    latest_returns = _log_returns_pct(windows.latest_lags)  # (tickers, lags - 1)
+    sigma = 100.0 * ewma_volatility(_close_series(windows))  # (tickers, samples + lags): percent, after each close
+    at_sample = sigma[:, lags - 1 : lags - 1 + returns.shape[1]]  # (tickers, samples): σ through each sample's x_1
+    return Scaled(
+        (returns / at_sample[:, :, None])[:, :, ::-1].copy(),  # (tickers, samples, lags - 1): oldest return first
+        100.0 * np.log(target / previous) / at_sample,  # (tickers, samples)
+        (latest_returns / sigma[:, -1:])[:, ::-1].copy(),  # (tickers, lags - 1): oldest first
+        sigma[:, -1],
+    )
 
 
 def _unscaled(predicted: np.ndarray, last_close: np.ndarray, output_scale: np.ndarray, preset: Preset) -> np.ndarray:
     """The cell's outputs (tickers,) as closes."""
-    if preset.scaling == "last_close":
-        return predicted * last_close
-    if preset.scaling in ("log_return_pct", "vol_scaled_returns"):
+    if preset.scaling == "vol_scaled_returns":
         return last_close * np.exp(output_scale * predicted / 100.0)
     return predicted
 

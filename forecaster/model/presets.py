@@ -11,14 +11,13 @@ from typing import Literal
 from forecaster.errors import UserError
 
 #: How closes become the cell's inputs and target (see forecasting._scaled):
-#:   "none": raw closes (the notebook); "last_close": each sample's closes divided by its x_1;
-#:   "log_return_pct": 100 · log(close / previous close), so `lags` closes give lags − 1 returns
-#:   and the target is the next session's return in percent;
-#:   "vol_scaled_returns": those returns and target divided by the ticker's EWMA volatility σ
-#:   through each sample's latest close (forecaster.model.volatility), so they are in units of
-#:   that day's σ, and fed to the cell oldest first (the latest return last, nearest the output);
-#:   the forecast move is σ · (the cell's output).
-Scaling = Literal["none", "last_close", "log_return_pct", "vol_scaled_returns"]
+#:   "none": raw closes (the notebook);
+#:   "vol_scaled_returns": the daily log returns in percent, 100 · log(close / previous close),
+#:   so `lags` closes give lags − 1 returns and the target is the next session's return, each
+#:   divided by the ticker's EWMA volatility σ through the sample's latest close
+#:   (forecaster.model.volatility), so they are in units of that day's σ; fed to the cell oldest
+#:   first (the latest return last, nearest the output). The forecast move is σ · (the cell's output).
+Scaling = Literal["none", "vol_scaled_returns"]
 Activation = Literal["relu", "tanh"]
 Loss = Literal["mse", "mae"]
 
@@ -29,7 +28,7 @@ class Preset:
     by a preset with the same `config_hash`."""
 
     name: str
-    lags: int  # closes per sample, x_1 (the latest) first; the cell sees lags − 1 returns under "log_return_pct"
+    lags: int  # closes per sample, x_1 (the latest) first; the cell sees lags − 1 returns under "vol_scaled_returns"
     scaling: Scaling
     learning_rate: float  # Adam
     batch_size: int  # consecutive samples per optimizer step, in date order

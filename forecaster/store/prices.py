@@ -57,31 +57,11 @@ def upsert_prices(
     return written
 
 
-def load_prices(
-    tickers: Sequence[str] | None,
-    *,
-    connection: sa.Connection,
-    start: date | None = None,
-    end: date | None = None,
-) -> pl.DataFrame:
-    """Stored prices of `tickers` (all when None) from `start` to `end` inclusive, sorted by ticker and date."""
-    statement = sa.select(*(prices.c[column] for column in PRICE_COLUMNS)).order_by(prices.c.ticker, prices.c.session_date)
-    if tickers is not None:
-        if not tickers:
-            return pl.DataFrame(schema=PRICE_SCHEMA)
-        statement = statement.where(prices.c.ticker.in_(list(tickers)))
-    if start is not None:
-        statement = statement.where(prices.c.session_date >= start)
-    if end is not None:
-        statement = statement.where(prices.c.session_date <= end)
-    return pl.DataFrame(connection.execute(statement).all(), schema=PRICE_SCHEMA, orient="row")
-
-
 def load_closes(tickers: Sequence[str], *, connection: sa.Connection, start: date, end: date) -> pl.DataFrame:
     """(ticker, session_date, close) of `tickers` from `start` to `end` inclusive, sorted by ticker
     and date: the daily cycle's training input, about 250 rows a ticker. Dates travel as ISO
-    text and are parsed by polars at once, and rows skip SQLAlchemy's per-row processing:
-    several times faster than load_prices for a million rows."""
+    text and are parsed by polars at once, and rows skip SQLAlchemy's per-row processing
+    (several times faster for a million rows)."""
     if not tickers:
         return pl.DataFrame(schema={"ticker": pl.String, "session_date": pl.Date, "close": pl.Float64})
     statement = (

@@ -28,7 +28,6 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,16 +56,11 @@ class YahooSource:
         *,
         auto_adjust: bool = True,
         timeout: float = 10,
-        cache_dir: Path | None = None,
     ) -> None:
-        if download is None or cache_dir is not None:
+        if download is None:
             import yfinance  # imported here: it is slow to import and only this source needs it
 
-            if download is None:
-                download = yfinance.download
-            if cache_dir is not None:
-                # yfinance 1.x exports only this name; it moves all its caches (tz, cookie, ISIN).
-                yfinance.set_tz_cache_location(str(cache_dir))
+            download = yfinance.download
         self._download = download
         self.auto_adjust = auto_adjust
         self.timeout = timeout
