@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 
-from forecaster.store.bulk import insert_many, upsert
+from forecaster.store.bulk import insert_frame, upsert
 from forecaster.store.schema import model_states, predictions, training_losses
 
 
@@ -135,15 +136,20 @@ def _replace_losses(rows: Sequence[TrainingResultRow], connection: sa.Connection
         ),
         [{"key_ticker": r.ticker, "key_preset": r.preset, "key_trained_through": r.trained_through} for r in rows],
     )
-    losses = [
+    epochs = [stored_epochs(len(r.losses)) for r in rows]
+    losses = pl.DataFrame(
         {
-            "ticker": r.ticker, "preset": r.preset, "trained_through": r.trained_through,
-            "epoch": epoch, "loss": r.losses[epoch - 1], "run_id": r.run_id,
-        }
-        for r in rows
-        for epoch in stored_epochs(len(r.losses))
-    ]
-    insert_many(connection, training_losses, losses)
+            "ticker": [r.ticker for r, kept in zip(rows, epochs) for _ in kept],
+            "preset": [r.preset for r, kept in zip(rows, epochs) for _ in kept],
+            "trained_through": [r.trained_through for r, kept in zip(rows, epochs) for _ in kept],
+            "epoch": [e for kept in epochs for e in kept],
+            "loss": [r.losses[e - 1] for r, kept in zip(rows, epochs) for e in kept],
+            "run_id": [r.run_id for r, kept in zip(rows, epochs) for _ in kept],
+        },
+        schema={"ticker": pl.String, "preset": pl.String, "trained_through": pl.Date, "epoch": pl.Int64,
+                "loss": pl.Float64, "run_id": pl.Int64},
+    )
+    insert_frame(connection, training_losses, losses)
 
 
 def load_latest_states(

@@ -9,7 +9,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from forecaster.prices.sources.base import PRICE_SCHEMA
-from forecaster.store.bulk import dialect_insert, upsert
+from forecaster.store.bulk import bound, dialect_insert, insert_frame, upsert
 from forecaster.store.schema import price_history, prices
 
 PRICE_COLUMNS = tuple(PRICE_SCHEMA)
@@ -45,15 +45,20 @@ def upsert_prices(
         )
     values = frame.select(PRICE_COLUMNS).with_columns(pl.col(_VALUE_COLUMNS).cast(pl.Float64).fill_nan(None))
     is_new = pl.col("ticker").is_in(list(new_tickers))
+    new = values.filter(is_new)
+    if new.height:
+        new = new.with_columns(
+            pl.lit(source).alias("source"), pl.lit(bound(connection, prices.c.fetched_at, fetched_at)).alias("fetched_at")
+        )
+        for batch in new.iter_slices(BATCH_ROWS):
+            insert_frame(connection, prices, batch)
     statement = upsert(
         connection, prices, update=[*_VALUE_COLUMNS, "source", "fetched_at"], when_changed=_VALUE_COLUMNS
     ).returning(prices.c.ticker)
-    written = 0
-    for part, insert in ((values.filter(is_new), prices.insert()), (values.filter(~is_new), statement)):
-        for batch in part.iter_slices(BATCH_ROWS):
-            rows = [{**row, "source": source, "fetched_at": fetched_at} for row in batch.to_dicts()]
-            result = connection.execute(insert, rows)
-            written += len(rows) if insert is not statement else len(result.all())
+    written = new.height
+    for batch in values.filter(~is_new).iter_slices(BATCH_ROWS):
+        rows = [{**row, "source": source, "fetched_at": fetched_at} for row in batch.to_dicts()]
+        written += len(connection.execute(statement, rows).all())
     return written
 
 
