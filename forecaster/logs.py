@@ -6,8 +6,10 @@ import json
 import logging
 import re
 import sys
-from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote
+
+from pythonjsonlogger.json import JsonFormatter
 
 #: user:password@ in any URL-looking text; the password is replaced, the rest kept. The password
 #: runs to the last "@" before the path, so an unescaped "@" in it does not leave its end showing.
@@ -47,22 +49,22 @@ class _RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and any `extra` fields."""
+class _JsonFormatter(JsonFormatter):
+    """One JSON object per line (python-json-logger): time (UTC), level, logger, message, and any
+    `extra` fields; every password replaced by ***."""
 
-    _standard = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+    def __init__(self) -> None:
+        super().__init__(
+            "{levelname}{name}{message}", style="{", timestamp="time",
+            rename_fields={"levelname": "level", "name": "logger"},
+        )
+
+    def add_fields(self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        super().add_fields(log_record, record, message_dict)
+        log_record["level"] = record.levelname.lower()
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry |= {key: value for key, value in vars(record).items() if key not in self._standard}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, default=str))
+        return redact(super().format(record))
 
 
 def configure_logging(log_format: str = "human", level: int = logging.INFO) -> None:

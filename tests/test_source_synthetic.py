@@ -68,9 +68,9 @@ def test_the_values_are_pinned_across_processes_and_versions():
     # They end up in the prices table: a change here changes every synthetic database.
     row = SyntheticSource(seed=1).fetch(["SPY"], date(2024, 3, 4), date(2024, 3, 4)).prices.row(0, named=True)
     assert (row["open"], row["high"], row["low"], row["close"]) == pytest.approx(
-        (156.7169160567969, 157.05820942550375, 156.35399098290353, 156.43530652899938), rel=1e-12
+        (106.74946910516961, 107.71858877996729, 106.35215545490315, 107.4776229115457), rel=1e-12
     )
-    assert row["volume"] == 1300540.0
+    assert row["volume"] == 720167.0
 
 
 def test_prices_are_positive_and_high_low_bracket_open_and_close():

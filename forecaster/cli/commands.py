@@ -67,9 +67,10 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_backfill(args: argparse.Namespace) -> int:
-    from forecaster.cycle import backfill, close_abandoned_runs
+    from tqdm import tqdm
+
+    from forecaster.cycle import CycleOutcome, backfill, close_abandoned_runs
     from forecaster.daemon.jobs import opened_context
-    from forecaster.progress import ProgressBar
 
     if args.end < args.start:
         raise UserError(f"--end {args.end} is before --start {args.start}")
@@ -77,17 +78,21 @@ def command_backfill(args: argparse.Namespace) -> int:
     if not sessions:
         raise UserError(f"no trading session between {args.start} and {args.end}")
     settings = settings_of(args)
-    bar = ProgressBar(total=len(sessions), stream=sys.stderr)
     stop = threading.Event()
-    with stop_on_signals(stop), opened_context(settings, role="forecaster backfill", stop=stop) as (context, _):
-        close_abandoned_runs(context)
-        try:
-            outcomes = backfill(context, args.start, args.end, on_cycle=lambda outcome: bar.advance(str(outcome.as_of)))
-        except CycleInterrupted:
-            bar.close()
-            log.warning(_STOPPED)
-            return EXIT_FAILURE
-    bar.close()
+    # A progress bar on a terminal only: in a container's log it would be noise.
+    with tqdm(total=len(sessions), unit="session", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+
+        def advance(outcome: CycleOutcome) -> None:
+            bar.set_postfix_str(str(outcome.as_of), refresh=False)
+            bar.update()
+
+        with stop_on_signals(stop), opened_context(settings, role="forecaster backfill", stop=stop) as (context, _):
+            close_abandoned_runs(context)
+            try:
+                outcomes = backfill(context, args.start, args.end, on_cycle=advance)
+            except CycleInterrupted:
+                log.warning(_STOPPED)
+                return EXIT_FAILURE
     failed = sum(1 for outcome in outcomes if outcome.status == "failed")
     print(
         f"backfill {args.start} .. {args.end}: {len(outcomes)} sessions, "

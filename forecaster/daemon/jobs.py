@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from tenacity import Retrying
 
 from forecaster import calendar
 from forecaster.config import Settings
@@ -19,6 +20,7 @@ from forecaster.errors import CycleInterrupted, DatabaseUnavailable, NotInCharge
 from forecaster.model.presets import get_preset
 from forecaster.prices.sources import source_from_spec
 from forecaster.prices.sources.retrying import RetryingSource
+from forecaster.retries import StopRequested, with_backoff
 from forecaster.store.database import opened_engine, upgrade
 
 log = logging.getLogger(__name__)
@@ -63,24 +65,33 @@ def opened_context(
             leadership.release()
 
 
+def _database_retries(settings: Settings, stop: threading.Event) -> Retrying:
+    """Retries while the database cannot be reached: FORECASTER_DATABASE_RETRIES times, waits from
+    FORECASTER_DATABASE_BACKOFF_SECONDS doubling, one log line each."""
+
+    def announce(error: BaseException, retry: int, seconds: float) -> None:
+        reason = str(error) if isinstance(error, DatabaseUnavailable) else one_line(error)
+        log.warning(
+            "database unavailable (%s); retry %d of %d in %.0f s", reason, retry, settings.database_retries, seconds,
+            extra={"event": "database_retry"},
+        )
+
+    return with_backoff(
+        retries=settings.database_retries, first_delay=settings.database_backoff_seconds, stop=stop,
+        retry_on=(DatabaseUnavailable, sa.exc.OperationalError), before_wait=announce,
+    )
+
+
 def _when_reachable(step: Callable[[], None], settings: Settings, stop: threading.Event, *, retry: bool) -> None:
-    """Runs `step`; with `retry`, again up to FORECASTER_DATABASE_RETRIES times with exponential
-    backoff while the database cannot be reached (a container started before its database)."""
-    for attempt in range(settings.database_retries + 1):
-        try:
-            step()
-            return
-        except (DatabaseUnavailable, sa.exc.OperationalError) as error:
-            if not retry or attempt == settings.database_retries:
-                raise
-            delay = settings.database_backoff_seconds * 2**attempt
-            reason = str(error) if isinstance(error, DatabaseUnavailable) else one_line(error)
-            log.warning(
-                "database unavailable (%s); retry %d of %d in %.0f s", reason, attempt + 1,
-                settings.database_retries, delay, extra={"event": "database_retry"},
-            )
-            if stop.wait(delay):
-                raise CycleInterrupted from error
+    """Runs `step`; with `retry`, again while the database cannot be reached (a container
+    started before its database). A stop request during a wait ends the command."""
+    if not retry:
+        step()
+        return
+    try:
+        _database_retries(settings, stop)(step)
+    except StopRequested as stopped:
+        raise CycleInterrupted from stopped
 
 
 def forecast_job(context: CycleContext, *, as_of: date | None = None) -> list[CycleOutcome]:
@@ -96,34 +107,22 @@ def forecast_job_as_scheduler(context: CycleContext, settings: Settings, leaders
     """The daemon's forecast job: `forecast_job`, only while this process holds the scheduler
     lock (checked before it starts, and before each cycle), retried with exponential backoff
     while the database is unreachable. Work committed before an outage is kept; the retry skips it."""
-    for attempt in range(settings.database_retries + 1):
-        if not leadership.verify():
-            log.warning("forecast job (%s) skipped: this process is no longer the scheduler", trigger)
-            return
-        log.info("forecast job started (%s)", trigger, extra={"event": "forecast_job", "trigger": trigger})
-        try:
-            forecast_job(context)
-            return
-        except NotInCharge:
-            log.warning("forecast job (%s) stopped: this process is no longer the scheduler", trigger)
-            return
-        except CycleInterrupted:
-            log.info("forecast job (%s) stopped before its end; the next start completes it", trigger)
-            return
-        except sa.exc.OperationalError as error:
-            if attempt == settings.database_retries:
-                log.error("forecast job (%s) failed: database unavailable (%s)", trigger, one_line(error))
-                return
-            delay = settings.database_backoff_seconds * 2**attempt
-            log.warning(
-                "database unavailable (%s); retry %d of %d in %.0f s", one_line(error), attempt + 1,
-                settings.database_retries, delay, extra={"event": "database_retry"},
-            )
-            if context.wait(delay):
-                return
-        except sa.exc.SQLAlchemyError as error:  # not an outage: retrying would not help
-            log.error("forecast job (%s) failed: %s", trigger, one_line(error))
-            return
+    try:
+        for attempt in _database_retries(settings, context.stop_event):
+            with attempt:
+                if not leadership.verify():
+                    log.warning("forecast job (%s) skipped: this process is no longer the scheduler", trigger)
+                    return
+                log.info("forecast job started (%s)", trigger, extra={"event": "forecast_job", "trigger": trigger})
+                forecast_job(context)
+    except NotInCharge:
+        log.warning("forecast job (%s) stopped: this process is no longer the scheduler", trigger)
+    except (CycleInterrupted, StopRequested):
+        log.info("forecast job (%s) stopped before its end; the next start completes it", trigger)
+    except sa.exc.OperationalError as error:
+        log.error("forecast job (%s) failed: database unavailable (%s)", trigger, one_line(error))
+    except sa.exc.SQLAlchemyError as error:  # not an outage: retrying would not help
+        log.error("forecast job (%s) failed: %s", trigger, one_line(error))
 
 
 def report_job(context: CycleContext, settings: Settings) -> list[Path]:

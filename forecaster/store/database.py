@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.resources
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
 from forecaster.errors import DatabaseUnavailable, UserError, one_line
 from forecaster.logs import redact, register_url_password
@@ -168,18 +168,16 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> Non
         cursor.close()
 
 
+@retry(
+    retry=retry_if_exception(lambda error: isinstance(error, sqlite3.OperationalError) and "locked" in str(error)),
+    stop=stop_after_delay(SQLITE_BUSY_TIMEOUT_S),
+    wait=wait_fixed(0.05),
+    reraise=True,
+)
 def _use_wal(cursor: sqlite3.Cursor) -> None:
     """Switches to WAL, retrying for the busy timeout: while another process switches a new
     file, SQLite can answer "database is locked" at once instead of waiting."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    cursor.execute("PRAGMA journal_mode=WAL")
 
 
 def _begin_sqlite(connection: sa.Connection) -> None:

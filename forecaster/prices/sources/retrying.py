@@ -10,8 +10,13 @@ from datetime import date
 import polars as pl
 
 from forecaster.prices.sources.base import FetchResult, PriceSource
+from forecaster.retries import StopRequested, with_backoff
 
 log = logging.getLogger(__name__)
+
+
+class _Unfetched(Exception):
+    """Some tickers failed: fetch those again."""
 
 
 class RetryingSource:
@@ -27,17 +32,28 @@ class RetryingSource:
         self.stop = stop
 
     def fetch(self, tickers: Sequence[str], start: date, end: date) -> FetchResult:
-        result = self.source.fetch(tickers, start, end)
-        frames = [result.prices]
-        failures = dict(result.failures)
-        for attempt in range(1, self.retries + 1):
-            if not failures:
-                break
-            delay = self.backoff_seconds * 2 ** (attempt - 1)
-            log.info("fetch failed for %d ticker(s); retry %d of %d in %.1f s", len(failures), attempt, self.retries, delay)
-            if self.stop.wait(delay):
-                break
-            retry = self.source.fetch(sorted(failures), start, end)
-            frames.append(retry.prices)
-            failures = dict(retry.failures)
+        frames: list[pl.DataFrame] = []
+        failures: dict[str, str] = {}
+        pending = list(tickers)
+
+        def fetch_pending() -> None:
+            nonlocal pending
+            result = self.source.fetch(pending, start, end)
+            frames.append(result.prices)
+            failures.clear()
+            failures.update(result.failures)
+            pending = sorted(failures)
+            if failures:
+                raise _Unfetched
+
+        def announce(_error: BaseException, retry: int, seconds: float) -> None:
+            log.info("fetch failed for %d ticker(s); retry %d of %d in %.1f s", len(failures), retry, self.retries, seconds)
+
+        retrying = with_backoff(
+            retries=self.retries, first_delay=self.backoff_seconds, stop=self.stop, retry_on=_Unfetched, before_wait=announce
+        )
+        try:
+            retrying(fetch_pending)
+        except (_Unfetched, StopRequested):
+            pass  # what still fails is reported as failed
         return FetchResult(prices=pl.concat(frames, how="vertical_relaxed"), failures=failures)

@@ -9,9 +9,9 @@ or range are asked for, and a range costs only the calendar years it touches:
   (subtract their mean, add total / n): exactly the law of GBM increments given their sum,
   a Brownian bridge between year ends.
 
-The noise is counter-based (SplitMix64 over (ticker, field, year, position); Box-Muller
-for the normals), so any session's noise is computed directly, for all tickers at once, with
-no generator state to replay; open, high, low and volume use cheaper uniform noise.
+The noise of each (ticker, field, year) is its own numpy generator (`default_rng` seeded with
+that tuple through a SeedSequence), drawn for the whole year and read at the sessions asked
+for: any session's noise depends on nothing else. Open, high, low and volume use uniform noise.
 
 `start_price` is every ticker's close just before the first session of 2020 (so recent
 prices stay near it); earlier years are walked back from there. Prices exist for every
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from functools import cache
 
@@ -127,32 +127,20 @@ def _ticker_key(seed: int, ticker: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}\x00{ticker}".encode(), digest_size=8).digest(), "little")
 
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's output function: a bijection on uint64 that scatters neighbouring inputs."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+def _streams(keys: np.ndarray, stream: int, year: int, draw: Callable[[np.random.Generator], np.ndarray]) -> np.ndarray:
+    """(tickers, draws): `draw` from the generator of each (key, stream, year)."""
+    return np.stack([draw(np.random.default_rng([int(key), stream, year])) for key in keys])
 
 
 def _uniforms(keys: np.ndarray, stream: int, year: int, positions: np.ndarray) -> np.ndarray:
-    """(tickers, positions) uniforms in (0, 1], each a pure function of (key, stream, year, position):
-    the SplitMix64 sequence of the (key, stream, year) state, read at `positions`."""
-    start = _mix(keys ^ np.uint64(year * 16 + stream))[:, None]  # (tickers, 1)
-    state = start + (positions.astype(np.uint64) + np.uint64(1))[None, :] * _GOLDEN  # wraps modulo 2**64
-    return ((_mix(state) >> np.uint64(11)) + np.uint64(1)) * 2.0**-53
+    """(tickers, positions) uniforms in [0, 1): the year's stream read at the sessions `positions`."""
+    count = len(_year_sessions(year))
+    return _streams(keys, stream, year, lambda generator: generator.random(count))[:, positions]
 
 
 def _normals(keys: np.ndarray, stream: int, year: int, count: int) -> np.ndarray:
-    """(tickers, count) standard normals at positions 0..count-1 of the stream (Box-Muller, both outputs)."""
-    pairs = np.arange((count + 1) // 2)
-    radius = np.sqrt(-2.0 * np.log(_uniforms(keys, stream, year, 2 * pairs)))  # (tickers, pairs)
-    angle = 2.0 * np.pi * _uniforms(keys, stream, year, 2 * pairs + 1)
-    z = np.empty((len(keys), 2 * len(pairs)))
-    z[:, 0::2], z[:, 1::2] = radius * np.cos(angle), radius * np.sin(angle)
-    return z[:, :count]
+    """(tickers, count) standard normals: the first `count` of the stream (the same whatever `count`)."""
+    return _streams(keys, stream, year, lambda generator: generator.standard_normal(count))
 
 
 @cache
