@@ -59,8 +59,8 @@ from forecaster.model import intervals as iv
 from forecaster.model.presets import PRESETS, Preset
 from forecaster.prices.files import read_price_file
 from forecaster.prices.sources.csv_file import CsvSource
-from forecaster.store.database import make_engine, upgrade
 from forecaster.store.accuracy import load_predictions
+from forecaster.store.database import make_engine, upgrade
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PEER_WINDOW = 252  # returns (drift, ar1) or closes (ets) each peer fits on
@@ -85,12 +85,18 @@ class Universe:
 
 UNIVERSES = (
     Universe(
-        "ETFs", DATA / "etf_daily_long.csv", ("SPY", "QQQ", "IWM", "EFA", "TLT"),
-        tuning=Span(date(2014, 1, 2), date(2016, 12, 30)), held_out=Span(date(2017, 1, 3), date(2019, 12, 30)),
+        "ETFs",
+        DATA / "etf_daily_long.csv",
+        ("SPY", "QQQ", "IWM", "EFA", "TLT"),
+        tuning=Span(date(2014, 1, 2), date(2016, 12, 30)),
+        held_out=Span(date(2017, 1, 3), date(2019, 12, 30)),
     ),
     Universe(
-        "US stocks", DATA / "us_daily_2007_2016_long.csv", ("AAPL", "IBM", "MSFT", "SBUX", "^GSPC"),
-        tuning=Span(date(2010, 1, 4), date(2012, 12, 31)), held_out=Span(date(2013, 1, 2), date(2016, 2, 29)),
+        "US stocks",
+        DATA / "us_daily_2007_2016_long.csv",
+        ("AAPL", "IBM", "MSFT", "SBUX", "^GSPC"),
+        tuning=Span(date(2010, 1, 4), date(2012, 12, 31)),
+        held_out=Span(date(2013, 1, 2), date(2016, 2, 29)),
     ),
 )
 
@@ -121,7 +127,8 @@ def interval_frame(frame: pl.DataFrame, prices: pl.DataFrame, preset: Preset) ->
     interval_method), as the cycle makes them: replayed here from the stored forecasts.
     Once the cycle stores them, this becomes `return frame` (the view already has them)."""
     replayed = iv.replay(
-        frame.select("ticker", "as_of", "target_session", "predicted_close"), prices,
+        frame.select("ticker", "as_of", "target_session", "predicted_close"),
+        prices,
         closes_per_forecast=preset.window + preset.lags,
     )
     return frame.drop("lower_80", "upper_80", "lower_95", "upper_95", "interval_method").join(
@@ -144,9 +151,9 @@ def fixed_window_frame(frame: pl.DataFrame, window: int = FIXED_WINDOW) -> pl.Da
         n = len(errors)
         history = np.full((n, window), np.nan)  # row j: the errors of forecasts before j, the last `window`
         for j in range(n):
-            seen = errors[max(0, j - window):j]
+            seen = errors[max(0, j - window) : j]
             if len(seen):
-                history[j, window - len(seen):] = seen
+                history[j, window - len(seen) :] = seen
         enough = np.isfinite(history).sum(axis=1) >= iv.MIN_SCORES
         columns = {}
         for level in iv.LEVELS:
@@ -154,9 +161,11 @@ def fixed_window_frame(frame: pl.DataFrame, window: int = FIXED_WINDOW) -> pl.Da
             name = round(level * 100)
             columns[f"lower_{name}"] = part["predicted_close"].to_numpy() * np.exp(-q)
             columns[f"upper_{name}"] = part["predicted_close"].to_numpy() * np.exp(q)
-        parts.append(part.drop("lower_80", "upper_80", "lower_95", "upper_95").with_columns(
-            **{k: pl.Series(v, nan_to_null=True) for k, v in columns.items()}
-        ))
+        parts.append(
+            part.drop("lower_80", "upper_80", "lower_95", "upper_95").with_columns(
+                **{k: pl.Series(v, nan_to_null=True) for k, v in columns.items()}
+            )
+        )
     return pl.concat(parts)
 
 
@@ -168,8 +177,11 @@ def _interval_scores(frame: pl.DataFrame, level: int) -> pl.DataFrame:
         "ticker",
         ((actual >= lower) & (actual <= upper)).cast(pl.Float64).alias("covered"),
         (100.0 * (upper - lower) / pl.col("last_close")).alias("width"),
-        (100.0 * ((upper - lower) + 2.0 / alpha * ((lower - actual).clip(0.0) + (actual - upper).clip(0.0)))
-         / pl.col("last_close")).alias("winkler"),
+        (
+            100.0
+            * ((upper - lower) + 2.0 / alpha * ((lower - actual).clip(0.0) + (actual - upper).clip(0.0)))
+            / pl.col("last_close")
+        ).alias("winkler"),
     )
 
 
@@ -186,8 +198,17 @@ def interval_table(frames: dict[str, pl.DataFrame], tickers: list[str]) -> list[
         if not rows.any():
             continue
         cells, flags = [], []
-        scored = {level: {k: _interval_scores(f.filter(pl.Series(rows) & model["lower_80"].is_not_null()), level) for k, f in frames.items()} for level in (80, 95)}
-        common = {level: {k: _interval_scores(f.filter(pl.Series(rows) & has), level) for k, f in frames.items()} for level in (80, 95)}
+        scored = {
+            level: {
+                k: _interval_scores(f.filter(pl.Series(rows) & model["lower_80"].is_not_null()), level)
+                for k, f in frames.items()
+            }
+            for level in (80, 95)
+        }
+        common = {
+            level: {k: _interval_scores(f.filter(pl.Series(rows) & has), level) for k, f in frames.items()}
+            for level in (80, 95)
+        }
         n = scored[80]["model"].height
         for level in (80, 95):
             coverage = 100.0 * float(scored[level]["model"]["covered"].mean())
@@ -234,14 +255,20 @@ def peer_forecasts(prices: pl.DataFrame, rows: pl.DataFrame, *, ets: bool) -> pl
         for as_of in rows.filter(pl.col("ticker") == ticker)["as_of"].to_list():
             i = int(np.searchsorted(dates, np.datetime64(as_of)))
             assert dates[i] == np.datetime64(as_of), f"{ticker}: no close on {as_of}"
-            recent = returns[max(0, i - PEER_WINDOW):i]  # the last 252 returns through as_of
+            recent = returns[max(0, i - PEER_WINDOW) : i]  # the last 252 returns through as_of
             x, y = recent[:-1], recent[1:]
             slope = float(np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2))
             ar1 = y.mean() + slope * (recent[-1] - x.mean())
-            out.append({"ticker": ticker, "as_of": as_of, "drift": closes[i] * math.exp(recent.mean()),
-                        "ar1": closes[i] * math.exp(ar1)})
+            out.append(
+                {
+                    "ticker": ticker,
+                    "as_of": as_of,
+                    "drift": closes[i] * math.exp(recent.mean()),
+                    "ar1": closes[i] * math.exp(ar1),
+                }
+            )
             if ets:
-                ets_windows.append(closes[max(0, i + 1 - PEER_WINDOW):i + 1])
+                ets_windows.append(closes[max(0, i + 1 - PEER_WINDOW) : i + 1])
     frame = pl.DataFrame(out)
     if ets:
         frame = frame.with_columns(ets=pl.Series(_ets_forecasts(ets_windows)))
@@ -254,11 +281,13 @@ def _ets_forecasts(windows: list[np.ndarray]) -> np.ndarray:
     from statsforecast import StatsForecast
     from statsforecast.models import AutoETS
 
-    long = pd.DataFrame({
-        "unique_id": np.repeat(np.arange(len(windows)), [len(w) for w in windows]),
-        "ds": np.concatenate([np.arange(len(w)) for w in windows]),
-        "y": np.concatenate(windows),
-    })
+    long = pd.DataFrame(
+        {
+            "unique_id": np.repeat(np.arange(len(windows)), [len(w) for w in windows]),
+            "ds": np.concatenate([np.arange(len(w)) for w in windows]),
+            "y": np.concatenate(windows),
+        }
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         forecast = StatsForecast(models=[AutoETS(season_length=1)], freq=1, n_jobs=2).forecast(df=long, h=1)
@@ -281,7 +310,10 @@ def point_scores(frame: pl.DataFrame, column: str) -> dict[str, float]:
     error = 100.0 * (predicted - actual) / last
     naive = 100.0 * (last - actual) / last
     differential = (
-        frame.with_columns(d=pl.Series(np.abs(error) - np.abs(naive))).group_by("as_of").agg(pl.col("d").mean())["d"].to_numpy()
+        frame.with_columns(d=pl.Series(np.abs(error) - np.abs(naive)))
+        .group_by("as_of")
+        .agg(pl.col("d").mean())["d"]
+        .to_numpy()
     )
     moved, went = np.sign(predicted - last), np.sign(actual - last)
     return {
@@ -295,8 +327,10 @@ def point_scores(frame: pl.DataFrame, column: str) -> dict[str, float]:
 
 
 def point_table(frame: pl.DataFrame, columns: list[str], tickers: list[str]) -> list[str]:
-    lines = [f"{'ticker':<8} " + " ".join(f"{c:>21}" for c in columns),
-             f"{'':<8} " + " ".join(f"{'MAE/n RMSE/n DM':>21}" for _ in columns)]
+    lines = [
+        f"{'ticker':<8} " + " ".join(f"{c:>21}" for c in columns),
+        f"{'':<8} " + " ".join(f"{'MAE/n RMSE/n DM':>21}" for _ in columns),
+    ]
     for ticker in [*tickers, "pooled"]:
         part = frame if ticker == "pooled" else frame.filter(pl.col("ticker") == ticker)
         cells = []
@@ -321,11 +355,15 @@ def main() -> None:
     parser.add_argument("--stock-file", type=Path, default=UNIVERSES[1].default_file)
     parser.add_argument("--presets", default="default,seed", help="comma-separated presets (default: default,seed)")
     parser.add_argument(
-        "--seed-sessions", type=int, default=0,
+        "--seed-sessions",
+        type=int,
+        default=0,
         help="evaluate the seed preset on only the first N sessions of each span (0: the whole span)",
     )
     parser.add_argument("--no-ets", action="store_true", help="skip the AutoETS peer (the slowest part)")
-    parser.add_argument("--save", type=Path, help="also write each file's rows with every forecast and interval as parquet here")
+    parser.add_argument(
+        "--save", type=Path, help="also write each file's rows with every forecast and interval as parquet here"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     ets = not args.no_ets and _ets_available()
@@ -338,12 +376,20 @@ def main() -> None:
     for universe in UNIVERSES:
         span = universe.held_out if args.span == "held-out" else universe.tuning
         print(f"\n## {universe.label}: {files[universe.label]}")
-        print(f"tuning span (as_of): {universe.tuning.start} to {universe.tuning.end}; "
-              f"held-out span (as_of): {universe.held_out.start} to {universe.held_out.end}; this run: {args.span}")
-        prices = read_price_file(files[universe.label]).filter(
-            pl.col("ticker").is_in(list(universe.tickers))
-            & pl.col("session_date").is_between(calendar.sessions_back(span.start, 2 * PEER_WINDOW), calendar.next_session(span.end))
-        ).select("ticker", "session_date", "close")
+        print(
+            f"tuning span (as_of): {universe.tuning.start} to {universe.tuning.end}; "
+            f"held-out span (as_of): {universe.held_out.start} to {universe.held_out.end}; this run: {args.span}"
+        )
+        prices = (
+            read_price_file(files[universe.label])
+            .filter(
+                pl.col("ticker").is_in(list(universe.tickers))
+                & pl.col("session_date").is_between(
+                    calendar.sessions_back(span.start, 2 * PEER_WINDOW), calendar.next_session(span.end)
+                )
+            )
+            .select("ticker", "session_date", "close")
+        )
         results: dict[str, pl.DataFrame] = {}
         for name in names:
             preset = PRESETS[name]
@@ -352,7 +398,9 @@ def main() -> None:
                 sessions = calendar.sessions_between(span.start, span.end)[: args.seed_sessions]
                 run_span = Span(sessions[0], sessions[-1])
             frame, elapsed = run_backfill(files[universe.label], universe.tickers, preset, run_span)
-            print(f"{name}: backfill {run_span.start} to {run_span.end}, {frame.height} scored forecasts, {elapsed:.1f} s")
+            print(
+                f"{name}: backfill {run_span.start} to {run_span.end}, {frame.height} scored forecasts, {elapsed:.1f} s"
+            )
             results[name] = interval_frame(frame, prices, preset).sort("ticker", "as_of")
         tickers = sorted(universe.tickers)
         base = results[names[0]]
@@ -361,12 +409,18 @@ def main() -> None:
             peer_forecasts(prices, base, ets=ets), on=["ticker", "as_of"]
         )
         for name, frame in results.items():
-            rows = rows.join(frame.select("ticker", "as_of", pl.col("predicted_close").alias(name)), on=["ticker", "as_of"], how="left")
+            rows = rows.join(
+                frame.select("ticker", "as_of", pl.col("predicted_close").alias(name)),
+                on=["ticker", "as_of"],
+                how="left",
+            )
         print(f"peers: {time.perf_counter() - started:.1f} s")
         columns = [*names, "drift", "ar1", *(["ets"] if ets else [])]
         print("\nPoint forecasts on the same rows: MAE / naive MAE, RMSE / naive RMSE, Diebold-Mariano t against naive")
         if args.seed_sessions and "seed" in names:
-            print(f"(seed: only the first {args.seed_sessions} sessions; its pooled and per-ticker figures cover those rows only)")
+            print(
+                f"(seed: only the first {args.seed_sessions} sessions; its pooled and per-ticker figures cover those rows only)"
+            )
         print("\n".join(point_table(rows, columns, tickers)))
         for name in names:
             preset = PRESETS[name]
@@ -376,15 +430,17 @@ def main() -> None:
                 "naive": naive_rule_frame(model, prices, preset),
                 "fixed": fixed_window_frame(model),
             }
-            print(f"\nIntervals, {name}: coverage (%), mean width and Winkler score (% of the last close); "
-                  f"width against the same rule on naive's errors, Winkler against a fixed {FIXED_WINDOW}-error window "
-                  "(both on the rows every rule bounds)")
+            print(
+                f"\nIntervals, {name}: coverage (%), mean width and Winkler score (% of the last close); "
+                f"width against the same rule on naive's errors, Winkler against a fixed {FIXED_WINDOW}-error window "
+                "(both on the rows every rule bounds)"
+            )
             print("\n".join(interval_table(frames, tickers)))
             if args.save:
                 args.save.mkdir(parents=True, exist_ok=True)
-                model.join(rows.drop("last_close", "actual_close", *names), on=["ticker", "as_of"], how="left").write_parquet(
-                    args.save / f"{name}_{args.span}_{universe.label.replace(' ', '_')}.parquet"
-                )
+                model.join(
+                    rows.drop("last_close", "actual_close", *names), on=["ticker", "as_of"], how="left"
+                ).write_parquet(args.save / f"{name}_{args.span}_{universe.label.replace(' ', '_')}.parquet")
     print(f"\nwall time: {time.perf_counter() - total_started:.1f} s")
 
 

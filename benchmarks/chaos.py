@@ -53,7 +53,9 @@ def postgres_copies() -> Iterator[tuple[str, str, str]]:
 def copy_postgres(base: str, target: str) -> None:
     admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{sa.make_url(target).database}" TEMPLATE "{sa.make_url(base).database}"'))
+        connection.execute(
+            sa.text(f'CREATE DATABASE "{sa.make_url(target).database}" TEMPLATE "{sa.make_url(base).database}"')
+        )
     admin.dispose()
 
 
@@ -89,7 +91,9 @@ def main() -> int:
     args = parser.parse_args()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
 
-    print("| backend | seed | kills | SIGKILL | SIGTERM | landed at distinct points | finished before the kill | tables identical | runs add up | seconds |")
+    print(
+        "| backend | seed | kills | SIGKILL | SIGTERM | landed at distinct points | finished before the kill | tables identical | runs add up | seconds |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---|---|---:|")
     failed = 0
     for backend in backends:

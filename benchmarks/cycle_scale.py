@@ -28,18 +28,18 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 import torch
 
 from forecaster import calendar
+from forecaster.cycle import CycleContext, run_cycle
+from forecaster.model.cell import NOTEBOOK_INITIAL_PARAMS
 from forecaster.model.features import training_windows
 from forecaster.model.forecasting import fit_and_forecast
-from forecaster.model.cell import NOTEBOOK_INITIAL_PARAMS
 from forecaster.model.notebook_reference import train_like_notebook
-from forecaster.cycle import CycleContext, run_cycle
 from forecaster.model.presets import PRESETS
 from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store.database import make_engine, upgrade
@@ -61,16 +61,22 @@ def prepare(url: str, count: int) -> None:
     engine = make_engine(url)
     upgrade(engine)
     tickers = _tickers(count)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     prices = SyntheticSource(seed=11).fetch(tickers, calendar.sessions_back(AS_OF, 300), AS_OF).prices
     state = {
-        "params": NOTEBOOK_INITIAL_PARAMS, "optimizer_state": None, "config_hash": PRESET.config_hash,
-        "preset": PRESET.name, "trained_through": PREVIOUS, "created_at": now,
+        "params": NOTEBOOK_INITIAL_PARAMS,
+        "optimizer_state": None,
+        "config_hash": PRESET.config_hash,
+        "preset": PRESET.name,
+        "trained_through": PREVIOUS,
+        "created_at": now,
     }
     with engine.begin() as connection:
         upsert_prices(prices, connection=connection, source="synthetic:11", fetched_at=now, new_tickers=tickers)
         record_requested(dict.fromkeys(tickers, calendar.sessions_back(AS_OF, 300)), connection=connection)
-        run_id = start_run("backfill", connection=connection, as_of=PREVIOUS, preset=PRESET.name, host="bench", started_at=now)
+        run_id = start_run(
+            "backfill", connection=connection, as_of=PREVIOUS, preset=PRESET.name, host="bench", started_at=now
+        )
         finish_run(run_id, connection=connection, status="ok", tickers_skipped=0, error=None, finished_at=now)
         connection.execute(model_states.insert(), [state | {"ticker": t, "run_id": run_id} for t in tickers])
     engine.dispose()
@@ -92,8 +98,11 @@ def measure(url: str, count: int) -> dict[str, float]:
 def load_kernels() -> None:
     """Loads the compiled trainer of the preset (what a daemon's first cycle does once)."""
     windows = training_windows(
-        SyntheticSource(seed=1).fetch(["WARM"], calendar.sessions_back(AS_OF, 300), AS_OF).prices.select("ticker", "session_date", "close"),
-        lags=PRESET.lags, window=PRESET.window,
+        SyntheticSource(seed=1)
+        .fetch(["WARM"], calendar.sessions_back(AS_OF, 300), AS_OF)
+        .prices.select("ticker", "session_date", "close"),
+        lags=PRESET.lags,
+        window=PRESET.window,
     )
     fit_and_forecast(windows, PRESET, epochs=1)
 
@@ -111,14 +120,19 @@ def measure_cold(url: str, count: int) -> dict[str, float]:
 
 
 def main_cold(sizes: list[int]) -> None:
-    print(f"default preset, first cycle of new tickers: {PRESET.epochs_first_fit} epochs, window {PRESET.window}; "
-          f"{os.cpu_count()} cores; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(
+        f"default preset, first cycle of new tickers: {PRESET.epochs_first_fit} epochs, window {PRESET.window}; "
+        f"{os.cpu_count()} cores; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
     print(f"{'backend':<10} {'tickers':>7} {'wall s':>8} {'peak RSS MB':>12} {'ns per sample-epoch':>20}")
     with tempfile.TemporaryDirectory() as directory:
         for count in sizes:
             result = _in_child("measure-cold", f"sqlite:///{Path(directory) / f'cold{count}.db'}", count)
             per_sample_epoch = result["seconds"] / (count * PRESET.window * PRESET.epochs_first_fit) * 1e9
-            print(f"{'SQLite':<10} {count:>7} {result['seconds']:>8.1f} {result['peak_rss_mb']:>12.0f} {per_sample_epoch:>20.1f}", flush=True)
+            print(
+                f"{'SQLite':<10} {count:>7} {result['seconds']:>8.1f} {result['peak_rss_mb']:>12.0f} {per_sample_epoch:>20.1f}",
+                flush=True,
+            )
 
 
 def notebook_seconds_per_ticker(sample: int = 5) -> float:
@@ -130,13 +144,18 @@ def notebook_seconds_per_ticker(sample: int = 5) -> float:
     for k in range(sample):
         x = torch.tensor(windows.x[k], dtype=torch.float32)
         y = torch.tensor(windows.y[k], dtype=torch.float32)
-        train_like_notebook(x, y, epochs=PRESET.epochs_per_session, batch_size=PRESET.batch_size, learning_rate=PRESET.learning_rate)
+        train_like_notebook(
+            x, y, epochs=PRESET.epochs_per_session, batch_size=PRESET.batch_size, learning_rate=PRESET.learning_rate
+        )
     return (time.perf_counter() - started) / sample
 
 
 def _in_child(step: str, url: str, count: int) -> dict[str, float]:
     result = subprocess.run(
-        [sys.executable, __file__, f"--{step}", url, str(count)], capture_output=True, text=True, check=True,
+        [sys.executable, __file__, f"--{step}", url, str(count)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -173,9 +192,13 @@ def main() -> None:
         return
 
     per_ticker = notebook_seconds_per_ticker()
-    print(f"default preset daily cycle: warm start, window {PRESET.window}, {PRESET.epochs_per_session} epochs; "
-          f"{os.cpu_count()} cores; notebook's way {per_ticker * 1000:.0f} ms per ticker")
-    print(f"{'backend':<10} {'tickers':>7} {'wall s':>8} {'peak RSS MB':>12} {'tickers/s':>10} {'notebook way s':>15} {'speed-up':>9}")
+    print(
+        f"default preset daily cycle: warm start, window {PRESET.window}, {PRESET.epochs_per_session} epochs; "
+        f"{os.cpu_count()} cores; notebook's way {per_ticker * 1000:.0f} ms per ticker"
+    )
+    print(
+        f"{'backend':<10} {'tickers':>7} {'wall s':>8} {'peak RSS MB':>12} {'tickers/s':>10} {'notebook way s':>15} {'speed-up':>9}"
+    )
     with tempfile.TemporaryDirectory() as directory:
         for count in (int(size) for size in (args.sizes or "100,1000,5000").split(",")):
             for backend in ("sqlite", "postgresql"):
@@ -192,8 +215,11 @@ def main() -> None:
                         with cleanup[0].connect() as connection:
                             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{cleanup[1]}" WITH (FORCE)'))
                 notebook = per_ticker * count
-                print(f"{backend:<10} {count:>7} {result['seconds']:>8.2f} {result['peak_rss_mb']:>12.0f} "
-                      f"{count / result['seconds']:>10.0f} {notebook:>15.0f} {notebook / result['seconds']:>8.0f}x", flush=True)
+                print(
+                    f"{backend:<10} {count:>7} {result['seconds']:>8.2f} {result['peak_rss_mb']:>12.0f} "
+                    f"{count / result['seconds']:>10.0f} {notebook:>15.0f} {notebook / result['seconds']:>8.0f}x",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,39 +51,95 @@ def populate(engine: sa.Engine, tickers: int, sessions: int, intervals: bool) ->
     names = [f"T{k:04d}" for k in range(tickers)]
     closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, size=(tickers, len(days))), axis=1))  # (tickers, sessions)
     predicted = closes * np.exp(rng.normal(0, 0.011, size=closes.shape))  # the forecast made the session before
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as c:
         run_ids = [
-            c.execute(runs.insert().values(
-                kind="backfill", as_of=d, preset=PRESET, started_at=now, finished_at=now, status="ok",
-                tickers_ok=tickers, tickers_failed=0,
-            )).inserted_primary_key[0]
+            c.execute(
+                runs.insert().values(
+                    kind="backfill",
+                    as_of=d,
+                    preset=PRESET,
+                    started_at=now,
+                    finished_at=now,
+                    status="ok",
+                    tickers_ok=tickers,
+                    tickers_failed=0,
+                )
+            ).inserted_primary_key[0]
             for d in days[:-1]
         ]
-        c.execute(prices.insert(), [
-            {"ticker": t, "session_date": d, "close": float(closes[i, j]), "source": "bench", "fetched_at": now}
-            for i, t in enumerate(names) for j, d in enumerate(days[:-1])
-        ])
-        c.execute(predictions.insert(), [_forecast(t, days, i, j, closes, predicted, run_ids, now, intervals)
-                                         for i, t in enumerate(names) for j in range(len(days) - 1)])
-        c.execute(training_losses.insert(), [
-            {"ticker": t, "preset": PRESET, "trained_through": d, "epoch": e, "loss": 1.0 - e / 1000, "run_id": run_ids[j]}
-            for t in names for j, d in enumerate(days[:-1]) for e in range(1, EPOCHS + 1)
-        ])
-        c.execute(run_failures.insert(), [
-            {"run_id": run_ids[-1], "ticker": f"FAIL{k}", "stage": "fetch", "reason": "no data returned"} for k in range(3)
-        ])
+        c.execute(
+            prices.insert(),
+            [
+                {"ticker": t, "session_date": d, "close": float(closes[i, j]), "source": "bench", "fetched_at": now}
+                for i, t in enumerate(names)
+                for j, d in enumerate(days[:-1])
+            ],
+        )
+        c.execute(
+            predictions.insert(),
+            [
+                _forecast(t, days, i, j, closes, predicted, run_ids, now, intervals)
+                for i, t in enumerate(names)
+                for j in range(len(days) - 1)
+            ],
+        )
+        c.execute(
+            training_losses.insert(),
+            [
+                {
+                    "ticker": t,
+                    "preset": PRESET,
+                    "trained_through": d,
+                    "epoch": e,
+                    "loss": 1.0 - e / 1000,
+                    "run_id": run_ids[j],
+                }
+                for t in names
+                for j, d in enumerate(days[:-1])
+                for e in range(1, EPOCHS + 1)
+            ],
+        )
+        c.execute(
+            run_failures.insert(),
+            [
+                {"run_id": run_ids[-1], "ticker": f"FAIL{k}", "stage": "fetch", "reason": "no data returned"}
+                for k in range(3)
+            ],
+        )
     return days[-2]
 
 
-def _forecast(ticker: str, days: list[date], i: int, j: int, closes: np.ndarray, predicted: np.ndarray,
-              run_ids: list[int], now: datetime, intervals: bool) -> dict[str, Any]:
+def _forecast(
+    ticker: str,
+    days: list[date],
+    i: int,
+    j: int,
+    closes: np.ndarray,
+    predicted: np.ndarray,
+    run_ids: list[int],
+    now: datetime,
+    intervals: bool,
+) -> dict[str, Any]:
     value = float(predicted[i, j + 1])
-    row = {"ticker": ticker, "preset": PRESET, "as_of": days[j], "target_session": days[j + 1],
-           "predicted_close": value, "last_close": float(closes[i, j]), "run_id": run_ids[j], "created_at": now}
+    row = {
+        "ticker": ticker,
+        "preset": PRESET,
+        "as_of": days[j],
+        "target_session": days[j + 1],
+        "predicted_close": value,
+        "last_close": float(closes[i, j]),
+        "run_id": run_ids[j],
+        "created_at": now,
+    }
     if intervals:
-        row |= {"lower_80": value * 0.985, "upper_80": value * 1.015, "lower_95": value * 0.977,
-                "upper_95": value * 1.023, "interval_method": "bench"}
+        row |= {
+            "lower_80": value * 0.985,
+            "upper_80": value * 1.015,
+            "lower_95": value * 0.977,
+            "upper_95": value * 1.023,
+            "interval_method": "bench",
+        }
     return row
 
 

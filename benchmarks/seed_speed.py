@@ -30,7 +30,9 @@ PRICES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "seed_pari
 
 def _windows() -> TrainingWindows:
     prices = pl.read_csv(PRICES, try_parse_dates=True)
-    closes = prices.select(pl.lit("SPLG").alias("ticker"), pl.col("Date").alias("session_date"), pl.col("Close").alias("close"))
+    closes = prices.select(
+        pl.lit("SPLG").alias("ticker"), pl.col("Date").alias("session_date"), pl.col("Close").alias("close")
+    )
     return training_windows(closes, lags=4, window=PRESETS["seed"].window)
 
 
@@ -61,27 +63,41 @@ def main() -> None:
     windows = _windows()
     x = torch.tensor(windows.x[0], dtype=torch.float32)
     y = torch.tensor(windows.y[0], dtype=torch.float32)
-    print(f"seed preset, {windows.x.shape[1]} samples, batch {preset.batch_size}, {args.epochs} epochs, torch threads {torch.get_num_threads()}")
+    print(
+        f"seed preset, {windows.x.shape[1]} samples, batch {preset.batch_size}, {args.epochs} epochs, torch threads {torch.get_num_threads()}"
+    )
 
     notebook_seconds, (_, notebook_losses) = _timed(lambda: train_like_notebook(x, y, epochs=args.epochs))
     compile_seconds, _ = _timed(lambda: fit_and_forecast(windows, preset, epochs=1))
     ours_seconds, ours = _timed(lambda: fit_and_forecast(windows, preset, epochs=args.epochs, params=initial_params(1)))
     drift = abs(ours.losses[0, -1] - notebook_losses[-1]) / notebook_losses[-1]
     print(f"notebook loop (DataLoader + autograd): {notebook_seconds:9.3f} s")
-    print(f"forecaster seed preset:                {ours_seconds:9.3f} s   (kernel load/compile once: {compile_seconds:.2f} s)")
+    print(
+        f"forecaster seed preset:                {ours_seconds:9.3f} s   (kernel load/compile once: {compile_seconds:.2f} s)"
+    )
     print(f"speed-up: {notebook_seconds / ours_seconds:.0f}x   final-loss relative difference: {drift:.1e}")
 
     many = _many(windows, args.tickers)
     many_seconds, _ = _timed(lambda: fit_and_forecast(many, preset, epochs=args.epochs))
     print(f"{args.tickers} tickers together:              {many_seconds:9.3f} s")
     print(f"cost of {args.tickers} tickers / one ticker: {many_seconds / ours_seconds:.0f}x")
-    print(f"notebook's way for {args.tickers} tickers (one at a time, extrapolated) / ours: "
-          f"{notebook_seconds * args.tickers / many_seconds:.0f}x")
-    print(json.dumps({
-        "epochs": args.epochs, "notebook_seconds": notebook_seconds, "ours_seconds": ours_seconds,
-        "speedup": notebook_seconds / ours_seconds, "tickers": args.tickers, "many_seconds": many_seconds,
-        "many_over_one": many_seconds / ours_seconds,
-    }))
+    print(
+        f"notebook's way for {args.tickers} tickers (one at a time, extrapolated) / ours: "
+        f"{notebook_seconds * args.tickers / many_seconds:.0f}x"
+    )
+    print(
+        json.dumps(
+            {
+                "epochs": args.epochs,
+                "notebook_seconds": notebook_seconds,
+                "ours_seconds": ours_seconds,
+                "speedup": notebook_seconds / ours_seconds,
+                "tickers": args.tickers,
+                "many_seconds": many_seconds,
+                "many_over_one": many_seconds / ours_seconds,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

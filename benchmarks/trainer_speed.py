@@ -88,12 +88,15 @@ def fit_once(preset: str, prices: Path, epochs: int) -> dict[str, float]:
     command = Path(sys.executable).parent / "forecaster"
     result = subprocess.run(
         [str(command), "fit", "--preset", preset, "--prices", str(prices), "--epochs", str(epochs), "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     samples = sum(ticker["samples"] for ticker in summary["tickers"])
     return {
-        "ns": summary["train_seconds"] / (samples * epochs) * 1e9, "load_seconds": summary["load_seconds"],
+        "ns": summary["train_seconds"] / (samples * epochs) * 1e9,
+        "load_seconds": summary["load_seconds"],
         "samples_per_ticker": samples / len(summary["tickers"]),
     }
 
@@ -107,11 +110,15 @@ def main() -> None:
     cores = numba.config.NUMBA_NUM_THREADS
     fma_rate = fma_rate_per_core()
     ops_per_ns = LANES_PER_VECTOR * fma_rate * cores / 1e9
-    print(f"{cores} cores; one core retires {fma_rate / 1e9:.2f} G independent FMAs/s (both FMA units busy); "
-          f"peak with {LANES_PER_VECTOR} float32 lanes, all cores: {ops_per_ns:.0f} vector-lane operations per ns")
+    print(
+        f"{cores} cores; one core retires {fma_rate / 1e9:.2f} G independent FMAs/s (both FMA units busy); "
+        f"peak with {LANES_PER_VECTOR} float32 lanes, all cores: {ops_per_ns:.0f} vector-lane operations per ns"
+    )
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    print(f"{'preset':<8} {'tickers':>7} {'samples':>7} {'epochs':>6} {'min ns':>7} {'median ns':>9} {'limit ns':>8} "
-          f"{'min/limit':>9} {'load s':>6}")
+    print(
+        f"{'preset':<8} {'tickers':>7} {'samples':>7} {'epochs':>6} {'min ns':>7} {'median ns':>9} {'limit ns':>8} "
+        f"{'min/limit':>9} {'load s':>6}"
+    )
     with tempfile.TemporaryDirectory() as directory:
         prices = Path(directory) / "prices.csv"
         write_prices(prices, args.tickers)
@@ -119,9 +126,11 @@ def main() -> None:
             runs = [fit_once(preset, prices, args.epochs) for _ in range(args.repeats)]
             times = sorted(run["ns"] for run in runs)
             limit = OPERATIONS[preset] / ops_per_ns
-            print(f"{preset:<8} {args.tickers:>7} {runs[0]['samples_per_ticker']:>7.0f} {args.epochs:>6} {times[0]:>7.1f} "
-                  f"{median(times):>9.1f} {limit:>8.1f} {times[0] / limit:>8.1f}x {median(r['load_seconds'] for r in runs):>6.2f}",
-                  flush=True)
+            print(
+                f"{preset:<8} {args.tickers:>7} {runs[0]['samples_per_ticker']:>7.0f} {args.epochs:>6} {times[0]:>7.1f} "
+                f"{median(times):>9.1f} {limit:>8.1f} {times[0] / limit:>8.1f}x {median(r['load_seconds'] for r in runs):>6.2f}",
+                flush=True,
+            )
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -32,13 +32,24 @@ def main() -> None:
         shot = Path(scratch) / "shot.png"
         subprocess.run(
             [
-                chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-                f"--user-data-dir={scratch}/profile", f"--window-size={WIDTH},{args.height}", f"--screenshot={shot}",
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--no-first-run",
+                f"--user-data-dir={scratch}/profile",
+                f"--window-size={WIDTH},{args.height}",
+                f"--screenshot={shot}",
                 args.report.resolve().as_uri(),
             ],
-            capture_output=True, timeout=120, check=True,
+            capture_output=True,
+            timeout=120,
+            check=True,
         )
-        Image.open(shot).convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(args.png, optimize=True)
+        Image.open(shot).convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(
+            args.png, optimize=True
+        )
     print(f"{args.png}: {args.png.stat().st_size // 1024} KiB")
 
 

@@ -17,7 +17,7 @@ import os
 import tempfile
 import warnings
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
@@ -132,9 +132,8 @@ def latest_completed_session(now: datetime) -> date:
         raise ValueError("latest_completed_session needs a timezone-aware datetime")
     sessions = _sessions()
     _day(now.date(), "now")
-    now_utc = np.datetime64(now.astimezone(timezone.utc).replace(tzinfo=None), "ns")
+    now_utc = np.datetime64(now.astimezone(UTC).replace(tzinfo=None), "ns")
     i = int(np.searchsorted(sessions.closes, now_utc, side="right")) - 1
     if i < 0:
         raise UserError(f"now {now.isoformat()}: no NYSE session has closed yet in the calendar")
     return sessions.days[i].item()
-

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
 
     @property
     def database(self) -> str:
-        """The database URL to connect with: FORECASTER_DATABASE_URL with FORECASTER_DATABASE_PASSWORD in it, if given."""
+        """The URL to connect with: FORECASTER_DATABASE_URL, with FORECASTER_DATABASE_PASSWORD in it if given."""
         url = self.database_url.get_secret_value()
         if self.database_password is None:
             return url
@@ -118,7 +118,9 @@ class _TomlFile(PydanticBaseSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource) -> None:
         super().__init__(settings_cls)
-        self.path = getattr(init_settings, "init_kwargs", {}).get("config_file") or os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+        self.path = getattr(init_settings, "init_kwargs", {}).get("config_file") or os.environ.get(
+            f"{ENV_PREFIX}CONFIG_FILE"
+        )
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False

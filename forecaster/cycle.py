@@ -23,7 +23,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -50,7 +50,7 @@ GIVE_UP_AFTER_FAILURES = 3
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -105,8 +105,14 @@ def work(context: CycleContext, *, as_of: date | None = None, should_stop: Calla
     """This process's share of the tasks (of cycle `as_of`, or of any cycle); see worker.work.
     It stops between ticker chunks on a stop request, or when `should_stop` says so."""
     return worker.work(
-        context.engine, context.preset, worker=context.worker_id, clock=context.clock, lease=context.lease,
-        claim_size=context.claim_size, training_lock=context.training_lock, as_of=as_of,
+        context.engine,
+        context.preset,
+        worker=context.worker_id,
+        clock=context.clock,
+        lease=context.lease,
+        claim_size=context.claim_size,
+        training_lock=context.training_lock,
+        as_of=as_of,
         should_stop=context.should_stop if should_stop is None else lambda: context.should_stop() or should_stop(),
     )
 
@@ -117,7 +123,9 @@ def close_abandoned_runs(context: CycleContext) -> None:
     with context.engine.begin() as connection:
         closed = run_store.close_abandoned_runs(connection=connection, now=context.clock())
     for record in closed:
-        log.info("run %d (as of %s) was left running by a stopped process: recorded as interrupted", record.id, record.as_of)
+        log.info(
+            "run %d (as of %s) was left running by a stopped process: recorded as interrupted", record.id, record.as_of
+        )
 
 
 def run_cycle(
@@ -125,7 +133,7 @@ def run_cycle(
     as_of: date,
     *,
     tickers: Sequence[str] | None = None,
-    kind: str = "daily",
+    kind: run_store.RunKind = "daily",
     prefetch_failures: Mapping[str, TickerFailure] | None = None,
 ) -> CycleOutcome:
     """Forecasts the session after `as_of` for those of `tickers` (default: the watch list) that
@@ -149,19 +157,28 @@ def run_cycle(
         done = prediction_store.predicted_tickers(preset.name, target, connection=connection)
     todo = [t for t in wanted if t not in done]
     skipped = len(context.tickers) - len(todo)
-    status, error = "ok", None
+    status: run_store.RunEnding = "ok"
+    error: str | None = None
     try:
         if todo:
             if prefetch_failures is None:
                 failures = ensure_prices(
-                    context.engine, context.source, dict.fromkeys(todo, as_of), as_of,
-                    history_sessions=context.history_sessions, clock=context.clock,
+                    context.engine,
+                    context.source,
+                    dict.fromkeys(todo, as_of),
+                    as_of,
+                    history_sessions=context.history_sessions,
+                    clock=context.clock,
                 )
             else:
                 failures = {t: f for t, f in prefetch_failures.items() if t in todo}
             with context.engine.begin() as connection:
-                run_store.record_failures(run_id, {t: (f.stage, f.reason) for t, f in failures.items()}, connection=connection)
-                task_store.enqueue(preset.name, as_of, run_id, [t for t in todo if t not in failures], connection=connection)
+                run_store.record_failures(
+                    run_id, {t: (f.stage, f.reason) for t, f in failures.items()}, connection=connection
+                )
+                task_store.enqueue(
+                    preset.name, as_of, run_id, [t for t in todo if t not in failures], connection=connection
+                )
             _drain(context, as_of)
     except NotInCharge as exc:
         status, error = "interrupted", str(exc)
@@ -195,21 +212,33 @@ def _drain(context: CycleContext, as_of: date) -> None:
             raise CycleInterrupted
 
 
-def _finish(context: CycleContext, run_id: int, as_of: date, status: str, skipped: int, error: str | None) -> CycleOutcome:
+def _finish(
+    context: CycleContext, run_id: int, as_of: date, status: run_store.RunEnding, skipped: int, error: str | None
+) -> CycleOutcome:
     """Records the run's end (unless another process already did) and logs it. If the database
     is gone, the run stays 'running' until the next holder of the scheduler lock closes it."""
     try:
         with context.engine.begin() as connection:
             record = run_store.finish_run(
-                run_id, connection=connection, status=status, tickers_skipped=skipped,  # type: ignore[arg-type]
-                error=error, finished_at=context.clock(),
+                run_id,
+                connection=connection,
+                status=status,
+                tickers_skipped=skipped,
+                error=error,
+                finished_at=context.clock(),
             ) or run_store.get_run(run_id, connection=connection)
             failures = run_store.run_failures_of(run_id, connection=connection)
     except sa.exc.OperationalError as exc:
         log.warning("run %d: could not record its end (%s); the next cycle will", run_id, one_line(exc))
         return CycleOutcome(run_id, as_of, calendar.next_session(as_of), status, 0, 0, skipped)
     outcome = CycleOutcome(
-        run_id, as_of, calendar.next_session(as_of), record.status, record.tickers_ok, record.tickers_failed, record.tickers_skipped,
+        run_id,
+        as_of,
+        calendar.next_session(as_of),
+        record.status,
+        record.tickers_ok,
+        record.tickers_failed,
+        record.tickers_skipped,
     )
     _log_outcome(outcome, failures)
     return outcome
@@ -218,14 +247,28 @@ def _finish(context: CycleContext, run_id: int, as_of: date, status: str, skippe
 def _log_outcome(outcome: CycleOutcome, failures: list[run_store.RunFailure]) -> None:
     log.info(
         "run %d %s: as of %s, forecast for %s: %d ok, %d failed, %d not due",
-        outcome.run_id, outcome.status, outcome.as_of, outcome.target_session,
-        outcome.tickers_ok, outcome.tickers_failed, outcome.tickers_skipped,
+        outcome.run_id,
+        outcome.status,
+        outcome.as_of,
+        outcome.target_session,
+        outcome.tickers_ok,
+        outcome.tickers_failed,
+        outcome.tickers_skipped,
         extra={"event": "run", **{k: str(v) for k, v in vars(outcome).items()}},
     )
     for failure in failures:
         log.warning(
-            "run %d: %s failed at %s: %s", outcome.run_id, failure.ticker, failure.stage, failure.reason,
-            extra={"event": "ticker_failed", "run_id": outcome.run_id, "ticker": failure.ticker, "stage": failure.stage},
+            "run %d: %s failed at %s: %s",
+            outcome.run_id,
+            failure.ticker,
+            failure.stage,
+            failure.reason,
+            extra={
+                "event": "ticker_failed",
+                "run_id": outcome.run_id,
+                "ticker": failure.ticker,
+                "stage": failure.stage,
+            },
         )
 
 
@@ -239,8 +282,12 @@ def backfill(
     if not sessions:
         return []
     fetch_failures = ensure_prices(
-        context.engine, context.source, dict.fromkeys(context.tickers, sessions[0]), sessions[-1],
-        history_sessions=context.history_sessions, clock=context.clock,
+        context.engine,
+        context.source,
+        dict.fromkeys(context.tickers, sessions[0]),
+        sessions[-1],
+        history_sessions=context.history_sessions,
+        clock=context.clock,
     )
     outcomes = []
     for session in sessions:
@@ -258,10 +305,18 @@ def catch_up(context: CycleContext, latest: date) -> list[CycleOutcome]:
     through `latest`, in date order, then `latest` itself even when nothing is owed there."""
     _start_newcomers(context, latest)
     owed = owed_sessions(context, latest)
-    fetch_failures = ensure_prices(
-        context.engine, context.source, {t: sessions[0] for t, sessions in owed.items()}, latest,
-        history_sessions=context.history_sessions, clock=context.clock,
-    ) if owed else {}
+    fetch_failures = (
+        ensure_prices(
+            context.engine,
+            context.source,
+            {t: sessions[0] for t, sessions in owed.items()},
+            latest,
+            history_sessions=context.history_sessions,
+            clock=context.clock,
+        )
+        if owed
+        else {}
+    )
     walk = sorted({d for t, sessions in owed.items() if t not in fetch_failures for d in sessions} | {latest})
     due = {t: set(sessions) for t, sessions in owed.items()}
     outcomes = []
@@ -285,7 +340,9 @@ def _start_newcomers(context: CycleContext, latest: date) -> None:
         last = prediction_store.latest_as_of(preset, connection=connection)
         start = latest if last is None or last >= latest else calendar.next_session(last)
         series_store.enroll(preset, newcomers, start, connection=connection, now=context.clock())
-    log.info("%d ticker(s) new to the watch list, forecast from %s on: %s", len(newcomers), start, ", ".join(newcomers[:10]))
+    log.info(
+        "%d ticker(s) new to the watch list, forecast from %s on: %s", len(newcomers), start, ", ".join(newcomers[:10])
+    )
 
 
 def owed_sessions(context: CycleContext, latest: date) -> dict[str, list[date]]:
@@ -311,7 +368,9 @@ def owed_sessions(context: CycleContext, latest: date) -> dict[str, list[date]]:
                 preset, [s.ticker for s in gaps], min(s.first_as_of for s in gaps), latest, connection=connection
             )
             for series in gaps:
-                owed[series.ticker] = [d for d in calendar.sessions_between(series.first_as_of, latest) if d not in made[series.ticker]]
+                owed[series.ticker] = [
+                    d for d in calendar.sessions_between(series.first_as_of, latest) if d not in made[series.ticker]
+                ]
         given_up = series_store.given_up(preset, list(owed), connection=connection, attempts=GIVE_UP_AFTER_FAILURES)
     owed = {t: [d for d in sessions if (t, d) not in given_up] for t, sessions in owed.items()}
     return {t: sessions for t, sessions in owed.items() if sessions}

@@ -55,7 +55,9 @@ class _JsonFormatter(JsonFormatter):
 
     def __init__(self) -> None:
         super().__init__(
-            "{levelname}{name}{message}", style="{", timestamp="time",
+            "{levelname}{name}{message}",
+            style="{",
+            timestamp="time",
             rename_fields={"levelname": "level", "name": "logger"},
         )
 

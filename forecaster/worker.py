@@ -24,16 +24,16 @@ import sqlalchemy as sa
 from forecaster import calendar
 from forecaster.errors import CycleInterrupted, TickerFailure, one_line
 from forecaster.model import intervals
+from forecaster.model.cell import LANES, N_PARAMETERS, params_from_dict, params_to_dict
 from forecaster.model.features import training_windows
 from forecaster.model.forecasting import Forecast, fit_and_forecast, initial_params
-from forecaster.model.cell import LANES, N_PARAMETERS, params_from_dict, params_to_dict
 from forecaster.model.presets import Preset
+from forecaster.model.training import AdamState
 from forecaster.store import model_states as state_store
 from forecaster.store import prices as price_store
 from forecaster.store import runs as run_store
 from forecaster.store import tasks as task_store
 from forecaster.store.tasks import Claim
-from forecaster.model.training import AdamState
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,11 @@ class WarmStart:
 def _warm_start(state: state_store.StoredState, preset: Preset) -> WarmStart | None:
     """The state as arrays, or None when it cannot be trusted (then the ticker is refitted)."""
     if state.config_hash != preset.config_hash:
-        log.info("%s: stored state is from another configuration of preset %s; refitting from scratch", state.ticker, preset.name)
+        log.info(
+            "%s: stored state is from another configuration of preset %s; refitting from scratch",
+            state.ticker,
+            preset.name,
+        )
         return None
     try:
         if state.unreadable:
@@ -72,7 +76,12 @@ def _warm_start(state: state_store.StoredState, preset: Preset) -> WarmStart | N
         if not np.all(np.isfinite(params)):
             raise ValueError("non-finite parameters")
     except (KeyError, TypeError, ValueError) as error:
-        log.warning("%s: stored state trained through %s is unreadable (%s); refitting from scratch", state.ticker, state.trained_through, error)
+        log.warning(
+            "%s: stored state trained through %s is unreadable (%s); refitting from scratch",
+            state.ticker,
+            state.trained_through,
+            error,
+        )
         return None
     return WarmStart(params, adam, state.interval_state)
 
@@ -83,11 +92,17 @@ def _load_closes(connection: sa.Connection, tickers: Sequence[str], preset: Pres
     return price_store.load_closes(tickers, connection=connection, start=start, end=as_of)
 
 
-def _check_history(closes: pl.DataFrame, tickers: Sequence[str], preset: Preset, as_of: date) -> dict[str, TickerFailure]:
+def _check_history(
+    closes: pl.DataFrame, tickers: Sequence[str], preset: Preset, as_of: date
+) -> dict[str, TickerFailure]:
     """Tickers that cannot be forecast from `as_of`: no close on it, or too few closes."""
     summary = (
         pl.DataFrame({"ticker": list(tickers)}, schema={"ticker": pl.String})
-        .join(closes.group_by("ticker").agg(pl.len().alias("count"), pl.col("session_date").max().alias("last")), on="ticker", how="left")
+        .join(
+            closes.group_by("ticker").agg(pl.len().alias("count"), pl.col("session_date").max().alias("last")),
+            on="ticker",
+            how="left",
+        )
         .filter(pl.col("last").is_null() | (pl.col("last") != as_of) | (pl.col("count") < preset.lags + 1))
     )
     failures = {}
@@ -101,12 +116,16 @@ def _check_history(closes: pl.DataFrame, tickers: Sequence[str], preset: Preset,
 
 def _chunks(tickers: list[str], preset: Preset, epochs: int) -> list[list[str]]:
     size = max(CHUNK_TICKERS, CHUNK_SAMPLE_EPOCHS // (preset.window * epochs) // CHUNK_TICKERS * CHUNK_TICKERS)
-    return [tickers[i:i + size] for i in range(0, len(tickers), size)]
+    return [tickers[i : i + size] for i in range(0, len(tickers), size)]
 
 
-def _fit_chunk(closes: pl.DataFrame, tickers: list[str], preset: Preset, epochs: int, warm: dict[str, WarmStart]) -> Forecast:
+def _fit_chunk(
+    closes: pl.DataFrame, tickers: list[str], preset: Preset, epochs: int, warm: dict[str, WarmStart]
+) -> Forecast:
     windows = training_windows(
-        closes.filter(pl.col("ticker").is_in(tickers)).sort("ticker", "session_date"), lags=preset.lags, window=preset.window
+        closes.filter(pl.col("ticker").is_in(tickers)).sort("ticker", "session_date"),
+        lags=preset.lags,
+        window=preset.window,
     )
     params = initial_params(len(windows.tickers))
     adam = AdamState.fresh(len(windows.tickers))
@@ -115,7 +134,11 @@ def _fit_chunk(closes: pl.DataFrame, tickers: list[str], preset: Preset, epochs:
         if start is not None:
             params[k] = start.params
             if start.adam is not None:
-                adam.step[k], adam.exp_avg[k], adam.exp_avg_sq[k] = start.adam.step[0], start.adam.exp_avg[0], start.adam.exp_avg_sq[0]
+                adam.step[k], adam.exp_avg[k], adam.exp_avg_sq[k] = (
+                    start.adam.step[0],
+                    start.adam.exp_avg[0],
+                    start.adam.exp_avg_sq[0],
+                )
     return fit_and_forecast(windows, preset, epochs=epochs, params=params, adam=adam)
 
 
@@ -138,8 +161,11 @@ def _interval(bounds: intervals.Bounds, k: int) -> state_store.PredictionInterva
     if method is None:
         return None
     return state_store.PredictionInterval(
-        lower_80=float(bounds.lower_80[k]), upper_80=float(bounds.upper_80[k]),
-        lower_95=float(bounds.lower_95[k]), upper_95=float(bounds.upper_95[k]), method=method,
+        lower_80=float(bounds.lower_80[k]),
+        upper_80=float(bounds.upper_80[k]),
+        lower_95=float(bounds.lower_95[k]),
+        upper_95=float(bounds.upper_95[k]),
+        method=method,
     )
 
 
@@ -157,22 +183,36 @@ def _result_rows(
     rows, failures = [], {}
     for k, ticker in enumerate(forecast.tickers):
         predicted = float(forecast.predicted_close[k])
-        if not (np.isfinite(predicted) and np.all(np.isfinite(forecast.params[k])) and np.all(np.isfinite(forecast.losses[k]))):
+        if not (
+            np.isfinite(predicted)
+            and np.all(np.isfinite(forecast.params[k]))
+            and np.all(np.isfinite(forecast.losses[k]))
+        ):
             failures[ticker] = TickerFailure("train", "training diverged (non-finite loss, parameters or forecast)")
             continue
-        rows.append(state_store.TrainingResultRow(
-            ticker=ticker, preset=preset.name, trained_through=as_of,
-            params=params_to_dict(forecast.params[k]),
-            optimizer_state={
-                "step": int(forecast.adam.step[k]),
-                "exp_avg": [float(v) for v in forecast.adam.exp_avg[k]],
-                "exp_avg_sq": [float(v) for v in forecast.adam.exp_avg_sq[k]],
-            },
-            config_hash=preset.config_hash, losses=[float(v) for v in forecast.losses[k]],
-            as_of=as_of, target_session=target, predicted_close=predicted,
-            last_close=float(forecast.last_close[k]), run_id=0, created_at=created_at,
-            interval=_interval(bounds, k), interval_state=interval_states[k],
-        ))
+        rows.append(
+            state_store.TrainingResultRow(
+                ticker=ticker,
+                preset=preset.name,
+                trained_through=as_of,
+                params=params_to_dict(forecast.params[k]),
+                optimizer_state={
+                    "step": int(forecast.adam.step[k]),
+                    "exp_avg": [float(v) for v in forecast.adam.exp_avg[k]],
+                    "exp_avg_sq": [float(v) for v in forecast.adam.exp_avg_sq[k]],
+                },
+                config_hash=preset.config_hash,
+                losses=[float(v) for v in forecast.losses[k]],
+                as_of=as_of,
+                target_session=target,
+                predicted_close=predicted,
+                last_close=float(forecast.last_close[k]),
+                run_id=0,
+                created_at=created_at,
+                interval=_interval(bounds, k),
+                interval_state=interval_states[k],
+            )
+        )
     return rows, failures
 
 
@@ -194,7 +234,8 @@ def _save(connection: sa.Connection, claim: Claim, rows: list[state_store.Traini
     the claim still holds, under the run each task belongs to now."""
     owned = task_store.complete(claim, [row.ticker for row in rows], "done", connection=connection)
     state_store.save_training_results(
-        [dataclasses.replace(row, run_id=owned[row.ticker]) for row in rows if row.ticker in owned], connection=connection
+        [dataclasses.replace(row, run_id=owned[row.ticker]) for row in rows if row.ticker in owned],
+        connection=connection,
     )
 
 
@@ -290,7 +331,13 @@ def work(
                     reason = f"its worker stopped {task.attempts} times while training it (last: {task.worker})"
                     run_store.record_failures(task.run_id, {task.ticker: ("train", reason)}, connection=connection)
                 claim = task_store.claim(
-                    preset.name, connection=connection, worker=worker, now=now, lease=lease, limit=claim_size, as_of=as_of,
+                    preset.name,
+                    connection=connection,
+                    worker=worker,
+                    now=now,
+                    lease=lease,
+                    limit=claim_size,
+                    as_of=as_of,
                 )
             if claim is None:
                 return processed

@@ -52,8 +52,12 @@ def test_a_ticker_longer_than_the_column_is_refused_before_postgresql_is_touched
 
 @pytest.mark.parametrize("flag", ["S&P", "spy qqq", "BRK/B"])
 def test_a_ticker_that_is_not_a_symbol_is_refused_on_the_command_line(sqlite_url, monkeypatch, capsys, flag):
-    code, _, err = _run(["backfill", "--start", "2024-03-04", "--end", "2024-03-05", "--tickers", flag],
-                        monkeypatch, capsys, database_url=sqlite_url)
+    code, _, err = _run(
+        ["backfill", "--start", "2024-03-04", "--end", "2024-03-05", "--tickers", flag],
+        monkeypatch,
+        capsys,
+        database_url=sqlite_url,
+    )
 
     _one_line_error(code, err, "flag tickers", "is not a symbol")
 
@@ -63,8 +67,14 @@ def test_tickers_in_a_csv_file_are_upper_cased_like_the_watch_list(sqlite_url, m
     rows = [f"2024-0{1 + k // 20}-{1 + k % 20:02d},spy,{100 + k % 7}" for k in range(40)]  # not all sessions: fine
     prices.write_text("date,ticker,close\n" + "\n".join(rows) + "\n")
 
-    code, _, err = _run(["run", "--once", "--as-of", "2024-02-20"], monkeypatch, capsys,
-                        database_url=sqlite_url, source=f"csv:{prices}", tickers="SPY")
+    code, _, err = _run(
+        ["run", "--once", "--as-of", "2024-02-20"],
+        monkeypatch,
+        capsys,
+        database_url=sqlite_url,
+        source=f"csv:{prices}",
+        tickers="SPY",
+    )
 
     assert code == 0, err
     assert "SPY" in (_run(["predictions", "--format", "csv"], monkeypatch, capsys, database_url=sqlite_url)[1])
@@ -72,8 +82,13 @@ def test_tickers_in_a_csv_file_are_upper_cased_like_the_watch_list(sqlite_url, m
 
 @pytest.mark.parametrize(
     ("setting", "value"),
-    [("lease_seconds", "1e20"), ("claim_size", "1" + "0" * 20), ("misfire_grace_seconds", "1" + "0" * 20),
-     ("database_retries", "1000"), ("fetch_backoff_seconds", "nan")],
+    [
+        ("lease_seconds", "1e20"),
+        ("claim_size", "1" + "0" * 20),
+        ("misfire_grace_seconds", "1" + "0" * 20),
+        ("database_retries", "1000"),
+        ("fetch_backoff_seconds", "nan"),
+    ],
 )
 @pytest.mark.parametrize("command", [["run", "--once"], ["status"]], ids=["run-once", "status"])
 def test_a_number_out_of_its_bounds_is_a_one_line_error(sqlite_url, monkeypatch, capsys, setting, value, command):
@@ -89,9 +104,12 @@ def test_a_schedule_that_never_fires_is_refused(sqlite_url, monkeypatch, capsys)
     _one_line_error(code, err, "setting schedule", "never fires")
 
 
-@pytest.mark.parametrize(("out", "expected"), [("FILE", "exists and is not a directory"),
-                                               ("/sys/kernel", "cannot write into the directory")])
-def test_a_report_directory_that_cannot_be_written_is_refused(migrated_engine, sqlite_url, monkeypatch, capsys, tmp_path, out, expected):
+@pytest.mark.parametrize(
+    ("out", "expected"), [("FILE", "exists and is not a directory"), ("/sys/kernel", "cannot write into the directory")]
+)
+def test_a_report_directory_that_cannot_be_written_is_refused(
+    migrated_engine, sqlite_url, monkeypatch, capsys, tmp_path, out, expected
+):
     if out == "FILE":
         out = str(tmp_path / "a-file")
         Path(out).write_text("not a directory")
@@ -112,13 +130,24 @@ def test_a_missing_sqlite_file_is_an_error_naming_it_never_a_new_empty_database(
 
 @pytest.mark.parametrize(
     "command",
-    [["db", "upgrade"], ["run", "--once"], ["backfill", "--start", "2024-03-04", "--end", "2024-03-05"],
-     ["status"], ["predictions"], ["report"]],
+    [
+        ["db", "upgrade"],
+        ["run", "--once"],
+        ["backfill", "--start", "2024-03-04", "--end", "2024-03-05"],
+        ["status"],
+        ["predictions"],
+        ["report"],
+    ],
     ids=lambda argv: " ".join(argv),
 )
 def test_an_unreachable_database_is_exit_1_with_one_line_from_every_command(monkeypatch, capsys, tmp_path, command):
-    code, _, err = _run(command, monkeypatch, capsys, database_url="postgresql://forecaster@127.0.0.1:1/nowhere",
-                        report_dir=str(tmp_path))
+    code, _, err = _run(
+        command,
+        monkeypatch,
+        capsys,
+        database_url="postgresql://forecaster@127.0.0.1:1/nowhere",
+        report_dir=str(tmp_path),
+    )
 
     assert code == 1, err
     assert err.count("\n") == 1 and "127.0.0.1" in err, err

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from forecaster.model.cell import LANES, _sigmoid, _tanh, params_to_dict
+from forecaster.model.cell import LANES, params_to_dict
+from forecaster.model.lanemath import sigmoid, tanh
 from forecaster.model.notebook_reference import train_like_notebook
 from forecaster.model.training import AdamState, fit
 
@@ -27,8 +28,12 @@ def test_batched_fit_matches_plain_autograd_for_each_ticker_on_random_data():
 
     for k in range(5):
         model, reference_losses = train_like_notebook(
-            torch.tensor(x[k], dtype=torch.float32), torch.tensor(y[k], dtype=torch.float32),
-            epochs=6, initial_values=params_to_dict(start[k]), batch_size=5, learning_rate=1e-2,
+            torch.tensor(x[k], dtype=torch.float32),
+            torch.tensor(y[k], dtype=torch.float32),
+            epochs=6,
+            initial_values=params_to_dict(start[k]),
+            batch_size=5,
+            learning_rate=1e-2,
         )
         np.testing.assert_allclose(losses[k], reference_losses, rtol=1e-4)
         trained = np.array(list(model.named_values().values()))
@@ -42,7 +47,9 @@ def test_a_tickers_result_does_not_depend_on_the_other_tickers_in_the_batch():
 
     order = np.array([5, 2, 0, 4, 1, 3])
     shuffled_params = params[order].copy()
-    shuffled_losses = fit(shuffled_params, AdamState.fresh(6), x[order], y[order], epochs=4, batch_size=8, learning_rate=1e-2)
+    shuffled_losses = fit(
+        shuffled_params, AdamState.fresh(6), x[order], y[order], epochs=4, batch_size=8, learning_rate=1e-2
+    )
 
     assert np.array_equal(shuffled_losses[1], alone_losses[0])
     assert np.array_equal(shuffled_params[1], alone_params[0])
@@ -65,13 +72,24 @@ def test_warm_start_continues_exactly_where_the_previous_fit_stopped():
 def test_a_ticker_with_fewer_samples_trains_as_if_it_were_alone():
     x, y, params = _random_problem(tickers=2, samples=25)
     short_params = params[1:2].copy()
-    short_losses = fit(short_params, AdamState.fresh(1), x[1:2, 10:], y[1:2, 10:], epochs=3, batch_size=4, learning_rate=1e-2)
+    short_losses = fit(
+        short_params, AdamState.fresh(1), x[1:2, 10:], y[1:2, 10:], epochs=3, batch_size=4, learning_rate=1e-2
+    )
 
     padded_x, padded_y = x.copy(), y.copy()
     padded_x[1, :10] = 0.0
     padded_y[1, :10] = 0.0
     together = params.copy()
-    losses = fit(together, AdamState.fresh(2), padded_x, padded_y, epochs=3, batch_size=4, learning_rate=1e-2, first=np.array([0, 10]))
+    losses = fit(
+        together,
+        AdamState.fresh(2),
+        padded_x,
+        padded_y,
+        epochs=3,
+        batch_size=4,
+        learning_rate=1e-2,
+        first=np.array([0, 10]),
+    )
 
     assert np.array_equal(losses[1], short_losses[0])
     assert np.array_equal(together[1], short_params[0])
@@ -86,8 +104,16 @@ def test_a_tickers_result_does_not_depend_on_its_lane_nor_on_idle_lanes_in_float
             order = np.r_[np.arange(1, lane + 1), 0]  # ticker 0 after `lane` others
             trained = params[order].copy()
             losses = fit(
-                trained, AdamState.fresh(len(order)), x[order].astype(precision), y[order].astype(precision),
-                epochs=3, batch_size=4, learning_rate=1e-2, first=first[order], activation="tanh", loss="mae",
+                trained,
+                AdamState.fresh(len(order)),
+                x[order].astype(precision),
+                y[order].astype(precision),
+                epochs=3,
+                batch_size=4,
+                learning_rate=1e-2,
+                first=first[order],
+                activation="tanh",
+                loss="mae",
             )
             results.append((losses[-1], trained[-1]))
         for losses, trained in results[1:]:
@@ -98,29 +124,51 @@ def test_float32_training_follows_the_notebooks_float32_loop_and_keeps_tickers_i
     x, y, params = _random_problem(tickers=5, samples=23)
     start = params.copy()
 
-    losses = fit(params, AdamState.fresh(5), x.astype(np.float32), y.astype(np.float32), epochs=6, batch_size=5, learning_rate=1e-2)
+    losses = fit(
+        params,
+        AdamState.fresh(5),
+        x.astype(np.float32),
+        y.astype(np.float32),
+        epochs=6,
+        batch_size=5,
+        learning_rate=1e-2,
+    )
 
     for k in range(5):
         model, reference_losses = train_like_notebook(
-            torch.tensor(x[k], dtype=torch.float32), torch.tensor(y[k], dtype=torch.float32),
-            epochs=6, initial_values=params_to_dict(start[k]), batch_size=5, learning_rate=1e-2,
+            torch.tensor(x[k], dtype=torch.float32),
+            torch.tensor(y[k], dtype=torch.float32),
+            epochs=6,
+            initial_values=params_to_dict(start[k]),
+            batch_size=5,
+            learning_rate=1e-2,
         )
         np.testing.assert_allclose(losses[k], reference_losses, rtol=1e-5)
         np.testing.assert_allclose(params[k], list(model.named_values().values()), rtol=1e-5, atol=1e-6)
     alone = start[3:4].copy()
-    alone_losses = fit(alone, AdamState.fresh(1), x[3:4].astype(np.float32), y[3:4].astype(np.float32), epochs=6, batch_size=5, learning_rate=1e-2)
+    alone_losses = fit(
+        alone,
+        AdamState.fresh(1),
+        x[3:4].astype(np.float32),
+        y[3:4].astype(np.float32),
+        epochs=6,
+        batch_size=5,
+        learning_rate=1e-2,
+    )
     assert np.array_equal(alone_losses[0], losses[3]) and np.array_equal(alone[0], params[3])
 
 
 @pytest.mark.parametrize(("precision", "ulps"), [(np.float64, 4 * 2.0**-52), (np.float32, 4 * 2.0**-23)])
 def test_the_branch_free_activations_match_torch_within_a_few_ulps_over_the_whole_range(precision, ulps):
-    z = np.concatenate([np.linspace(-30, 30, 601), -np.logspace(-30, 3, 100), np.logspace(-30, 3, 100), [0.0, -np.inf, np.inf]])
+    z = np.concatenate(
+        [np.linspace(-30, 30, 601), -np.logspace(-30, 3, 100), np.logspace(-30, 3, 100), [0.0, -np.inf, np.inf]]
+    )
     z = z.astype(precision)
 
-    sigmoid = np.array([_sigmoid(v) for v in z])
-    tanh = np.array([_tanh(v) for v in z])
+    sigmoids = np.array([sigmoid(v) for v in z])
+    tanhs = np.array([tanh(v) for v in z])
 
     tiny = np.finfo(precision).tiny * 1e8  # exp below the smallest normal number is floored there: still ~0
-    np.testing.assert_allclose(sigmoid, torch.sigmoid(torch.from_numpy(z)).numpy(), rtol=ulps, atol=tiny)
-    np.testing.assert_allclose(tanh, torch.tanh(torch.from_numpy(z)).numpy(), rtol=ulps, atol=0)
-    assert np.isnan(_sigmoid(precision(np.nan))) and np.isnan(_tanh(precision(np.nan)))
+    np.testing.assert_allclose(sigmoids, torch.sigmoid(torch.from_numpy(z)).numpy(), rtol=ulps, atol=tiny)
+    np.testing.assert_allclose(tanhs, torch.tanh(torch.from_numpy(z)).numpy(), rtol=ulps, atol=0)
+    assert np.isnan(sigmoid(precision(np.nan))) and np.isnan(tanh(precision(np.nan)))

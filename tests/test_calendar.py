@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -98,7 +98,7 @@ def test_on_weekends_and_holidays_the_latest_completed_session_is_the_one_before
 
 def test_latest_completed_session_works_in_any_timezone():
     close = new_york(2024, 3, 5, 16, 0)
-    assert calendar.latest_completed_session(close.astimezone(timezone.utc)) == date(2024, 3, 5)
+    assert calendar.latest_completed_session(close.astimezone(UTC)) == date(2024, 3, 5)
     just_before = (close - timedelta(seconds=1)).astimezone(ZoneInfo("Asia/Tokyo"))  # already 2024-03-06 there
     assert calendar.latest_completed_session(just_before) == date(2024, 3, 4)
 

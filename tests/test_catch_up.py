@@ -44,7 +44,9 @@ class Source:
         self.calls.append((tuple(tickers), start, end))
         result = self.inner.fetch([t for t in tickers if t not in self.failing], start, end)
         for ticker, day in self.missing:
-            result.prices = result.prices.filter((result.prices["ticker"] != ticker) | (result.prices["session_date"] != day))
+            result.prices = result.prices.filter(
+                (result.prices["ticker"] != ticker) | (result.prices["session_date"] != day)
+            )
         if self.listed_since is not None:
             result.prices = result.prices.filter(result.prices["session_date"] >= self.listed_since)
         result.failures |= {t: "no rows (unknown or delisted ticker?)" for t in tickers if t in self.failing}
@@ -134,10 +136,16 @@ def test_a_session_whose_data_stays_missing_is_given_up_after_three_failures_and
     assert owed == {}
     assert _forecast_sessions(engine, "BBB") == [MON, WED]
     with engine.connect() as connection:
-        reasons = connection.execute(
-            sa.select(schema.run_failures.c.reason).distinct()
-            .join(schema.runs, schema.runs.c.id == schema.run_failures.c.run_id).where(schema.runs.c.as_of == TUE)
-        ).scalars().all()
+        reasons = (
+            connection.execute(
+                sa.select(schema.run_failures.c.reason)
+                .distinct()
+                .join(schema.runs, schema.runs.c.id == schema.run_failures.c.run_id)
+                .where(schema.runs.c.as_of == TUE)
+            )
+            .scalars()
+            .all()
+        )
     assert reasons == [f"no close for {TUE} (latest stored: {MON})"]
 
 

@@ -30,7 +30,9 @@ def _reference_and_chaos(reference: str, crashed: str, log_dir: Path, seed: int)
     return run
 
 
-def test_the_catch_up_killed_at_twenty_random_moments_ends_with_the_tables_of_an_uninterrupted_one(tmp_path, new_postgres_url):
+def test_the_catch_up_killed_at_twenty_random_moments_ends_with_the_tables_of_an_uninterrupted_one(
+    tmp_path, new_postgres_url
+):
     chaos.prepare(f"sqlite:///{tmp_path / 'base.db'}")
     postgres_base = new_postgres_url()
     chaos.prepare(postgres_base)
@@ -50,7 +52,7 @@ def test_the_catch_up_killed_at_twenty_random_moments_ends_with_the_tables_of_an
 
     for backend, (reference, crashed) in pairs.items():
         where = f"{backend}, seed {runs[backend].seed}:\n{runs[backend].landings()}"
-        print(where)  # pytest -s shows where each kill landed
+        print(where)  # noqa: T201 (pytest -s shows where each kill landed)
         assert chaos.same_tables(reference, crashed) == [], where
         assert chaos.bookkeeping_problems(crashed) == [], where
         assert chaos.bookkeeping_problems(reference) == [], backend

@@ -35,14 +35,23 @@ TAMPERING = [
     ("params miss a weight", {"params": json.dumps({"w_f": 0.5})}, "unreadable"),
     ("a parameter is text", {"params": "PARAMS_WITH_TEXT"}, "unreadable"),
     ("a parameter overflows to infinity", {"params": "PARAMS_WITH_1E400"}, "unreadable"),
-    ("optimizer moments have 11 values, not 12",
-     {"optimizer_state": json.dumps(GOOD_ADAM | {"exp_avg": [0.0] * 11})}, "unreadable"),
+    (
+        "optimizer moments have 11 values, not 12",
+        {"optimizer_state": json.dumps(GOOD_ADAM | {"exp_avg": [0.0] * 11})},
+        "unreadable",
+    ),
     ("optimizer step is not a number", {"optimizer_state": json.dumps(GOOD_ADAM | {"step": "many"})}, "unreadable"),
-    ("optimizer second moment is negative",
-     {"optimizer_state": json.dumps(GOOD_ADAM | {"exp_avg_sq": [-1.0] * 12})}, "unreadable"),
+    (
+        "optimizer second moment is negative",
+        {"optimizer_state": json.dumps(GOOD_ADAM | {"exp_avg_sq": [-1.0] * 12})},
+        "unreadable",
+    ),
     ("optimizer state is a list", {"optimizer_state": json.dumps([1, 2, 3])}, "unreadable"),
-    ("trained with another configuration (window, preset change)", {"config_hash": "'0123456789abcdef'"},
-     "another configuration"),
+    (
+        "trained with another configuration (window, preset change)",
+        {"config_hash": "'0123456789abcdef'"},
+        "another configuration",
+    ),
 ]
 
 
@@ -53,8 +62,11 @@ def _context(engine: sa.Engine, tickers: tuple[str, ...]) -> CycleContext:
 def _state(engine: sa.Engine, ticker: str, day: date) -> sa.Row:
     with engine.connect() as connection:
         return connection.execute(
-            sa.text("SELECT params, optimizer_state, config_hash FROM model_states "
-                    "WHERE ticker = :t AND trained_through = :d"), {"t": ticker, "d": day}
+            sa.text(
+                "SELECT params, optimizer_state, config_hash FROM model_states "
+                "WHERE ticker = :t AND trained_through = :d"
+            ),
+            {"t": ticker, "d": day},
         ).one()
 
 
@@ -79,8 +91,10 @@ def _tamper(engine: sa.Engine, column: str, value: str) -> None:
     elif column != "config_hash":
         value = "'" + value + "'"
     with engine.begin() as connection:
-        connection.execute(sa.text(f"UPDATE model_states SET {column} = {value} WHERE ticker = 'AAA' AND trained_through = :d"),
-                           {"d": DAY1})
+        connection.execute(
+            sa.text(f"UPDATE model_states SET {column} = {value} WHERE ticker = 'AAA' AND trained_through = :d"),
+            {"d": DAY1},
+        )
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +109,9 @@ def fresh_fit_on_day2(tmp_path_factory) -> dict:
 
 
 @pytest.mark.parametrize("what, change, logged", TAMPERING, ids=[t[0] for t in TAMPERING])
-def test_a_bad_stored_state_is_refitted_from_scratch_with_a_log_line(migrated_engine, caplog, fresh_fit_on_day2, what, change, logged):
+def test_a_bad_stored_state_is_refitted_from_scratch_with_a_log_line(
+    migrated_engine, caplog, fresh_fit_on_day2, what, change, logged
+):
     engine = migrated_engine
     run_cycle(_context(engine, ("AAA", "BBB")), DAY1)
     [(column, value)] = change.items()

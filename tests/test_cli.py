@@ -34,7 +34,9 @@ def _commands() -> dict[str, argparse.ArgumentParser]:
 
 
 def test_version_prints_the_installed_version():
-    result = subprocess.run([sys.executable, "-m", "forecaster", "--version"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "forecaster", "--version"], capture_output=True, text=True, check=False
+    )
 
     assert (result.returncode, result.stdout.strip()) == (0, f"forecaster {version('forecaster')}")
 
@@ -65,7 +67,22 @@ def forecast_database(sqlite_url, monkeypatch, capsys) -> str:
     for name in [n for n in os.environ if n.startswith("FORECASTER_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("FORECASTER_DATABASE_URL", sqlite_url)
-    assert main(["backfill", "--start", "2024-03-04", "--end", "2024-03-06", "--source", "synthetic", "--tickers", "AAA,BBB"]) == 0
+    assert (
+        main(
+            [
+                "backfill",
+                "--start",
+                "2024-03-04",
+                "--end",
+                "2024-03-06",
+                "--source",
+                "synthetic",
+                "--tickers",
+                "AAA,BBB",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     return sqlite_url
 
@@ -80,8 +97,12 @@ def test_predictions_are_newest_first_and_latest_gives_the_forecasts_from_the_la
     latest = _predictions(capsys, "--latest")
 
     assert [(r["as_of"], r["ticker"]) for r in every] == [
-        ("2024-03-06", "AAA"), ("2024-03-06", "BBB"), ("2024-03-05", "AAA"), ("2024-03-05", "BBB"),
-        ("2024-03-04", "AAA"), ("2024-03-04", "BBB"),
+        ("2024-03-06", "AAA"),
+        ("2024-03-06", "BBB"),
+        ("2024-03-05", "AAA"),
+        ("2024-03-05", "BBB"),
+        ("2024-03-04", "AAA"),
+        ("2024-03-04", "BBB"),
     ]
     assert [(r["as_of"], r["ticker"]) for r in latest] == [("2024-03-06", "AAA"), ("2024-03-06", "BBB")]
     assert all(r["lower_80"] < r["predicted_close"] < r["upper_80"] for r in every)
@@ -101,13 +122,17 @@ def test_the_predictions_table_fits_a_terminal_and_says_when_rows_were_left_out(
     assert max(len(line) for line in lines) <= 120
 
 
-def test_a_csv_source_without_some_tickers_of_the_watch_list_is_refused_before_any_work(sqlite_url, monkeypatch, capsys, tmp_path):
+def test_a_csv_source_without_some_tickers_of_the_watch_list_is_refused_before_any_work(
+    sqlite_url, monkeypatch, capsys, tmp_path
+):
     prices = tmp_path / "prices.csv"
     prices.write_text("date,ticker,close\n2024-03-04,AAA,10\n2024-03-05,AAA,11\n")
     for name in [n for n in os.environ if n.startswith("FORECASTER_")]:
         monkeypatch.delenv(name)
 
-    code = main(["run", "--once", "--database-url", sqlite_url, "--source", f"csv:{prices}", "--tickers", "AAA,BBB,CCC"])
+    code = main(
+        ["run", "--once", "--database-url", sqlite_url, "--source", f"csv:{prices}", "--tickers", "AAA,BBB,CCC"]
+    )
 
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err

@@ -18,21 +18,33 @@ def test_fit_reproduces_the_notebook_and_reports_json_and_losses(tmp_path, sqlit
     losses_csv = tmp_path / "losses.csv"
 
     result = run_forecaster(
-        "fit", "--preset", "seed", "--prices", str(FIXTURES / "prices.csv"), "--epochs", "300",
-        "--init-params", str(FIXTURES / "init_params.json"), "--losses-csv", str(losses_csv), "--json",
+        "fit",
+        "--preset",
+        "seed",
+        "--prices",
+        str(FIXTURES / "prices.csv"),
+        "--epochs",
+        "300",
+        "--init-params",
+        str(FIXTURES / "init_params.json"),
+        "--losses-csv",
+        str(losses_csv),
+        "--json",
         env=forecaster_env(sqlite_url),
     )
 
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["epochs"] == 300 and summary["load_seconds"] >= 0 and summary["train_seconds"] >= 0
-    assert set(summary["params"]) == {"w_f", "u_f", "b_f", "w_i", "u_i", "b_i", "w_o", "u_o", "b_o", "w_c", "u_c", "b_c"}
+    assert set(summary["params"]) == {
+        *("w_f", "u_f", "b_f", "w_i", "u_i", "b_i", "w_o", "u_o", "b_o", "w_c", "u_c", "b_c")
+    }
     with open(losses_csv) as handle:
         rows = list(csv.DictReader(handle))
     with open(FIXTURES / "expected_losses.csv") as handle:
         expected = [float(row["mean_batch_loss"]) for row in csv.DictReader(handle)]
     assert [int(row["epoch"]) for row in rows] == list(range(1, 301))
-    assert all(abs(float(row["loss"]) - want) <= 1e-3 * want for row, want in zip(rows, expected))
+    assert all(abs(float(row["loss"]) - want) <= 1e-3 * want for row, want in zip(rows, expected, strict=True))
     assert summary["final_loss"] == pytest.approx(float(rows[-1]["loss"]))
 
 

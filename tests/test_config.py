@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from forecaster.config import Settings, load_settings, setting_names
+from forecaster.config import load_settings, setting_names
 from forecaster.errors import UserError
 
 
@@ -135,4 +135,3 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
     assert [name for name in setting_names() if f"`{name}`" not in readme] == []
-

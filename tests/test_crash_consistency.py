@@ -94,7 +94,9 @@ def _rows(path: Path) -> dict[str, list[tuple]]:
             ("model_states", "ticker, preset, trained_through"),
             ("training_losses", "ticker, preset, trained_through, epoch"),
         ):
-            columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})") if row[1] not in IGNORED_COLUMNS]
+            columns = [
+                row[1] for row in connection.execute(f"PRAGMA table_info({table})") if row[1] not in IGNORED_COLUMNS
+            ]
             result[table] = connection.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {key}").fetchall()
         return result
     finally:
@@ -114,7 +116,7 @@ def _inconsistencies(path: Path) -> list[str]:
         "losses without a model state": """
             SELECT count(*) FROM training_losses l WHERE NOT EXISTS (SELECT 1 FROM model_states s
               WHERE s.ticker = l.ticker AND s.preset = l.preset AND s.trained_through = l.trained_through)""",
-        f"model states whose losses are not those of a first fit or of a daily fit": f"""
+        "model states whose losses are not those of a first fit or of a daily fit": f"""
             SELECT count(*) FROM model_states s WHERE (SELECT count(*) || ':' || coalesce(max(epoch), 0)
               FROM training_losses l WHERE s.ticker = l.ticker AND s.preset = l.preset
               AND s.trained_through = l.trained_through)
@@ -146,7 +148,9 @@ def _start_and_kill(point: KillPoint, env: dict[str, str], db: Path, log_path: P
             assert time.monotonic() < deadline, f"'{point.aim}' not reached in 60 s"
             time.sleep(0.01)
         time.sleep(point.delay)
-        assert process.poll() is None, f"the backfill ended (exit {process.returncode}) before the kill at '{point.aim}'"
+        assert process.poll() is None, (
+            f"the backfill ended (exit {process.returncode}) before the kill at '{point.aim}'"
+        )
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     finally:
@@ -178,8 +182,13 @@ def test_a_backfill_killed_at_twelve_points_then_rerun_leaves_exactly_the_rows_o
     reference_db, crashed_db = tmp_path / "reference.db", tmp_path / "crashed.db"
     settings = {"source": "synthetic", "tickers": TICKERS, "preset": "default"}
     reference = start_forecaster(  # the uninterrupted run, beside the kills
-        "backfill", "--start", START, "--end", END,
-        env=forecaster_env(f"sqlite:///{reference_db}", **settings), log_path=tmp_path / "reference.log",
+        "backfill",
+        "--start",
+        START,
+        "--end",
+        END,
+        env=forecaster_env(f"sqlite:///{reference_db}", **settings),
+        log_path=tmp_path / "reference.log",
     )
     env = forecaster_env(f"sqlite:///{crashed_db}", **settings)
     try:
@@ -189,7 +198,7 @@ def test_a_backfill_killed_at_twelve_points_then_rerun_leaves_exactly_the_rows_o
         if reference.poll() is None:
             reference.kill()
             reference.wait()
-    print("\n".join(landings))  # where each kill landed (pytest -s shows it)
+    print("\n".join(landings))  # noqa: T201 (where each kill landed: pytest -s shows it)
     # The kills landed in every phase: before anything was stored, with prices but no forecast yet,
     # and at many different points of the walk.
     forecast_counts = [int(line.split("'predictions': ")[1].split(",")[0]) for line in landings]

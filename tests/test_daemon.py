@@ -16,21 +16,27 @@ def _assert_no_ticker_half_written(url: str) -> None:
     """Every forecast has the model state and losses of the fit that made it, and vice versa."""
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        orphans = connection.execute(sa.text("""
+        orphans = connection.execute(
+            sa.text("""
             SELECT count(*) FROM predictions p
             LEFT JOIN model_states s ON s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of
             WHERE s.ticker IS NULL
-        """)).scalar_one()
-        stateless = connection.execute(sa.text("""
+        """)
+        ).scalar_one()
+        stateless = connection.execute(
+            sa.text("""
             SELECT count(*) FROM model_states s
             LEFT JOIN predictions p ON s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of
             WHERE p.ticker IS NULL
-        """)).scalar_one()
-        lossless = connection.execute(sa.text("""
+        """)
+        ).scalar_one()
+        lossless = connection.execute(
+            sa.text("""
             SELECT count(*) FROM model_states s WHERE NOT EXISTS (
                 SELECT 1 FROM training_losses l
                 WHERE l.ticker = s.ticker AND l.preset = s.preset AND l.trained_through = s.trained_through)
-        """)).scalar_one()
+        """)
+        ).scalar_one()
     engine.dispose()
     assert (orphans, stateless, lossless) == (0, 0, 0)
 
@@ -39,8 +45,16 @@ def test_the_daemon_catches_up_at_start_then_exits_cleanly_on_sigterm(database_u
     env = forecaster_env(database_url, source="synthetic", tickers=TICKERS, report_dir=str(tmp_path / "reports"))
     daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
     try:
-        wait_for(lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) >= 4, 90, "the catch-up forecasts")
-        wait_for(lambda: query_scalar(database_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0, 30, "the run to finish")
+        wait_for(
+            lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) >= 4,
+            90,
+            "the catch-up forecasts",
+        )
+        wait_for(
+            lambda: query_scalar(database_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0,
+            30,
+            "the run to finish",
+        )
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=15) == 0
     finally:
@@ -60,7 +74,9 @@ def test_sigterm_mid_cycle_records_the_run_as_interrupted_and_the_next_start_com
     env = forecaster_env(database_url, source="synthetic", tickers=tickers, log_format="json")
     daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
     try:
-        wait_for(lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) > 0, 90, "the first chunk")
+        wait_for(
+            lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) > 0, 90, "the first chunk"
+        )
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=10) == 0
     finally:
@@ -101,7 +117,9 @@ def test_run_once_stops_at_a_chunk_on_sigterm_and_running_it_again_completes_the
     env = forecaster_env(database_url, source="synthetic", tickers=tickers)
     once = start_forecaster("run", "--once", env=env, log_path=tmp_path / "once.log")
     try:
-        wait_for(lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) > 0, 90, "the first chunk")
+        wait_for(
+            lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) > 0, 90, "the first chunk"
+        )
         once.send_signal(signal.SIGTERM)
         code = once.wait(timeout=60)
     finally:
@@ -123,9 +141,13 @@ def test_run_once_stops_at_a_chunk_on_sigterm_and_running_it_again_completes_the
 
 def test_a_killed_backfills_run_is_closed_by_the_next_command_that_takes_the_database(sqlite_url, tmp_path):
     env = forecaster_env(sqlite_url, source="synthetic", tickers=TICKERS)
-    backfill = start_forecaster("backfill", "--start", "2024-03-01", "--end", "2024-03-08", env=env, log_path=tmp_path / "b.log")
+    backfill = start_forecaster(
+        "backfill", "--start", "2024-03-01", "--end", "2024-03-08", env=env, log_path=tmp_path / "b.log"
+    )
     try:
-        wait_for(lambda: query_scalar(sqlite_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 1, 60, "a run")
+        wait_for(
+            lambda: query_scalar(sqlite_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 1, 60, "a run"
+        )
     finally:
         backfill.kill()
         backfill.wait()
@@ -141,8 +163,15 @@ def test_a_killed_backfills_run_is_closed_by_the_next_command_that_takes_the_dat
 def test_a_sqlite_file_deleted_under_the_daemon_is_one_error_line_per_trigger_and_never_recreated(tmp_path):
     database = tmp_path / "forecaster.db"
     url = f"sqlite:///{database}"
-    env = forecaster_env(url, source="synthetic", tickers="AAA", schedule="*/2 * * * * *", database_retries="0",
-                         report_schedule="*/3 * * * * *", report_dir=str(tmp_path / "reports"))
+    env = forecaster_env(
+        url,
+        source="synthetic",
+        tickers="AAA",
+        schedule="*/2 * * * * *",
+        database_retries="0",
+        report_schedule="*/3 * * * * *",
+        report_dir=str(tmp_path / "reports"),
+    )
     daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
     log = tmp_path / "daemon.log"
     try:
@@ -158,7 +187,10 @@ def test_a_sqlite_file_deleted_under_the_daemon_is_one_error_line_per_trigger_an
             daemon.kill()
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]
-    assert "forecast job (the trigger at" in text and "failed: database unavailable (OperationalError: unable to open database file)" in text
+    assert (
+        "forecast job (the trigger at" in text
+        and "failed: database unavailable (OperationalError: unable to open database file)" in text
+    )
     assert "report job failed: OperationalError: unable to open database file" in text
     assert not database.exists()
 

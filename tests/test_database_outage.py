@@ -28,7 +28,11 @@ TICKERS = [f"T{k:03d}" for k in range(100)]
 def test_a_cycle_that_loses_postgresql_midway_retries_and_completes_once_it_is_back(private_postgres, tmp_path):
     url = private_postgres.url
     env = forecaster_env(
-        url, source="synthetic", tickers=",".join(TICKERS), database_retries="5", database_backoff_seconds="1",
+        url,
+        source="synthetic",
+        tickers=",".join(TICKERS),
+        database_retries="5",
+        database_backoff_seconds="1",
         report_dir=str(tmp_path / "reports"),
     )
     log_path = tmp_path / "daemon.log"
@@ -39,10 +43,16 @@ def test_a_cycle_that_loses_postgresql_midway_retries_and_completes_once_it_is_b
         time.sleep(2)
         assert daemon.poll() is None, "the daemon must survive the outage"
         private_postgres.start()
-        wait_for(lambda: query_scalar(url, "SELECT count(*) FROM predictions") == len(TICKERS), 120,
-                 "every forecast after the outage")
-        wait_for(lambda: query_scalar(url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0, 30,
-                 "the runs to be closed")
+        wait_for(
+            lambda: query_scalar(url, "SELECT count(*) FROM predictions") == len(TICKERS),
+            120,
+            "every forecast after the outage",
+        )
+        wait_for(
+            lambda: query_scalar(url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0,
+            30,
+            "the runs to be closed",
+        )
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
     finally:
@@ -51,7 +61,10 @@ def test_a_cycle_that_loses_postgresql_midway_retries_and_completes_once_it_is_b
             daemon.wait()
     log = log_path.read_text()
 
-    assert "lost the scheduler lock" in log and "daemon started as the scheduler" in log.split("lost the scheduler lock")[1], log[-3000:]
+    assert (
+        "lost the scheduler lock" in log
+        and "daemon started as the scheduler" in log.split("lost the scheduler lock")[1]
+    ), log[-3000:]
     runs = query_scalar(url, "SELECT string_agg(status || ':' || coalesce(error, ''), ' | ' ORDER BY id) FROM runs")
     *earlier, last = runs.split(" | ")
     assert last.startswith("ok:"), runs
@@ -60,9 +73,12 @@ def test_a_cycle_that_loses_postgresql_midway_retries_and_completes_once_it_is_b
     # Every ticker forecast exactly once, each with its model state and first-fit losses.
     assert query_scalar(url, "SELECT count(DISTINCT ticker) FROM predictions") == len(TICKERS)
     assert query_scalar(url, "SELECT count(*) FROM model_states") == len(TICKERS)
-    assert query_scalar(url, """
+    assert query_scalar(
+        url,
+        """
         SELECT count(*) FROM predictions p JOIN model_states s
           ON s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of
         WHERE (SELECT count(*) FROM training_losses l WHERE l.ticker = s.ticker AND l.preset = s.preset
-               AND l.trained_through = s.trained_through) = 109""") == len(TICKERS)  # epochs 1-10, every 10th
+               AND l.trained_through = s.trained_through) = 109""",
+    ) == len(TICKERS)  # epochs 1-10, every 10th
     assert query_scalar(url, "SELECT count(*) FROM cycle_tasks") == 0

@@ -23,17 +23,17 @@ import pytest
 import torch
 
 from forecaster import calendar
+from forecaster.cycle import CycleContext, backfill
 from forecaster.model import intervals as iv
+from forecaster.model.cell import ACTIVATIONS, LOSSES, accumulate_gradient, predict
 from forecaster.model.features import TrainingWindows, training_windows
 from forecaster.model.forecasting import fit_and_forecast
-from forecaster.model.cell import ACTIVATIONS, LOSSES, accumulate_gradient, predict
-from forecaster.cycle import CycleContext, backfill
 from forecaster.model.presets import PRESETS
-from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult
-from forecaster.store.database import make_engine, upgrade
-from forecaster.store.accuracy import load_predictions
 from forecaster.model.training import AdamState, fit
 from forecaster.model.volatility import ewma_volatility
+from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult
+from forecaster.store.accuracy import load_predictions
+from forecaster.store.database import make_engine, upgrade
 
 
 def _torch_cell(p: torch.Tensor, x: torch.Tensor, activation: str) -> torch.Tensor:
@@ -65,7 +65,9 @@ def test_hand_written_gradient_matches_torch_autograd(activation, loss):
     x, y, params = _problem(tickers=1, samples=12)
     for n in range(12):
         grad = np.zeros(12)
-        value = accumulate_gradient(params[0], x[0, n], y[0, n], 1.0, grad, np.empty((7, 5)), ACTIVATIONS[activation], LOSSES[loss])
+        value = accumulate_gradient(
+            params[0], x[0, n], y[0, n], 1.0, grad, np.empty((7, 5)), ACTIVATIONS[activation], LOSSES[loss]
+        )
 
         p = torch.tensor(params[0], requires_grad=True)
         residual = _torch_cell(p, torch.tensor(x[0, n : n + 1]), activation)[0] - float(y[0, n])
@@ -75,14 +77,24 @@ def test_hand_written_gradient_matches_torch_autograd(activation, loss):
         np.testing.assert_allclose(grad, p.grad.numpy(), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize(("activation", "loss", "weight_decay"), [("tanh", "mse", 0.0), ("tanh", "mae", 0.5), ("relu", "mse", 0.1)])
+@pytest.mark.parametrize(
+    ("activation", "loss", "weight_decay"), [("tanh", "mse", 0.0), ("tanh", "mae", 0.5), ("relu", "mse", 0.1)]
+)
 def test_batched_fit_with_options_matches_torch_adam(activation, loss, weight_decay):
     x, y, params = _problem(tickers=3, samples=23)
     start = params.copy()
 
     losses = fit(
-        params, AdamState.fresh(3), x, y, epochs=5, batch_size=6, learning_rate=1e-2,
-        activation=activation, loss=loss, weight_decay=weight_decay,
+        params,
+        AdamState.fresh(3),
+        x,
+        y,
+        epochs=5,
+        batch_size=6,
+        learning_rate=1e-2,
+        activation=activation,
+        loss=loss,
+        weight_decay=weight_decay,
     )
 
     for k in range(3):
@@ -93,7 +105,9 @@ def test_batched_fit_with_options_matches_torch_adam(activation, loss, weight_de
             batch_losses = []
             for lo in range(0, 23, 6):
                 optimizer.zero_grad()
-                batch = criterion(_torch_cell(p, torch.tensor(x[k, lo : lo + 6]), activation), torch.tensor(y[k, lo : lo + 6]))
+                batch = criterion(
+                    _torch_cell(p, torch.tensor(x[k, lo : lo + 6]), activation), torch.tensor(y[k, lo : lo + 6])
+                )
                 batch.backward()
                 optimizer.step()
                 batch_losses.append(batch.item())
@@ -107,7 +121,10 @@ def test_vol_scaled_returns_are_fed_oldest_first_in_units_of_the_days_volatility
     targets = np.arange(lags, 40)
     x = np.stack([closes[targets - j] for j in range(1, lags + 1)], axis=-1)[None]  # (1, samples, lags)
     windows = TrainingWindows(
-        tickers=["T"], x=x, y=closes[targets][None], first=np.zeros(1, dtype=np.int64),
+        tickers=["T"],
+        x=x,
+        y=closes[targets][None],
+        first=np.zeros(1, dtype=np.int64),
         latest_lags=closes[::-1][:lags][None],
     )
     preset = replace(PRESETS["default"], scaling="vol_scaled_returns", epochs_first_fit=3)
@@ -117,7 +134,7 @@ def test_vol_scaled_returns_are_fed_oldest_first_in_units_of_the_days_volatility
     returns = 100.0 * np.log(closes[1:] / closes[:-1])  # percent; returns[t - 1]: close t over close t - 1
     sigma = 100.0 * ewma_volatility(closes[None])[0, -1]  # percent, through the latest close
     # The cell sees the lags − 1 latest returns over σ, the oldest first, and its output is a move in σ.
-    inputs = (returns[-(lags - 1):] / sigma)[None, None, :]
+    inputs = (returns[-(lags - 1) :] / sigma)[None, None, :]
     h = predict(forecast.params, inputs, ACTIVATIONS[preset.activation])[0, 0]
     assert forecast.predicted_close[0] == pytest.approx(closes[-1] * np.exp(sigma * h / 100.0), rel=1e-12)
     # tanh bounds the output by 1: the forecast can move up to one day's σ, whatever σ is
@@ -169,13 +186,20 @@ def walk() -> Walk:
     predicted, bounds = [], []
     for t in range(first, first + WALK_SESSIONS):
         window = closes[:, t - n_closes + 1 : t + 1]  # (tickers, window + lags)
-        frame = pl.DataFrame({
-            "ticker": np.repeat(tickers, n_closes), "session_date": days[t - n_closes + 1 : t + 1] * WALK_TICKERS,
-            "close": window.ravel(),
-        })
+        frame = pl.DataFrame(
+            {
+                "ticker": np.repeat(tickers, n_closes),
+                "session_date": days[t - n_closes + 1 : t + 1] * WALK_TICKERS,
+                "close": window.ravel(),
+            }
+        )
         epochs = preset.epochs_first_fit if params is None else preset.epochs_per_session
         forecast = fit_and_forecast(
-            training_windows(frame, lags=preset.lags, window=preset.window), preset, epochs=epochs, params=params, adam=adam
+            training_windows(frame, lags=preset.lags, window=preset.window),
+            preset,
+            epochs=epochs,
+            params=params,
+            adam=adam,
         )
         params, adam = forecast.params, forecast.adam
         realised = np.where([target == days[t] for target in state.pending_target], closes[:, t], np.nan)
@@ -197,8 +221,10 @@ def test_default_preset_captures_a_third_of_an_oracles_gain_on_an_ar1_series(wal
     share = (naive_mae - model_mae) / (naive_mae - oracle_mae)
     moves, previous = np.log(walk.predicted / last), walk.returns[:, span]
     slope = float(np.sum(moves * previous) / np.sum(previous * previous))
-    detail = (f"MAE / naive: model {model_mae / naive_mae:.4f}, oracle {oracle_mae / naive_mae:.4f}; share of the "
-              f"oracle's gain {share:.3f}; implied slope {slope:.3f} (true {AR_COEFFICIENT})")
+    detail = (
+        f"MAE / naive: model {model_mae / naive_mae:.4f}, oracle {oracle_mae / naive_mae:.4f}; share of the "
+        f"oracle's gain {share:.3f}; implied slope {slope:.3f} (true {AR_COEFFICIENT})"
+    )
     assert share >= REQUIRED_SHARE, detail
     assert 0.0 < slope <= AR_COEFFICIENT, detail  # shrunk towards naive, never past the truth
 
@@ -206,13 +232,16 @@ def test_default_preset_captures_a_third_of_an_oracles_gain_on_an_ar1_series(wal
 def test_default_preset_forecasts_move_away_from_the_last_close(walk):
     span = slice(walk.first, walk.first + WALK_SESSIONS)
     move_bp = np.abs(np.log(walk.predicted / walk.closes[:, span])) * 1e4
-    assert np.mean(move_bp > 1.0) > 0.8, f"only {np.mean(move_bp > 1.0):.2f} of forecasts move the close by more than 1 bp"
+    assert np.mean(move_bp > 1.0) > 0.8, (
+        f"only {np.mean(move_bp > 1.0):.2f} of forecasts move the close by more than 1 bp"
+    )
 
 
 def _coverage(walk: Walk, sessions: range, level: int) -> tuple[float, int]:
     actual = walk.closes[:, walk.first + 1 : walk.first + WALK_SESSIONS + 1]  # (tickers, WALK_SESSIONS)
     covered = [
-        (getattr(walk.bounds[j], f"lower_{level}") <= actual[:, j]) & (actual[:, j] <= getattr(walk.bounds[j], f"upper_{level}"))
+        (getattr(walk.bounds[j], f"lower_{level}") <= actual[:, j])
+        & (actual[:, j] <= getattr(walk.bounds[j], f"upper_{level}"))
         for j in sessions
     ]
     return float(np.mean(covered)), int(np.size(covered))
@@ -228,7 +257,9 @@ def _coverage(walk: Walk, sessions: range, level: int) -> tuple[float, int]:
         ("after the jump", range(VOLATILITY_JUMP + BURN_IN, WALK_SESSIONS), 0.0, BURN_IN / iv.WINDOW),
     ],
 )
-def test_intervals_cover_as_stated_across_a_volatility_jump(walk, level, regime, sessions, transient_misses, transient_scores):
+def test_intervals_cover_as_stated_across_a_volatility_jump(
+    walk, level, regime, sessions, transient_misses, transient_scores
+):
     # Tolerance: 3 binomial standard errors of the n forecasts either way; above, the conformal
     # rule's slack of 1 / (W + 1), and after the jump the share of the W-score window the burn-in's
     # large scores can hold (they raise the quantile until they leave the window); below, across
@@ -237,7 +268,9 @@ def test_intervals_cover_as_stated_across_a_volatility_jump(walk, level, regime,
     nominal = level / 100
     sampling = 3.0 * np.sqrt(nominal * (1.0 - nominal) / n)
     low, high = nominal - sampling - transient_misses, nominal + sampling + 1.0 / (iv.WINDOW + 1) + transient_scores
-    assert low <= coverage <= high, f"{regime}: {level} % interval covered {coverage:.3f} of {n}, expected {low:.3f} .. {high:.3f}"
+    assert low <= coverage <= high, (
+        f"{regime}: {level} % interval covered {coverage:.3f} of {n}, expected {low:.3f} .. {high:.3f}"
+    )
 
 
 def test_intervals_widen_with_the_volatility_jump(walk):
@@ -246,7 +279,6 @@ def test_intervals_widen_with_the_volatility_jump(walk):
     after = np.median(width[VOLATILITY_JUMP + BURN_IN :])
     # the noise is 2.5 times as large; returns' volatility, and so the interval, by about as much
     assert 2.0 < after / before < 3.0, f"80 % width grew {after / before:.2f}×"
-
 
 
 SESSIONS = calendar.sessions_between(date(2022, 1, 3), date(2024, 12, 31))
@@ -271,11 +303,21 @@ class AutoregressiveSource:
         for ticker in tickers:
             keep = [i for i, d in enumerate(SESSIONS) if start <= d <= end]
             close = self.closes[ticker][keep]
-            frames.append(pl.DataFrame({
-                "ticker": [ticker] * len(keep), "session_date": [SESSIONS[i] for i in keep],
-                "open": close, "high": close, "low": close, "close": close, "adj_close": close,
-                "volume": np.full(len(keep), 1e6),
-            }, schema=PRICE_SCHEMA))
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "ticker": [ticker] * len(keep),
+                        "session_date": [SESSIONS[i] for i in keep],
+                        "open": close,
+                        "high": close,
+                        "low": close,
+                        "close": close,
+                        "adj_close": close,
+                        "volume": np.full(len(keep), 1e6),
+                    },
+                    schema=PRICE_SCHEMA,
+                )
+            )
         return FetchResult(prices=pl.concat(frames) if frames else FetchResult().prices)
 
 
@@ -304,4 +346,6 @@ def test_the_cycle_forecasts_move_away_from_the_last_close(ar1_forecasts):
     forecasts are its own, not a disguised naive forecast."""
     assert ar1_forecasts.height >= 2 * 120
     move_bp = ((ar1_forecasts["predicted_close"] / ar1_forecasts["last_close"]).log().abs() * 1e4).to_numpy()
-    assert np.mean(move_bp > 1.0) > 0.8, f"only {np.mean(move_bp > 1.0):.2f} of forecasts move the close by more than 1 bp"
+    assert np.mean(move_bp > 1.0) > 0.8, (
+        f"only {np.mean(move_bp > 1.0):.2f} of forecasts move the close by more than 1 bp"
+    )

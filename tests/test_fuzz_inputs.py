@@ -26,7 +26,11 @@ from hypothesis import strategies as st
 from forecaster import calendar
 from forecaster.cli import main
 
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 pytestmark = pytest.mark.usefixtures("restored_logging")
@@ -47,7 +51,9 @@ def _invoke(argv: list[str], env: dict[str, str], capsys) -> tuple[int, str, str
             code = exit_.code
         except Exception as error:
             out = capsys.readouterr()
-            raise AssertionError(f"forecaster {' '.join(argv)} raised {error!r}\nstderr:\n{out.err}\nsettings: {env}") from error
+            raise AssertionError(
+                f"forecaster {' '.join(argv)} raised {error!r}\nstderr:\n{out.err}\nsettings: {env}"
+            ) from error
     out = capsys.readouterr()
     assert "Traceback" not in out.err, out.err
     return code, out.out, out.err
@@ -63,12 +69,62 @@ def _assert_one_line_error(command: str, code: int, err: str) -> None:
 # --- price files for `fit` -----------------------------------------------------------------
 
 SESSIONS = calendar.sessions_between(date(2023, 1, 3), date(2023, 3, 31))
-COLUMN_NAMES = ["Date", "date", "Close", "close", "Adj Close", "adj_close", "Open", "High", "Low", "Volume", "ticker",
-                "Ticker", "Symbol", "Price", "Dividends", "", " Close ", "\ufeffDate", "Datum", "session date", "CLOSE"]
-ODD_DATES = ["", "2024-13-01", "2023-02-29", "02/01/2024", "NaT", "0001-01-01", "9999-12-31", "2023-01-03T00:00:00Z",
-             "2023-01-03 00:00:00-05:00", "20230103", "2023-1-3"]
-ODD_NUMBERS = ["", "nan", "NaN", "inf", "-inf", "-0", "0", "1e309", "1,5", " 12 ", "1_000", "0x10", "-5", "$10", "1e-320"]
-text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"), max_size=10)  # an environment variable cannot hold NUL
+COLUMN_NAMES = [
+    "Date",
+    "date",
+    "Close",
+    "close",
+    "Adj Close",
+    "adj_close",
+    "Open",
+    "High",
+    "Low",
+    "Volume",
+    "ticker",
+    "Ticker",
+    "Symbol",
+    "Price",
+    "Dividends",
+    "",
+    " Close ",
+    "\ufeffDate",
+    "Datum",
+    "session date",
+    "CLOSE",
+]
+ODD_DATES = [
+    "",
+    "2024-13-01",
+    "2023-02-29",
+    "02/01/2024",
+    "NaT",
+    "0001-01-01",
+    "9999-12-31",
+    "2023-01-03T00:00:00Z",
+    "2023-01-03 00:00:00-05:00",
+    "20230103",
+    "2023-1-3",
+]
+ODD_NUMBERS = [
+    "",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "-0",
+    "0",
+    "1e309",
+    "1,5",
+    " 12 ",
+    "1_000",
+    "0x10",
+    "-5",
+    "$10",
+    "1e-320",
+]
+text = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"), max_size=10
+)  # an environment variable cannot hold NUL
 numbers = st.one_of(
     st.floats(min_value=0.01, max_value=1e4).map(repr), st.floats().map(repr), st.sampled_from(ODD_NUMBERS), text
 )
@@ -82,8 +138,10 @@ def price_files(draw) -> bytes:
         long = draw(st.booleans())
         header = ["date", "ticker", "close"] if long else ["Date", "Close", "Volume"]
         n = draw(st.sampled_from([0, 1, 4, 5, 6, 7, 20, 40, 40, 40]))
-        rows = [[str(d), "SPY", repr(100.0 + k)] if long else [str(d), repr(100.0 + k), "1000"]
-                for k, d in enumerate(SESSIONS[:n])]
+        rows = [
+            [str(d), "SPY", repr(100.0 + k)] if long else [str(d), repr(100.0 + k), "1000"]
+            for k, d in enumerate(SESSIONS[:n])
+        ]
         for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2, 3]))):
             if rows:
                 row = draw(st.sampled_from(rows))
@@ -93,13 +151,14 @@ def price_files(draw) -> bytes:
             rows.append(list(draw(st.sampled_from(rows))))  # a repeated line
     else:
         header = draw(st.lists(st.sampled_from(COLUMN_NAMES) | text, min_size=1, max_size=5))
-        rows = draw(st.lists(st.lists(st.one_of(dates, numbers, text), min_size=len(header), max_size=len(header)),
-                             max_size=12))
+        rows = draw(
+            st.lists(st.lists(st.one_of(dates, numbers, text), min_size=len(header), max_size=len(header)), max_size=12)
+        )
     delimiter = draw(st.sampled_from([",", ",", ",", ",", ",", ";", "\t"]))
     buffer = io.StringIO()
-    csv.writer(buffer, delimiter=delimiter, lineterminator=draw(st.sampled_from(["\n", "\n", "\n", "\r\n", "\r"]))).writerows(
-        [header, *rows]
-    )
+    csv.writer(
+        buffer, delimiter=delimiter, lineterminator=draw(st.sampled_from(["\n", "\n", "\n", "\r\n", "\r"]))
+    ).writerows([header, *rows])
     content = buffer.getvalue()
     if draw(st.integers(0, 5)) == 0:
         content = content[: draw(st.integers(0, len(content)))]  # a file cut short
@@ -129,17 +188,45 @@ def test_fit_on_any_price_file_succeeds_or_fails_with_one_line(content, capsys):
 # --- settings for the database commands ------------------------------------------------------
 
 AS_OF = "2024-03-04"
-ODD_URLS = ["", "sqlite://", "sqlite:///", "sqlite:////no/such/dir/x.db", "sqlite:///:memory:", "postgresql://",
-            "postgresql://u:p@127.0.0.1:1/x", "postgres://127.0.0.1:1/x?sslmode=bogus", "mysql://x/y", "nonsense",
-            "sqlite:///DIRECTORY", "sqlite:///DIRECTORY/f.db?mode=ro&uri=true", "postgresql+nodriver://h/d"]
-SCHEDULES = ["30 18 * * 1-5", "* * * * *", "61 18 * * 1-5", "0 0 31 2 *", "*/0 * * * *", "0 0 * * 8", "0 0 * * 7",
-             "@daily", "0 0 * * mon-fri", "", "1 2 3", "0 0 * * 5-1"]
+ODD_URLS = [
+    "",
+    "sqlite://",
+    "sqlite:///",
+    "sqlite:////no/such/dir/x.db",
+    "sqlite:///:memory:",
+    "postgresql://",
+    "postgresql://u:p@127.0.0.1:1/x",
+    "postgres://127.0.0.1:1/x?sslmode=bogus",
+    "mysql://x/y",
+    "nonsense",
+    "sqlite:///DIRECTORY",
+    "sqlite:///DIRECTORY/f.db?mode=ro&uri=true",
+    "postgresql+nodriver://h/d",
+]
+SCHEDULES = [
+    "30 18 * * 1-5",
+    "* * * * *",
+    "61 18 * * 1-5",
+    "0 0 31 2 *",
+    "*/0 * * * *",
+    "0 0 * * 8",
+    "0 0 * * 7",
+    "@daily",
+    "0 0 * * mon-fri",
+    "",
+    "1 2 3",
+    "0 0 * * 5-1",
+]
 SYMBOLS = ["AAA", "spy", "BRK.B", "^GSPC", "ÄÖÜ", "A" * 40, "DROP TABLE prices", "'", "a,b", " ", "X\tY"]
 SOURCES = ["synthetic", "synthetic:7", "synthetic:-1", "synthetic:x", "csv:/no/such.csv", "csv:", "SYNTHETIC", "ftp:x"]
 COUNTS = st.one_of(
-    st.integers(-3, 400).map(str), st.sampled_from(["", "1e3", "0x10", " 5 ", "2.5", "-0", "1e20", "1" + "0" * 20]), text
+    st.integers(-3, 400).map(str),
+    st.sampled_from(["", "1e3", "0x10", " 5 ", "2.5", "-0", "1e20", "1" + "0" * 20]),
+    text,
 )
-SECONDS = st.one_of(st.floats(0, 3).map(repr), st.sampled_from(["nan", "inf", "-1", "1e308", "", "0", "1" + "0" * 20]), text)
+SECONDS = st.one_of(
+    st.floats(0, 3).map(repr), st.sampled_from(["nan", "inf", "-1", "1e308", "", "0", "1" + "0" * 20]), text
+)
 COMMANDS = [
     ["db", "upgrade"],
     ["run", "--once", "--as-of", AS_OF],
@@ -186,8 +273,11 @@ def odd_settings(draw) -> dict[str, str]:
 def populated_database(tmp_path_factory) -> Path:
     """A SQLite file with a backfill of two tickers over three sessions in it."""
     path = tmp_path_factory.mktemp("populated") / "forecaster.db"
-    env = {"FORECASTER_DATABASE_URL": f"sqlite:///{path}", "FORECASTER_SOURCE": "synthetic",
-           "FORECASTER_TICKERS": "AAA,BBB"}
+    env = {
+        "FORECASTER_DATABASE_URL": f"sqlite:///{path}",
+        "FORECASTER_SOURCE": "synthetic",
+        "FORECASTER_TICKERS": "AAA,BBB",
+    }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
@@ -199,7 +289,9 @@ def _everything(path: Path) -> dict[str, list[tuple]]:
     """Every row of every table of a SQLite file (read through sqlite3, checkpointing nothing)."""
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        tables = [
+            name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        ]
         return {table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr) for table in tables}
     finally:
         connection.close()
@@ -214,9 +306,7 @@ def test_a_command_with_odd_settings_succeeds_or_fails_with_one_line_and_writes_
         database = Path(directory) / "forecaster.db"
         shutil.copy(populated_database, database)
         url = env["FORECASTER_DATABASE_URL"]
-        env["FORECASTER_DATABASE_URL"] = (
-            f"sqlite:///{database}" if url == "DB" else url.replace("DIRECTORY", directory)
-        )
+        env["FORECASTER_DATABASE_URL"] = f"sqlite:///{database}" if url == "DB" else url.replace("DIRECTORY", directory)
         env["FORECASTER_REPORT_DIR"] = str(Path(directory) / "reports")
         before = _everything(database)
 

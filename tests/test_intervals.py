@@ -82,7 +82,7 @@ def test_same_inputs_give_identical_bounds():
     closes = _random_walk(3, CLOSES + 80, seed=3)
     first = [b for _, b in _walk_naive(closes, CLOSES)]
     second = [b for _, b in _walk_naive(closes, CLOSES)]
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         for name in ("lower_80", "upper_80", "lower_95", "upper_95"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
         assert a.method == b.method
@@ -92,7 +92,7 @@ def test_a_state_stored_as_json_each_session_continues_exactly_as_one_kept_in_me
     closes = _random_walk(3, CLOSES + 60, seed=4)
     kept = [b for _, b in _walk_naive(closes, CLOSES)]
     stored = [b for _, b in _walk_naive(closes, CLOSES, json_round_trip=True)]
-    for a, b in zip(kept, stored):
+    for a, b in zip(kept, stored, strict=True):
         np.testing.assert_array_equal(a.upper_95, b.upper_95)
         np.testing.assert_array_equal(a.lower_80, b.lower_80)
 
@@ -101,17 +101,21 @@ def test_replay_over_stored_forecasts_equals_the_one_step_walk():
     tickers, sessions = 2, CLOSES + 40
     closes = _random_walk(tickers, sessions, seed=5)
     walked = {t: b for t, b in _walk_naive(closes, CLOSES)}
-    prices = pl.DataFrame({
-        "ticker": [f"T{k}" for k in range(tickers) for _ in range(sessions)],
-        "session_date": [DAYS[t] for _ in range(tickers) for t in range(sessions)],
-        "close": closes.ravel(),
-    })
-    predictions = pl.DataFrame({
-        "ticker": [f"T{k}" for t in walked for k in range(tickers)],
-        "as_of": [DAYS[t] for t in walked for _ in range(tickers)],
-        "target_session": [DAYS[t + 1] for t in walked for _ in range(tickers)],
-        "predicted_close": [closes[k, t] for t in walked for k in range(tickers)],
-    })
+    prices = pl.DataFrame(
+        {
+            "ticker": [f"T{k}" for k in range(tickers) for _ in range(sessions)],
+            "session_date": [DAYS[t] for _ in range(tickers) for t in range(sessions)],
+            "close": closes.ravel(),
+        }
+    )
+    predictions = pl.DataFrame(
+        {
+            "ticker": [f"T{k}" for t in walked for k in range(tickers)],
+            "as_of": [DAYS[t] for t in walked for _ in range(tickers)],
+            "target_session": [DAYS[t + 1] for t in walked for _ in range(tickers)],
+            "predicted_close": [closes[k, t] for t in walked for k in range(tickers)],
+        }
+    )
     replayed = iv.replay(predictions, prices, closes_per_forecast=CLOSES)
     for t, bounds in walked.items():
         day = replayed.filter(pl.col("as_of") == DAYS[t]).sort("ticker")
@@ -130,7 +134,9 @@ def test_a_new_ticker_falls_back_to_its_window_until_it_has_enough_errors_of_its
 
 def test_too_short_a_history_gives_no_interval_rather_than_a_guess():
     closes = _random_walk(1, iv.MIN_SCORES, seed=7)  # 19 returns: fewer than MIN_SCORES
-    bounds = iv.intervals(iv.IntervalState.empty(1), closes[:, -1], iv.volatility_scale(closes), iv.fallback_scores(closes))
+    bounds = iv.intervals(
+        iv.IntervalState.empty(1), closes[:, -1], iv.volatility_scale(closes), iv.fallback_scores(closes)
+    )
     assert bounds.method == [None]
     assert np.isnan(bounds.lower_80[0]) and np.isnan(bounds.upper_95[0])
 
@@ -173,8 +179,18 @@ def test_the_state_keeps_the_last_window_of_scores_and_stays_small():
 
 @pytest.mark.parametrize(
     "row",
-    [None, "not a dict", {}, {"version": 99, "scores": [1.0]}, {"version": 1, "scores": [1.0, -2.0], "pending": None},
-     {"version": 1, "scores": [1.0], "pending": {"target_session": "2024-01-02", "predicted_close": -1.0, "sigma": 0.01}}],
+    [
+        None,
+        "not a dict",
+        {},
+        {"version": 99, "scores": [1.0]},
+        {"version": 1, "scores": [1.0, -2.0], "pending": None},
+        {
+            "version": 1,
+            "scores": [1.0],
+            "pending": {"target_session": "2024-01-02", "predicted_close": -1.0, "sigma": 0.01},
+        },
+    ],
 )
 def test_an_unreadable_state_starts_empty(row):
     state = iv.state_from_json([row])
@@ -185,7 +201,7 @@ def test_each_tickers_bounds_depend_on_its_own_row_only():
     closes = _random_walk(4, CLOSES + 30, seed=8)
     together = [b for _, b in _walk_naive(closes, CLOSES)]
     alone = [b for _, b in _walk_naive(closes[2:3], CLOSES)]
-    for a, b in zip(together, alone):
+    for a, b in zip(together, alone, strict=True):
         assert a.upper_95[2] == b.upper_95[0] and a.lower_80[2] == b.lower_80[0]
 
 
@@ -198,7 +214,7 @@ def test_each_tickers_bounds_depend_on_its_own_row_only():
 def test_bounds_are_nested_around_the_forecast_and_positive(scores, predicted, daily_sigma):
     state = iv.IntervalState.empty(1)
     if scores:
-        state.scores[0, -len(scores):] = scores
+        state.scores[0, -len(scores) :] = scores
     closes = _random_walk(1, 60, sigma=daily_sigma, seed=9)
     bounds = iv.intervals(state, np.array([predicted]), np.array([daily_sigma]), iv.fallback_scores(closes))
     assert bounds.method[0] in (iv.METHOD_CONFORMAL, iv.METHOD_FALLBACK)
@@ -211,11 +227,13 @@ def test_ewma_volatility_of_a_flat_series_is_the_floor_not_zero():
 
 
 def test_the_closes_matrix_is_each_tickers_latest_closes_right_aligned():
-    frame = pl.DataFrame({
-        "ticker": ["B", "A", "A", "A", "B"],
-        "session_date": [DAYS[1], DAYS[2], DAYS[0], DAYS[1], DAYS[0]],
-        "close": [21.0, 12.0, 10.0, 11.0, 20.0],
-    })
+    frame = pl.DataFrame(
+        {
+            "ticker": ["B", "A", "A", "A", "B"],
+            "session_date": [DAYS[1], DAYS[2], DAYS[0], DAYS[1], DAYS[0]],
+            "close": [21.0, 12.0, 10.0, 11.0, 20.0],
+        }
+    )
     matrix = iv.closes_matrix(frame, ["A", "B", "C"], width=3)
     np.testing.assert_array_equal(matrix[0], [10.0, 11.0, 12.0])
     np.testing.assert_array_equal(matrix[1, 1:], [20.0, 21.0])

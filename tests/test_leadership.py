@@ -36,11 +36,19 @@ def _became_scheduler(log: Path) -> int:
     return sum(BECAME_SCHEDULER in message for message in _messages(log))
 
 
-def test_three_daemons_keep_one_scheduler_through_a_server_restart_and_no_trigger_runs_twice(private_postgres, tmp_path):
+def test_three_daemons_keep_one_scheduler_through_a_server_restart_and_no_trigger_runs_twice(
+    private_postgres, tmp_path
+):
     url = private_postgres.url
     env = forecaster_env(
-        url, source="synthetic", tickers=TICKERS, schedule="*/3 * * * * *", report_schedule="0 0 1 1 *",
-        log_format="json", database_backoff_seconds="1", report_dir=str(tmp_path / "reports"),
+        url,
+        source="synthetic",
+        tickers=TICKERS,
+        schedule="*/3 * * * * *",
+        report_schedule="0 0 1 1 *",
+        log_format="json",
+        database_backoff_seconds="1",
+        report_dir=str(tmp_path / "reports"),
     )
     logs = [tmp_path / f"daemon{k}.log" for k in range(3)]
     daemons = [start_forecaster("run", env=env, log_path=log) for log in logs]
@@ -53,7 +61,11 @@ def test_three_daemons_keep_one_scheduler_through_a_server_restart_and_no_trigge
         private_postgres.restart()
         wait_for(lambda: len(_triggers_run(*others)) >= 2, 120, "another daemon to take over and fire two triggers")
         daemons[first].send_signal(signal.SIGCONT)
-        wait_for(lambda: any("stepping down" in message for message in _messages(logs[first])), 60, "the old scheduler to step down")
+        wait_for(
+            lambda: any("stepping down" in message for message in _messages(logs[first])),
+            60,
+            "the old scheduler to step down",
+        )
         after = len(_triggers_run(*logs))
         wait_for(lambda: len(_triggers_run(*logs)) >= after + 2, 60, "two more triggers")
         alive = [daemon.poll() is None for daemon in daemons]
@@ -71,6 +83,16 @@ def test_three_daemons_keep_one_scheduler_through_a_server_restart_and_no_trigge
     assert sum(_became_scheduler(log) for log in others) >= 1, "another daemon took over"
     assert query_scalar(url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0
     assert query_scalar(url, "SELECT count(*) FROM cycle_tasks") == 0
-    assert query_scalar(url, "SELECT count(*) FROM runs r WHERE tickers_ok <> "
-                             "(SELECT count(*) FROM predictions p WHERE p.run_id = r.id)") == 0
-    assert query_scalar(url, "SELECT count(*) FROM predictions") == query_scalar(url, "SELECT count(DISTINCT ticker || as_of) FROM predictions") == 4
+    assert (
+        query_scalar(
+            url,
+            "SELECT count(*) FROM runs r WHERE tickers_ok <> "
+            "(SELECT count(*) FROM predictions p WHERE p.run_id = r.id)",
+        )
+        == 0
+    )
+    assert (
+        query_scalar(url, "SELECT count(*) FROM predictions")
+        == query_scalar(url, "SELECT count(DISTINCT ticker || as_of) FROM predictions")
+        == 4
+    )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from datetime import date
 import sys
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -35,7 +35,7 @@ def test_upgrading_from_scratch_reaches_head_and_matches_the_schema_module(datab
     assert current_revision(engine) is None
     upgrade(engine)
     assert current_revision(engine) == head_revision()
-    assert TABLES <= set(sa.inspect(engine).get_table_names())
+    assert set(sa.inspect(engine).get_table_names()) >= TABLES
     assert "prediction_accuracy" in sa.inspect(engine).get_view_names()
     assert schema_differences(engine) == []
     engine.dispose()
@@ -80,11 +80,16 @@ def test_a_database_from_a_newer_version_is_a_user_error(migrated_engine):
 
 def test_two_processes_upgrading_at_once_both_succeed(database_url):
     """As when the daemon and `forecaster db upgrade` (or two containers) start together."""
-    script = "import sys; from forecaster.store.database import upgrade; print(flush=True); input(); upgrade(sys.argv[1])"
+    script = (
+        "import sys; from forecaster.store.database import upgrade; print(flush=True); input(); upgrade(sys.argv[1])"
+    )
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", script, database_url],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]
@@ -105,19 +110,28 @@ def test_upgrading_a_database_with_forecasts_keeps_them_and_starts_their_series_
     engine = make_engine(database_url)
     upgrade(engine, "0003")
     with engine.begin() as connection:
-        connection.execute(sa.text(
-            "INSERT INTO runs (kind, as_of, preset, started_at, status) VALUES ('daily', '2024-03-04', 'default', '2024-03-04 23:00:00+00', 'ok')"
-        ))
-        connection.execute(sa.text(
-            "INSERT INTO predictions (ticker, preset, target_session, as_of, predicted_close, last_close, run_id, created_at) "
-            "VALUES ('SPY', 'default', '2024-03-05', '2024-03-04', 101.0, 100.0, 1, '2024-03-04 23:00:00+00')"
-        ))
+        connection.execute(
+            sa.text(
+                "INSERT INTO runs (kind, as_of, preset, started_at, status) VALUES ('daily', '2024-03-04', 'default', '2024-03-04 23:00:00+00', 'ok')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO predictions (ticker, preset, target_session, as_of, predicted_close, last_close, run_id, created_at) "
+                "VALUES ('SPY', 'default', '2024-03-05', '2024-03-04', 101.0, 100.0, 1, '2024-03-04 23:00:00+00')"
+            )
+        )
 
     upgrade(engine)
 
     with engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT p.ticker, r.kind FROM predictions p JOIN runs r ON r.id = p.run_id")).all() == [("SPY", "daily")]
+        assert connection.execute(
+            sa.text("SELECT p.ticker, r.kind FROM predictions p JOIN runs r ON r.id = p.run_id")
+        ).all() == [("SPY", "daily")]
         if engine.dialect.name == "sqlite":
             assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
-        assert connection.execute(sa.text("SELECT first_as_of FROM forecast_series")).scalar_one() in ("2024-03-04", date(2024, 3, 4))
+        assert connection.execute(sa.text("SELECT first_as_of FROM forecast_series")).scalar_one() in (
+            "2024-03-04",
+            date(2024, 3, 4),
+        )
     engine.dispose()

@@ -48,12 +48,17 @@ def test_while_a_backfill_writes_to_a_sqlite_file_every_other_writing_command_is
     env = forecaster_env(f"sqlite:///{database}", source="synthetic", tickers=TICKERS)
     first = start_forecaster(*BACKFILL, env=env, log_path=tmp_path / "first.log")
     try:
-        wait_for(lambda: (query_scalar(f"sqlite:///{database}", "SELECT count(*) FROM runs") or 0) > 0, 60, "the first backfill's run")
+        wait_for(
+            lambda: (query_scalar(f"sqlite:///{database}", "SELECT count(*) FROM runs") or 0) > 0,
+            60,
+            "the first backfill's run",
+        )
         first.send_signal(signal.SIGSTOP)  # frozen mid-backfill, holding the lock, for as long as the checks take
         before = _everything(database)
 
         results = {
-            " ".join(command): run_forecaster(*command, env=env) for command in (BACKFILL, ("run", "--once"), ("db", "upgrade"))
+            " ".join(command): run_forecaster(*command, env=env)
+            for command in (BACKFILL, ("run", "--once"), ("db", "upgrade"))
         }
         results["backfill through a symlink"] = run_forecaster(
             *BACKFILL, env=forecaster_env(f"sqlite:///{link}", source="synthetic", tickers=TICKERS)
@@ -72,23 +77,31 @@ def test_run_once_and_backfill_are_refused_while_a_daemon_schedules_on_postgresq
     env = forecaster_env(postgres_url, source="synthetic", tickers=TICKERS, report_dir=str(tmp_path / "reports"))
     daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
     try:
-        wait_for(lambda: query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 1, 90,
-                 "the daemon's catch-up run")
+        wait_for(
+            lambda: query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 1,
+            90,
+            "the daemon's catch-up run",
+        )
         running = query_scalar(postgres_url, "SELECT id FROM runs WHERE status = 'running'")
 
         refused = [run_forecaster(*command, env=env) for command in (("run", "--once"), BACKFILL)]
 
         assert query_scalar(postgres_url, f"SELECT status FROM runs WHERE id = {running}") in ("running", "ok")
-        wait_for(lambda: query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0, 120,
-                 "the daemon's run to finish")
+        wait_for(
+            lambda: query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0,
+            120,
+            "the daemon's run to finish",
+        )
     finally:
         assert _stop(daemon) == 0
     for result in refused:
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1, result.stderr
-        assert f"(forecaster run on" in result.stderr and f"pid {daemon.pid}" in result.stderr
+        assert "(forecaster run on" in result.stderr and f"pid {daemon.pid}" in result.stderr
         assert "holds this database's scheduler lock" in result.stderr
-    assert query_scalar(postgres_url, "SELECT string_agg(status, ',') FROM runs") == "ok", "no run of the daemon's was cut short"
+    assert query_scalar(postgres_url, "SELECT string_agg(status, ',') FROM runs") == "ok", (
+        "no run of the daemon's was cut short"
+    )
 
 
 def test_a_second_process_on_a_sqlite_database_a_daemon_runs_on_is_refused(sqlite_url, tmp_path):

@@ -9,14 +9,14 @@ import pytest
 import sqlalchemy as sa
 
 from forecaster import calendar
-from forecaster.errors import CycleInterrupted
 from forecaster.cycle import CycleContext, backfill, catch_up, run_cycle
+from forecaster.errors import CycleInterrupted
 from forecaster.model.presets import PRESETS
 from forecaster.prices.sources.base import FetchResult
 from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store import schema
-from forecaster.store.model_states import stored_epochs
 from forecaster.store.database import make_engine, upgrade
+from forecaster.store.model_states import stored_epochs
 from tests.support.tables import count_rows, snapshot
 
 TICKERS = ("AAA", "BBB", "CCC")
@@ -91,7 +91,9 @@ def test_each_day_warm_starts_from_the_previous_days_model(engine):
 
     with engine.connect() as connection:
         states = connection.execute(
-            sa.select(schema.model_states).where(schema.model_states.c.ticker == "AAA").order_by(schema.model_states.c.trained_through)
+            sa.select(schema.model_states)
+            .where(schema.model_states.c.ticker == "AAA")
+            .order_by(schema.model_states.c.trained_through)
         ).all()
     losses = count_rows(engine, "training_losses", "ticker = 'AAA'")
     first_steps = states[0].optimizer_state["step"]
@@ -110,7 +112,10 @@ def test_a_cycle_after_three_missed_sessions_processes_all_three_in_order(engine
     with engine.connect() as connection:
         runs = connection.execute(sa.select(schema.runs).order_by(schema.runs.c.id)).all()
     assert [(r.as_of, r.status) for r in runs] == [
-        (date(2024, 3, 4), "ok"), (date(2024, 3, 5), "ok"), (date(2024, 3, 6), "ok"), (date(2024, 3, 7), "ok")
+        (date(2024, 3, 4), "ok"),
+        (date(2024, 3, 5), "ok"),
+        (date(2024, 3, 6), "ok"),
+        (date(2024, 3, 7), "ok"),
     ]
 
 
@@ -170,10 +175,12 @@ def test_every_forecast_carries_nested_intervals_from_the_fallback_then_from_its
     backfill(_context(engine, tickers=("AAA", "BBB")), date(2024, 1, 2), date(2024, 2, 9))  # 28 sessions
 
     with engine.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT as_of, lower_95, lower_80, predicted_close, upper_80, upper_95, interval_method, covered_80, covered_95 "
-            "FROM prediction_accuracy WHERE ticker = 'AAA' ORDER BY as_of"
-        )).all()
+        rows = connection.execute(
+            sa.text(
+                "SELECT as_of, lower_95, lower_80, predicted_close, upper_80, upper_95, interval_method, covered_80, covered_95 "
+                "FROM prediction_accuracy WHERE ticker = 'AAA' ORDER BY as_of"
+            )
+        ).all()
     assert all(r.lower_95 <= r.lower_80 <= r.predicted_close <= r.upper_80 <= r.upper_95 for r in rows)
     methods = [r.interval_method for r in rows]
     # Forecast k has the scores of the k - 1 before it; with 20 of them the interval is its own.

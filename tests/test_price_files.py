@@ -109,9 +109,7 @@ def test_multiindex_header_with_several_tickers_drops_their_empty_cells():
 def test_multiindex_header_grouped_by_ticker_and_without_the_date_line(tmp_path):
     path = write(tmp_path, "Ticker,SPY,SPY\nPrice,Open,Close\n2024-01-02,472.16,472.65\n")
     frame = read_price_file(path)
-    assert frame.select("ticker", "session_date", "open", "close").rows() == [
-        ("SPY", date(2024, 1, 2), 472.16, 472.65)
-    ]
+    assert frame.select("ticker", "session_date", "open", "close").rows() == [("SPY", date(2024, 1, 2), 472.16, 472.65)]
 
 
 def test_ticker_argument_selects_one_ticker_of_a_multiindex_file():

@@ -47,7 +47,9 @@ def report_day(tables: Tables) -> int:
     return 3
 
 
-def test_markdown_report_shows_each_forecast_with_its_change_latest_training_loss_and_skill(tables, report_day, reports):
+def test_markdown_report_shows_each_forecast_with_its_change_latest_training_loss_and_skill(
+    tables, report_day, reports
+):
     path = write_report(tables.engine, as_of=day(report_day), preset=PRESET, fmt="md", out_dir=reports)
     text = path.read_text()
 
@@ -79,8 +81,8 @@ def test_a_model_worse_than_naive_is_flagged_and_listed_first(tables, reports):
     section = "Accuracy over the last 20 realised forecasts"
     assert table_row(text, section, "WWW")[-2:] == ["1.333", WORSE]
     assert table_row(text, section, "GGG")[-2:] == ["0.000", ""]
-    for section in ("Forecasts", section, "Accuracy over the last 60 realised forecasts"):
-        assert table_column(text, section) == ["WWW", "GGG"]
+    for ordered in ("Forecasts", section, "Accuracy over the last 60 realised forecasts"):
+        assert table_column(text, ordered) == ["WWW", "GGG"]
 
 
 def test_every_table_lists_the_worst_skill_first_and_tickers_without_skill_last(tables, report_day, reports):
@@ -101,7 +103,11 @@ def test_summary_counts_tickers_failures_and_skill_pooled_in_percent_of_price(ta
     naive = 200 / 102 + 200 / 100 + 100 / 101
     assert text.index("## Summary") < text.index("## Runs") < text.index("## Forecasts")
     assert "3 tickers forecast, 1 failed: DDD." in text
-    assert table_row(text, "Summary", "Tickers with realised forecasts") == ["Tickers with realised forecasts", "2 of 3", "2 of 3"]
+    assert table_row(text, "Summary", "Tickers with realised forecasts") == [
+        "Tickers with realised forecasts",
+        "2 of 3",
+        "2 of 3",
+    ]
     assert table_row(text, "Summary", "Tickers worse than naive (skill above 1)")[1:] == ["0 of 1", "0 of 1"]
     assert table_row(text, "Summary", "Pooled skill: MAPE / naive MAPE")[1:] == [f"{model / naive:.3f}"] * 2
     assert table_row(text, "Summary", "Median ticker skill: MAE / naive MAE")[1:] == ["0.800", "0.800"]
@@ -128,7 +134,10 @@ def test_trailing_windows_count_only_the_latest_realised_forecasts(tables, repor
 
     text = write_report(tables.engine, as_of=day(29), preset=PRESET, fmt="md", out_dir=reports).read_text()
 
-    assert table_row(text, "Accuracy over the last 20 realised forecasts", "AAA")[1:3] == ["20", "1.450"]  # 1 miss of 10
+    assert table_row(text, "Accuracy over the last 20 realised forecasts", "AAA")[1:3] == [
+        "20",
+        "1.450",
+    ]  # 1 miss of 10
     assert table_row(text, "Accuracy over the last 60 realised forecasts", "AAA")[1:3] == ["29", "4.103"]  # 10 of 29
 
 
@@ -138,9 +147,19 @@ def test_runs_show_the_session_they_are_for_apart_from_when_they_ran(tables, rep
 
     text = write_report(tables.engine, as_of=day(3), preset=PRESET, fmt="md", out_dir=reports).read_text()
 
-    assert "| Run | For session | Kind | Status | Ran at (UTC) | Duration | Forecasts written | Failed | Skipped |" in text
+    assert (
+        "| Run | For session | Kind | Status | Ran at (UTC) | Duration | Forecasts written | Failed | Skipped |" in text
+    )
     assert table_row(text, "Runs", str(backfill)) == [
-        str(backfill), "2024-01-04", "backfill", "ok", "2024-02-10 22:30:00", "2.0 s", "0", "0", "0",
+        str(backfill),
+        "2024-01-04",
+        "backfill",
+        "ok",
+        "2024-02-10 22:30:00",
+        "2.0 s",
+        "0",
+        "0",
+        "0",
     ]
 
 
@@ -153,7 +172,15 @@ def test_run_summary_shows_a_failed_run_with_its_reasons(tables, reports):
     text = write_report(tables.engine, as_of=day(3), preset=PRESET, fmt="md", out_dir=reports).read_text()
 
     assert table_row(text, "Runs", str(failed)) == [
-        str(failed), "2024-01-04", "daily", "failed", "2024-01-04 22:30:00", "4.2 s", "0", "2", "0",
+        str(failed),
+        "2024-01-04",
+        "daily",
+        "failed",
+        "2024-01-04 22:30:00",
+        "4.2 s",
+        "0",
+        "2",
+        "0",
     ]
     assert f"- run {failed} error: 2 of 2 tickers failed" in text
     assert f"- run {failed}: AAA failed at train: loss is NaN after epoch 3" in text
@@ -175,7 +202,9 @@ def test_run_summary_shows_duration_and_partial_runs(tables, report_day, reports
 
 
 def test_latest_session_is_reported_when_no_date_is_given(tables, report_day, reports):
-    assert write_report(tables.engine, as_of=None, preset=PRESET, fmt="md", out_dir=reports).name == "report-2024-01-04.md"
+    assert (
+        write_report(tables.engine, as_of=None, preset=PRESET, fmt="md", out_dir=reports).name == "report-2024-01-04.md"
+    )
 
 
 def test_an_earlier_session_sees_nothing_that_came_after_it(tables, report_day, reports):
@@ -190,8 +219,9 @@ def test_report_numbers_agree_with_the_prediction_accuracy_view(tables, report_d
     v = prediction_accuracy.c
     with tables.engine.connect() as c:
         mae, hits = c.execute(
-            sa.select(sa.func.avg(v.abs_error), sa.func.avg(v.direction_hit))
-            .where(v.ticker == "AAA", v.target_session <= day(report_day), v.actual_close.is_not(None))
+            sa.select(sa.func.avg(v.abs_error), sa.func.avg(v.direction_hit)).where(
+                v.ticker == "AAA", v.target_session <= day(report_day), v.actual_close.is_not(None)
+            )
         ).one()
 
     path = write_report(tables.engine, as_of=day(report_day), preset=PRESET, fmt="csv", out_dir=reports)
@@ -209,16 +239,37 @@ def test_csv_report_has_one_row_per_ticker_with_every_metric_in_percent(tables, 
     assert [r["ticker"] for r in rows] == ["AAA", "BBB", "CCC"]  # worst skill first; none last, by name
     accuracy = ("mae", "rmse", "mape_pct", "directional_accuracy_pct", "skill_ratio", "worse_than_naive")
     intervals = (
-        "n_interval", "coverage_80_pct", "coverage_95_pct", "width_80_pct", "width_95_pct", "winkler_80_pct",
-        "winkler_95_pct", "coverage_off",
+        "n_interval",
+        "coverage_80_pct",
+        "coverage_95_pct",
+        "width_80_pct",
+        "width_95_pct",
+        "winkler_80_pct",
+        "winkler_95_pct",
+        "coverage_off",
     )
     assert list(rows[0]) == [
-        "as_of", "ticker", "target_session", "last_close", "predicted_close", "lower_80", "upper_80", "lower_95",
-        "upper_95", "predicted_change", "predicted_change_pct", "training_loss",
+        "as_of",
+        "ticker",
+        "target_session",
+        "last_close",
+        "predicted_close",
+        "lower_80",
+        "upper_80",
+        "lower_95",
+        "upper_95",
+        "predicted_change",
+        "predicted_change_pct",
+        "training_loss",
         *(f"{m}_{w}" for w in (20, 60) for m in ("n", *accuracy, *intervals)),
     ]
     aaa, bbb, ccc = rows
-    assert (aaa["as_of"], aaa["target_session"], aaa["n_20"], aaa["worse_than_naive_20"]) == ("2024-01-04", "2024-01-05", "3", "false")
+    assert (aaa["as_of"], aaa["target_session"], aaa["n_20"], aaa["worse_than_naive_20"]) == (
+        "2024-01-04",
+        "2024-01-05",
+        "3",
+        "false",
+    )
     assert float(aaa["skill_ratio_60"]) == pytest.approx(0.8)
     assert float(aaa["directional_accuracy_pct_60"]) == pytest.approx(200 / 3)
     assert float(aaa["mape_pct_60"]) == pytest.approx((100 / 102 + 100 / 100 + 200 / 101) / 3)
@@ -229,7 +280,9 @@ def test_csv_report_has_one_row_per_ticker_with_every_metric_in_percent(tables, 
 
 
 def test_md_and_html_reference_one_chart_per_ticker_by_relative_path(tables, report_day, reports):
-    md, page = write_reports(tables.engine, as_of=day(report_day), preset=PRESET, formats=["md", "html"], out_dir=reports)
+    md, page = write_reports(
+        tables.engine, as_of=day(report_day), preset=PRESET, formats=["md", "html"], out_dir=reports
+    )
 
     md_images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md.read_text())
     html_images = re.findall(r'<img src="([^"]+)"', page.read_text())
@@ -252,7 +305,9 @@ def test_html_report_is_static_with_flags_marked_and_numbers_right_aligned(table
 
 
 def test_writing_several_formats_at_once_gives_the_same_files_as_one_by_one(tables, report_day, reports, tmp_path):
-    together = write_reports(tables.engine, as_of=day(report_day), preset=PRESET, formats=["md", "html", "csv"], out_dir=reports)
+    together = write_reports(
+        tables.engine, as_of=day(report_day), preset=PRESET, formats=["md", "html", "csv"], out_dir=reports
+    )
     apart = [
         write_report(tables.engine, as_of=day(report_day), preset=PRESET, fmt=fmt, out_dir=tmp_path / "apart")
         for fmt in ("md", "html", "csv")

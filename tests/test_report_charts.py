@@ -37,12 +37,17 @@ def many_tickers(tables: Tables) -> int:
     return 3
 
 
-def test_with_many_tickers_only_the_worst_best_and_failed_are_charted_but_all_are_tabled(tables, many_tickers, tmp_path):
-    text = write_report(tables.engine, as_of=day(many_tickers), preset=PRESET, fmt="md", out_dir=tmp_path, charts=2).read_text()
+def test_with_many_tickers_only_the_worst_best_and_failed_are_charted_but_all_are_tabled(
+    tables, many_tickers, tmp_path
+):
+    text = write_report(
+        tables.engine, as_of=day(many_tickers), preset=PRESET, fmt="md", out_dir=tmp_path, charts=2
+    ).read_text()
 
     charted = text.split("## Charts", 1)[1].split("\n## Forecasts", 1)[0]
     assert re.findall(r"^### (.+)$", charted, flags=re.M) == [
-        "The 2 worst by skill over the last 60", "The 2 best by skill over the last 60",
+        "The 2 worst by skill over the last 60",
+        "The 2 best by skill over the last 60",
         "Failed in this session (their history)",
     ]
     assert IMAGE.findall(charted) == [f"close-{t}.png" for t in ("T8", "T7", "T1", "T2", "FFF")]
@@ -53,7 +58,9 @@ def test_with_many_tickers_only_the_worst_best_and_failed_are_charted_but_all_ar
 
 
 def test_with_at_most_twice_the_chart_count_every_ticker_is_charted(tables, many_tickers, tmp_path):
-    text = write_report(tables.engine, as_of=day(many_tickers), preset=PRESET, fmt="md", out_dir=tmp_path, charts=4).read_text()
+    text = write_report(
+        tables.engine, as_of=day(many_tickers), preset=PRESET, fmt="md", out_dir=tmp_path, charts=4
+    ).read_text()
 
     assert "### All tickers, worst skill first" in text
     assert IMAGE.findall(text) == [f"close-T{k}.png" for k in range(8, 0, -1)] + ["close-FFF.png"]
@@ -83,7 +90,9 @@ def test_charts_are_drawn_once_for_every_format(tables, many_tickers, tmp_path, 
 
     monkeypatch.setattr(charts, "ticker_pngs", counting)
 
-    write_reports(tables.engine, as_of=day(many_tickers), preset=PRESET, formats=["md", "html", "csv"], out_dir=tmp_path)
+    write_reports(
+        tables.engine, as_of=day(many_tickers), preset=PRESET, formats=["md", "html", "csv"], out_dir=tmp_path
+    )
 
     assert sorted(drawn) == sorted([f"T{k}" for k in range(1, 9)] + ["FFF"])
 
@@ -108,9 +117,27 @@ def test_report_command_writes_several_formats_with_a_chart_count(sqlite_url, tm
         day_.history(f"T{k}", [100, 101, 102, 103], [101 + k / 10, 102, 103, 104], run)
     engine.dispose()
 
-    code = main(["report", "--database-url", sqlite_url, "--preset", PRESET, "--format", "md,html,csv", "--charts", "1",
-                 "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "report",
+            "--database-url",
+            sqlite_url,
+            "--preset",
+            PRESET,
+            "--format",
+            "md,html,csv",
+            "--charts",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
 
     assert code == 0
-    assert capsys.readouterr().out.split() == [str(tmp_path / "out" / f"report-2024-01-04.{fmt}") for fmt in ("md", "html", "csv")]
-    assert sorted(p.name for p in (tmp_path / "out" / "report-2024-01-04").iterdir()) == ["close-T1.png", "close-T5.png"]
+    assert capsys.readouterr().out.split() == [
+        str(tmp_path / "out" / f"report-2024-01-04.{fmt}") for fmt in ("md", "html", "csv")
+    ]
+    assert sorted(p.name for p in (tmp_path / "out" / "report-2024-01-04").iterdir()) == [
+        "close-T1.png",
+        "close-T5.png",
+    ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -38,11 +38,23 @@ window.addEventListener("load", () => {
 def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-            f"--user-data-dir={profile}", *args,
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            *args,
         ],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
 
 
@@ -70,30 +82,71 @@ def report(sqlite_url, tmp_path) -> Path:
     engine = make_engine(sqlite_url)
     upgrade(engine)
     sessions = [AS_OF - timedelta(days=29 - i) for i in range(30)]
-    fetched = datetime(2024, 3, 8, 22, 30, tzinfo=timezone.utc)
+    fetched = datetime(2024, 3, 8, 22, 30, tzinfo=UTC)
     with engine.begin() as c:
-        run = c.execute(runs.insert().values(
-            kind="daily", as_of=AS_OF, preset="default", started_at=fetched, finished_at=fetched + timedelta(seconds=9),
-            status="partial", tickers_ok=2, tickers_failed=1,
-        )).inserted_primary_key[0]
+        run = c.execute(
+            runs.insert().values(
+                kind="daily",
+                as_of=AS_OF,
+                preset="default",
+                started_at=fetched,
+                finished_at=fetched + timedelta(seconds=9),
+                status="partial",
+                tickers_ok=2,
+                tickers_failed=1,
+            )
+        ).inserted_primary_key[0]
         c.execute(run_failures.insert().values(run_id=run, ticker="CCC", stage="fetch", reason="no data returned"))
         for ticker, base, half in (("AAA", 100.0, None), ("BBB", 40.0, 1.0)):
             closes = [base + i % 7 for i in range(30)]
-            c.execute(prices.insert(), [
-                {"ticker": ticker, "session_date": d, "close": v, "source": "test", "fetched_at": fetched}
-                for d, v in zip(sessions, closes)
-            ])
-            c.execute(predictions.insert(), [
-                {"ticker": ticker, "preset": "default", "as_of": d, "target_session": d + timedelta(days=1),
-                 "predicted_close": v + 0.5, "last_close": v, "run_id": run, "created_at": fetched,
-                 **({} if half is None else {"lower_80": v - half, "upper_80": v + 1 + half, "lower_95": v - 2 * half,
-                                              "upper_95": v + 1 + 2 * half, "interval_method": "test"})}
-                for d, v in zip(sessions, closes)
-            ])
-            c.execute(training_losses.insert(), [
-                {"ticker": ticker, "preset": "default", "trained_through": d, "epoch": 1, "loss": 1.0 + i / 100, "run_id": run}
-                for i, d in enumerate(sessions)
-            ])
+            c.execute(
+                prices.insert(),
+                [
+                    {"ticker": ticker, "session_date": d, "close": v, "source": "test", "fetched_at": fetched}
+                    for d, v in zip(sessions, closes, strict=True)
+                ],
+            )
+            c.execute(
+                predictions.insert(),
+                [
+                    {
+                        "ticker": ticker,
+                        "preset": "default",
+                        "as_of": d,
+                        "target_session": d + timedelta(days=1),
+                        "predicted_close": v + 0.5,
+                        "last_close": v,
+                        "run_id": run,
+                        "created_at": fetched,
+                        **(
+                            {}
+                            if half is None
+                            else {
+                                "lower_80": v - half,
+                                "upper_80": v + 1 + half,
+                                "lower_95": v - 2 * half,
+                                "upper_95": v + 1 + 2 * half,
+                                "interval_method": "test",
+                            }
+                        ),
+                    }
+                    for d, v in zip(sessions, closes, strict=True)
+                ],
+            )
+            c.execute(
+                training_losses.insert(),
+                [
+                    {
+                        "ticker": ticker,
+                        "preset": "default",
+                        "trained_through": d,
+                        "epoch": 1,
+                        "loss": 1.0 + i / 100,
+                        "run_id": run,
+                    }
+                    for i, d in enumerate(sessions)
+                ],
+            )
     path = write_report(engine, as_of=AS_OF, preset="default", fmt="html", out_dir=tmp_path / "reports")
     engine.dispose()
     return path
@@ -102,7 +155,11 @@ def report(sqlite_url, tmp_path) -> Path:
 def test_every_image_of_the_html_report_is_a_png_beside_it(report):
     sources = [attrs["src"] or "" for tag, attrs in tags(report) if tag == "img"]
 
-    assert sources == ["report-2024-03-08/skill.png", "report-2024-03-08/close-AAA.png", "report-2024-03-08/close-BBB.png"]
+    assert sources == [
+        "report-2024-03-08/skill.png",
+        "report-2024-03-08/close-AAA.png",
+        "report-2024-03-08/close-BBB.png",
+    ]
     for src in sources:
         assert (report.parent / src).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 

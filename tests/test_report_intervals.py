@@ -22,15 +22,27 @@ def tables(migrated_engine) -> Tables:
     return Tables(migrated_engine)
 
 
-def save_forecasts(tables: Tables, ticker: str, closes: list[float], forecasts: list[tuple[float, bool]], run: int) -> None:
+def save_forecasts(
+    tables: Tables, ticker: str, closes: list[float], forecasts: list[tuple[float, bool]], run: int
+) -> None:
     """Closes of sessions 0.., and after each session a forecast, with bounds at +-1 (80 %) and +-2 (95 %) or none,
     written the way the daily cycle writes them."""
     tables.closes(ticker, dict(enumerate(closes)))
     rows = [
         TrainingResultRow(
-            ticker=ticker, preset=PRESET, trained_through=day(n), params={}, optimizer_state=None, config_hash="test",
-            losses=[1.0], as_of=day(n), target_session=day(n + 1), predicted_close=predicted, last_close=closes[n],
-            run_id=run, created_at=at(n, 5),
+            ticker=ticker,
+            preset=PRESET,
+            trained_through=day(n),
+            params={},
+            optimizer_state=None,
+            config_hash="test",
+            losses=[1.0],
+            as_of=day(n),
+            target_session=day(n + 1),
+            predicted_close=predicted,
+            last_close=closes[n],
+            run_id=run,
+            created_at=at(n, 5),
             interval=PredictionInterval(*around(predicted, 1, 2), method="test") if with_interval else None,
         )
         for n, (predicted, with_interval) in enumerate(forecasts)
@@ -61,15 +73,38 @@ def test_interval_tables_show_coverage_width_and_winkler_score_in_percent(tables
 
     for window in (20, 60):
         section = f"Prediction intervals over the last {window} realised forecasts"
-        assert table_row(text, section, "III") == ["III", "4", "75.0%", "100.0%", "2.00%", "4.00%", "4.50%", "4.00%", ""]
-        assert table_row(text, section, "JJJ") == ["JJJ", "4", "50.0%", "100.0%", "2.00%", "4.00%", "7.00%", "4.00%", COVERAGE_OFF]
+        assert table_row(text, section, "III") == [
+            "III",
+            "4",
+            "75.0%",
+            "100.0%",
+            "2.00%",
+            "4.00%",
+            "4.50%",
+            "4.00%",
+            "",
+        ]
+        assert table_row(text, section, "JJJ") == [
+            "JJJ",
+            "4",
+            "50.0%",
+            "100.0%",
+            "2.00%",
+            "4.00%",
+            "7.00%",
+            "4.00%",
+            COVERAGE_OFF,
+        ]
         assert table_row(text, section, "KKK") == ["KKK", "0", *["n/a"] * 6, ""]
 
 
 def test_forecasts_show_the_next_sessions_intervals(tables, interval_day, tmp_path):
     text = write_report(tables.engine, as_of=day(interval_day), preset=PRESET, fmt="md", out_dir=tmp_path).read_text()
 
-    assert "| Ticker | Last close | Forecast | Change | Change % | 80 % interval | 95 % interval | Training loss | Skill (60) |" in text
+    assert (
+        "| Ticker | Last close | Forecast | Change | Change % | 80 % interval | 95 % interval | Training loss | Skill (60) |"
+        in text
+    )
     assert table_row(text, "Forecasts", "III")[5:7] == ["100.00 – 102.00", "99.00 – 103.00"]
     assert table_row(text, "Forecasts", "KKK")[5:7] == ["n/a", "n/a"]
 
@@ -91,8 +126,9 @@ def test_csv_interval_columns_agree_with_the_prediction_accuracy_view(tables, in
     v = prediction_accuracy.c
     with tables.engine.connect() as c:
         covered, score = c.execute(
-            sa.select(sa.func.avg(v.covered_80), sa.func.avg(100.0 * v.winkler_80 / v.last_close))
-            .where(v.ticker == "JJJ", v.actual_close.is_not(None))
+            sa.select(sa.func.avg(v.covered_80), sa.func.avg(100.0 * v.winkler_80 / v.last_close)).where(
+                v.ticker == "JJJ", v.actual_close.is_not(None)
+            )
         ).one()
 
     path = write_report(tables.engine, as_of=day(interval_day), preset=PRESET, fmt="csv", out_dir=tmp_path)
@@ -100,12 +136,18 @@ def test_csv_interval_columns_agree_with_the_prediction_accuracy_view(tables, in
 
     assert float(rows["JJJ"]["coverage_80_pct_20"]) == pytest.approx(100 * float(covered))
     assert float(rows["JJJ"]["winkler_80_pct_20"]) == pytest.approx(float(score))
-    assert (rows["JJJ"]["coverage_off_20"], rows["III"]["coverage_off_20"], rows["KKK"]["coverage_off_20"]) == ("true", "false", "")
+    assert (rows["JJJ"]["coverage_off_20"], rows["III"]["coverage_off_20"], rows["KKK"]["coverage_off_20"]) == (
+        "true",
+        "false",
+        "",
+    )
     assert (rows["III"]["lower_80"], rows["III"]["upper_95"]) == ("100.0", "103.0")
 
 
 def test_charts_show_the_80_percent_band_only_where_there_are_intervals(tables, interval_day, tmp_path):
-    md, _ = write_reports(tables.engine, as_of=day(interval_day), preset=PRESET, formats=["md", "html"], out_dir=tmp_path)
+    md, _ = write_reports(
+        tables.engine, as_of=day(interval_day), preset=PRESET, formats=["md", "html"], out_dir=tmp_path
+    )
 
     def band_pixels(ticker: str) -> int:
         rgb = np.rint(imread(tmp_path / "report-2024-01-05" / f"close-{ticker}.png")[..., :3] * 255).astype(int)

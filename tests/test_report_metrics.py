@@ -25,7 +25,9 @@ BOUNDS = ("lower_80", "upper_80", "lower_95", "upper_95")
 
 
 def realised(
-    *rows: tuple[float, float, float], ticker: str = "AAA", first: date = date(2024, 1, 2),
+    *rows: tuple[float, float, float],
+    ticker: str = "AAA",
+    first: date = date(2024, 1, 2),
     bounds: list[tuple[float, float, float, float] | None] | None = None,
 ) -> pl.DataFrame:
     """Rows of (last_close, predicted_close, actual_close), one session apart, with interval `bounds` if given."""
@@ -40,8 +42,12 @@ def realised(
             **{name: [None if b is None else float(b[i]) for b in intervals] for i, name in enumerate(BOUNDS)},
         },
         schema={
-            "ticker": pl.String, "target_session": pl.Date, "last_close": pl.Float64,
-            "predicted_close": pl.Float64, "actual_close": pl.Float64, **{name: pl.Float64 for name in BOUNDS},
+            "ticker": pl.String,
+            "target_session": pl.Date,
+            "last_close": pl.Float64,
+            "predicted_close": pl.Float64,
+            "actual_close": pl.Float64,
+            **{name: pl.Float64 for name in BOUNDS},
         },
     )
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from forecaster.errors import UserError
 from forecaster.daemon.schedules import cron_trigger, previous_fire_time
+from forecaster.errors import UserError
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -42,13 +42,19 @@ def reachable_url(postgres_url) -> str:
     return sa.make_url(postgres_url).set(password=PASSWORD).render_as_string(hide_password=False)
 
 
-def _run(argv: list[str], url: str, log_format: str, tmp_path: Path, monkeypatch, capsys, *, connects: bool = False) -> tuple[int | str, str]:
+def _run(
+    argv: list[str], url: str, log_format: str, tmp_path: Path, monkeypatch, capsys, *, connects: bool = False
+) -> tuple[int | str, str]:
     """(exit code, or the traceback when the command raised; all it printed)."""
     for name in [n for n in os.environ if n.startswith("FORECASTER_")]:
         monkeypatch.delenv(name)
     for name, value in {
-        "DATABASE_URL": url, "LOG_FORMAT": log_format, "SOURCE": "synthetic", "TICKERS": "AAA",
-        "REPORT_DIR": str(tmp_path / "reports"), "FETCH_RETRIES": "0",
+        "DATABASE_URL": url,
+        "LOG_FORMAT": log_format,
+        "SOURCE": "synthetic",
+        "TICKERS": "AAA",
+        "REPORT_DIR": str(tmp_path / "reports"),
+        "FETCH_RETRIES": "0",
     }.items():
         monkeypatch.setenv(f"FORECASTER_{name}", value)
     try:
@@ -85,8 +91,13 @@ def _written_files(tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize("log_format", ["human", "json"])
-def test_a_reachable_database_url_with_a_password_never_shows_it(reachable_url, log_format, tmp_path, monkeypatch, capsys):
-    results = {" ".join(argv): _run(argv, reachable_url, log_format, tmp_path, monkeypatch, capsys, connects=True) for argv in COMMANDS}
+def test_a_reachable_database_url_with_a_password_never_shows_it(
+    reachable_url, log_format, tmp_path, monkeypatch, capsys
+):
+    results = {
+        " ".join(argv): _run(argv, reachable_url, log_format, tmp_path, monkeypatch, capsys, connects=True)
+        for argv in COMMANDS
+    }
 
     codes = {command: code for command, (code, _) in results.items()}
     # Each command worked; status says "unhealthy" (exit 1): the only forecast is from 2024.
@@ -98,8 +109,12 @@ def test_a_reachable_database_url_with_a_password_never_shows_it(reachable_url, 
 
 
 @pytest.mark.parametrize("log_format", ["human", "json"])
-@pytest.mark.parametrize("url", [UNREACHABLE, *MALFORMED], ids=["unreachable", *[f"malformed{k}" for k in range(len(MALFORMED))]])
-def test_a_database_url_that_fails_is_a_one_line_error_without_the_password(url, log_format, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "url", [UNREACHABLE, *MALFORMED], ids=["unreachable", *[f"malformed{k}" for k in range(len(MALFORMED))]]
+)
+def test_a_database_url_that_fails_is_a_one_line_error_without_the_password(
+    url, log_format, tmp_path, monkeypatch, capsys
+):
     for argv in COMMANDS:
         code, printed = _run(argv, url, log_format, tmp_path, monkeypatch, capsys)
 

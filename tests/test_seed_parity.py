@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from forecaster.model.cell import params_from_dict, predict
 from forecaster.model.features import training_windows
 from forecaster.model.forecasting import fit_and_forecast, initial_params
-from forecaster.model.cell import params_from_dict, predict
 from forecaster.model.notebook_reference import notebook_initial_values
 from forecaster.model.presets import PRESETS
 
@@ -19,7 +19,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "seed_parity"
 
 def _reference_windows():
     prices = pl.read_csv(FIXTURES / "prices.csv", try_parse_dates=True)
-    closes = prices.select(pl.lit("SPLG").alias("ticker"), pl.col("Date").alias("session_date"), pl.col("Close").alias("close"))
+    closes = prices.select(
+        pl.lit("SPLG").alias("ticker"), pl.col("Date").alias("session_date"), pl.col("Close").alias("close")
+    )
     return training_windows(closes, lags=4, window=PRESETS["seed"].window)
 
 

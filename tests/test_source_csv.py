@@ -74,7 +74,9 @@ def test_the_file_is_read_on_the_first_fetch_not_before(tmp_path):
 def test_the_file_is_read_once_while_it_is_unchanged(long_file, monkeypatch):
     source = CsvSource(long_file)
     source.fetch(["AAA"], date(2024, 1, 2), date(2024, 1, 5))
-    monkeypatch.setattr(forecaster.prices.sources.csv_file, "read_price_file", lambda *a, **k: pytest.fail("read again"))
+    monkeypatch.setattr(
+        forecaster.prices.sources.csv_file, "read_price_file", lambda *a, **k: pytest.fail("read again")
+    )
     assert source.fetch(["BBB"], date(2024, 1, 2), date(2024, 1, 5)).prices.height == 2
 
 

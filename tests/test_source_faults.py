@@ -81,31 +81,68 @@ def _stored(overrides: dict[int, float] | None = None, drop: tuple[int, ...] = (
 
 
 FAULTS = [
-    Fault("NaN rows inside the range are dropped, the rest is stored",
-          lambda: _with_odd(history(_closes({5: np.nan, 6: np.nan, 20: np.nan}))),
-          _stored(drop=(5, 6, 20)), None),
-    Fault("a NaN close on the session forecast from leaves nothing to forecast from",
-          lambda: _with_odd(history(_closes({len(SESSIONS) - 1: np.nan}))),
-          _stored(drop=(len(SESSIONS) - 1,)), ("validate", f"no close for {AS_OF}")),
-    Fault("a day returned twice (final and live row) keeps the row returned later",
-          _a_day_twice, _stored({10: LIVE_CLOSE}), None),
+    Fault(
+        "NaN rows inside the range are dropped, the rest is stored",
+        lambda: _with_odd(history(_closes({5: np.nan, 6: np.nan, 20: np.nan}))),
+        _stored(drop=(5, 6, 20)),
+        None,
+    ),
+    Fault(
+        "a NaN close on the session forecast from leaves nothing to forecast from",
+        lambda: _with_odd(history(_closes({len(SESSIONS) - 1: np.nan}))),
+        _stored(drop=(len(SESSIONS) - 1,)),
+        ("validate", f"no close for {AS_OF}"),
+    ),
+    Fault(
+        "a day returned twice (final and live row) keeps the row returned later",
+        _a_day_twice,
+        _stored({10: LIVE_CLOSE}),
+        None,
+    ),
     Fault("dates out of order are sorted", _shuffled, _stored(), None),
-    Fault("a session missing from the download is not invented; the others are stored",
-          _session_missing_for_everyone, _stored(drop=(12,)), None),
-    Fault("a close that halves overnight (an unadjusted split) rejects the ticker",
-          lambda: _with_odd(history(_closes(_split_from(15)))), None, ("validate", "close moved -5")),
-    Fault("a close that doubles overnight (a reverse split, or a bad tick) rejects the ticker",
-          lambda: _with_odd(history(_closes({15: CLOSES[15] * 2}))), None, ("validate", "beyond ±40%")),
-    Fault("a zero close rejects the ticker",
-          lambda: _with_odd(history(_closes({8: 0.0}))), None, ("validate", "not a positive price")),
-    Fault("a negative close rejects the ticker",
-          lambda: _with_odd(history(_closes({8: -3.0}))), None, ("validate", "not a positive price")),
-    Fault("an infinite close rejects the ticker",
-          lambda: _with_odd(history(_closes({8: np.inf}))), None, ("validate", "not a positive price")),
-    Fault("a ticker that vanished (all NaN) fails at the fetch",
-          lambda: _with_odd(None), None, ("fetch", NO_ROWS)),
-    Fault("a ticker left out of the download fails at the fetch",
-          lambda: download_frame({"GOOD": history(_closes())}), None, ("fetch", NOT_RETURNED)),
+    Fault(
+        "a session missing from the download is not invented; the others are stored",
+        _session_missing_for_everyone,
+        _stored(drop=(12,)),
+        None,
+    ),
+    Fault(
+        "a close that halves overnight (an unadjusted split) rejects the ticker",
+        lambda: _with_odd(history(_closes(_split_from(15)))),
+        None,
+        ("validate", "close moved -5"),
+    ),
+    Fault(
+        "a close that doubles overnight (a reverse split, or a bad tick) rejects the ticker",
+        lambda: _with_odd(history(_closes({15: CLOSES[15] * 2}))),
+        None,
+        ("validate", "beyond ±40%"),
+    ),
+    Fault(
+        "a zero close rejects the ticker",
+        lambda: _with_odd(history(_closes({8: 0.0}))),
+        None,
+        ("validate", "not a positive price"),
+    ),
+    Fault(
+        "a negative close rejects the ticker",
+        lambda: _with_odd(history(_closes({8: -3.0}))),
+        None,
+        ("validate", "not a positive price"),
+    ),
+    Fault(
+        "an infinite close rejects the ticker",
+        lambda: _with_odd(history(_closes({8: np.inf}))),
+        None,
+        ("validate", "not a positive price"),
+    ),
+    Fault("a ticker that vanished (all NaN) fails at the fetch", lambda: _with_odd(None), None, ("fetch", NO_ROWS)),
+    Fault(
+        "a ticker left out of the download fails at the fetch",
+        lambda: download_frame({"GOOD": history(_closes())}),
+        None,
+        ("fetch", NOT_RETURNED),
+    ),
 ]
 
 
@@ -116,8 +153,11 @@ def engine(migrated_engine) -> sa.Engine:
 
 def _cycle(engine: sa.Engine, frame: pd.DataFrame, as_of: date = AS_OF):
     context = CycleContext(
-        engine=engine, source=YahooSource(download=lambda **_: frame), tickers=("GOOD", "ODD"),
-        preset=PRESETS["default"], history_sessions=len(SESSIONS),
+        engine=engine,
+        source=YahooSource(download=lambda **_: frame),
+        tickers=("GOOD", "ODD"),
+        preset=PRESETS["default"],
+        history_sessions=len(SESSIONS),
     )
     return run_cycle(context, as_of)
 
@@ -225,8 +265,9 @@ def test_a_jump_from_the_last_stored_close_rejects_the_ticker():
         last_stored={"ODD": (day1, 100.0), "GOOD": (day1, 100.0)},
     )
     assert clean["ticker"].to_list() == ["GOOD"]
-    assert failures == {"ODD": f"close moved -50% from 100 on {day1} to 50 on {day2}, beyond ±40%: "
-                               "an unadjusted split or a bad tick?"}
+    assert failures == {
+        "ODD": f"close moved -50% from 100 on {day1} to 50 on {day2}, beyond ±40%: an unadjusted split or a bad tick?"
+    }
 
 
 @pytest.mark.parametrize("move, rejected", [(0.39, False), (-0.39, False), (0.41, True), (-0.41, True)])
@@ -236,9 +277,15 @@ def test_the_jump_threshold_is_forty_percent_either_way(move, rejected):
 
 
 def test_two_different_closes_for_one_date_reject_the_ticker_and_the_same_close_twice_is_kept_once():
-    clean, failures = check_fetched_prices(_frame([
-        ("A", SESSIONS[0], 10.0), ("A", SESSIONS[0], 10.5),
-        ("B", SESSIONS[0], 10.0), ("B", SESSIONS[0], 10.0),
-    ]))
+    clean, failures = check_fetched_prices(
+        _frame(
+            [
+                ("A", SESSIONS[0], 10.0),
+                ("A", SESSIONS[0], 10.5),
+                ("B", SESSIONS[0], 10.0),
+                ("B", SESSIONS[0], 10.0),
+            ]
+        )
+    )
     assert failures == {"A": f"two different closes for {SESSIONS[0]}"}
     assert clean.select("ticker", "session_date", "close").rows() == [("B", SESSIONS[0], 10.0)]

@@ -8,7 +8,6 @@ assembly against yfinance's own code with only `Ticker.history` replaced.
 from __future__ import annotations
 
 import logging
-
 from datetime import date
 
 import numpy as np

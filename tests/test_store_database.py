@@ -12,11 +12,20 @@ from forecaster.store.database import make_engine, upgrade
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("mysql://admin:hunter2@db.example/forecasts", "mysql://admin:***@db.example/forecasts: unsupported database 'mysql'"),
+        (
+            "mysql://admin:hunter2@db.example/forecasts",
+            "mysql://admin:***@db.example/forecasts: unsupported database 'mysql'",
+        ),
         ("not a url with hunter2 in it", "the database URL is malformed"),
         ("postgresql://admin:hunter2@db.example:port/forecasts", "the database URL is malformed"),
-        ("postgresql+nosuchdriver://admin:hunter2@db.example/forecasts", "postgresql+nosuchdriver://admin:***@db.example/forecasts: Can't load plugin"),
-        ("sqlite://admin:hunter2@db.example/forecasts.db", "sqlite://admin:***@db.example/forecasts.db: Invalid SQLite URL"),
+        (
+            "postgresql+nosuchdriver://admin:hunter2@db.example/forecasts",
+            "postgresql+nosuchdriver://admin:***@db.example/forecasts: Can't load plugin",
+        ),
+        (
+            "sqlite://admin:hunter2@db.example/forecasts.db",
+            "sqlite://admin:***@db.example/forecasts.db: Invalid SQLite URL",
+        ),
     ],
 )
 def test_a_bad_url_is_a_one_line_user_error_that_hides_the_password(url, expected):
@@ -54,7 +63,10 @@ def test_plain_postgresql_urls_use_psycopg_3(scheme):
 def test_sqlite_connections_enforce_foreign_keys_and_use_wal_with_a_busy_timeout(sqlite_url):
     engine = make_engine(sqlite_url)
     with engine.connect() as connection:
-        pragma = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in ("foreign_keys", "journal_mode", "busy_timeout")}
+        pragma = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("foreign_keys", "journal_mode", "busy_timeout")
+        }
     assert pragma == {"foreign_keys": 1, "journal_mode": "wal", "busy_timeout": 30000}
     engine.dispose()
 

@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
 from forecaster.prices.sources.base import PRICE_SCHEMA
-from forecaster.store.model_states import PredictionInterval, TrainingResultRow, save_training_results
 from forecaster.store.accuracy import ACCURACY_SCHEMA, load_predictions
+from forecaster.store.model_states import PredictionInterval, TrainingResultRow, save_training_results
 from forecaster.store.predictions import latest_as_of, predicted_tickers
 from forecaster.store.prices import upsert_prices
 from forecaster.store.runs import start_run
 
-NOW = datetime(2024, 3, 6, 23, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 6, 23, 0, tzinfo=UTC)
 MON, TUE, WED = date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)
 
 
 def forecast(
-    ticker: str, as_of: date, target: date, predicted: float, last: float, run_id: int, preset: str = "seed",
+    ticker: str,
+    as_of: date,
+    target: date,
+    predicted: float,
+    last: float,
+    run_id: int,
+    preset: str = "seed",
     interval: PredictionInterval | None = None,
 ) -> TrainingResultRow:
     return TrainingResultRow(
-        ticker=ticker, preset=preset, trained_through=as_of, params={"w_f": 0.5}, optimizer_state=None, config_hash="h",
-        losses=[0.1], as_of=as_of, target_session=target, predicted_close=predicted, last_close=last, run_id=run_id,
-        created_at=NOW, interval=interval,
+        ticker=ticker,
+        preset=preset,
+        trained_through=as_of,
+        params={"w_f": 0.5},
+        optimizer_state=None,
+        config_hash="h",
+        losses=[0.1],
+        as_of=as_of,
+        target_session=target,
+        predicted_close=predicted,
+        last_close=last,
+        run_id=run_id,
+        created_at=NOW,
+        interval=interval,
     )
 
 
@@ -73,10 +90,56 @@ def test_the_view_compares_each_forecast_with_the_realised_and_the_naive_close(e
             # ticker, preset, as_of, target, predicted, last, actual, error, abs, pct, naive, naive abs, hit,
             # lower_80, upper_80, lower_95, upper_95, method, covered 80, 95, Winkler 80 (width + 10 · miss), 95 (+ 40 · miss), run
             ("IWM", "seed", MON, TUE, 20.0, 20.0, 20.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1, *[None] * 9, run_id),
-            ("QQQ", "seed", MON, TUE, 51.0, 50.0, 49.0, 2.0, 2.0, 100 * 2 / 49, 1.0, 1.0, 0,
-             50.5, 51.5, 49.5, 52.5, "test", 0, 0, 1.0 + 10 * 1.5, 3.0 + 40 * 0.5, run_id),
-            ("SPY", "seed", MON, TUE, 102.0, 100.0, 104.0, -2.0, 2.0, 100 * 2 / 104, -4.0, 4.0, 1,
-             100.0, 103.0, 99.0, 105.0, "test", 0, 1, 3.0 + 10 * 1.0, 6.0, run_id),
+            (
+                "QQQ",
+                "seed",
+                MON,
+                TUE,
+                51.0,
+                50.0,
+                49.0,
+                2.0,
+                2.0,
+                100 * 2 / 49,
+                1.0,
+                1.0,
+                0,
+                50.5,
+                51.5,
+                49.5,
+                52.5,
+                "test",
+                0,
+                0,
+                1.0 + 10 * 1.5,
+                3.0 + 40 * 0.5,
+                run_id,
+            ),
+            (
+                "SPY",
+                "seed",
+                MON,
+                TUE,
+                102.0,
+                100.0,
+                104.0,
+                -2.0,
+                2.0,
+                100 * 2 / 104,
+                -4.0,
+                4.0,
+                1,
+                100.0,
+                103.0,
+                99.0,
+                105.0,
+                "test",
+                0,
+                1,
+                3.0 + 10 * 1.0,
+                6.0,
+                run_id,
+            ),
             ("SPY", "seed", TUE, WED, 105.0, 104.0, None, None, None, None, None, None, None, *[None] * 9, run_id),
         ],
         schema=ACCURACY_SCHEMA,
@@ -91,7 +154,11 @@ def test_predictions_filter_by_ticker_preset_and_first_target_session(example):
         spy = load_predictions(connection=connection, ticker="SPY")
         from_wednesday = load_predictions(connection=connection, since=WED)
         none = load_predictions(connection=connection, ticker="DIA")
-    assert list(zip(spy["preset"], spy["target_session"])) == [("default", TUE), ("seed", TUE), ("seed", WED)]
+    assert list(zip(spy["preset"], spy["target_session"], strict=True)) == [
+        ("default", TUE),
+        ("seed", TUE),
+        ("seed", WED),
+    ]
     assert from_wednesday["ticker"].to_list() == ["SPY"]
     assert none.is_empty() and none.schema == ACCURACY_SCHEMA
 

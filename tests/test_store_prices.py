@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import polars as pl
 import pytest
@@ -21,7 +21,7 @@ from forecaster.store.prices import (
 )
 from forecaster.store.schema import prices
 
-FETCHED = datetime(2024, 3, 5, 23, 0, tzinfo=timezone.utc)
+FETCHED = datetime(2024, 3, 5, 23, 0, tzinfo=UTC)
 
 
 def price_frame(*rows: tuple) -> pl.DataFrame:
@@ -60,7 +60,9 @@ def test_storing_the_same_prices_again_changes_nothing(migrated_engine):
         upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=FETCHED)
         before = whole_table(connection)
     with migrated_engine.begin() as connection:
-        written = upsert_prices(THREE_DAYS, connection=connection, source="yahoo", fetched_at=FETCHED + timedelta(days=1))
+        written = upsert_prices(
+            THREE_DAYS, connection=connection, source="yahoo", fetched_at=FETCHED + timedelta(days=1)
+        )
         after = whole_table(connection)
     assert written == 0
     assert after == before
@@ -86,10 +88,15 @@ def test_a_changed_price_is_overwritten_with_its_new_source_and_fetch_time(migra
 def test_fetch_times_are_stored_in_utc_and_read_back_aware_and_naive_ones_are_refused(migrated_engine):
     new_york = timezone(timedelta(hours=-5))
     with migrated_engine.begin() as connection:
-        upsert_prices(THREE_DAYS.head(1), connection=connection, source="csv", fetched_at=datetime(2024, 3, 5, 18, 0, tzinfo=new_york))
+        upsert_prices(
+            THREE_DAYS.head(1),
+            connection=connection,
+            source="csv",
+            fetched_at=datetime(2024, 3, 5, 18, 0, tzinfo=new_york),
+        )
         fetched_at = connection.execute(sa.select(prices.c.fetched_at)).scalar_one()
     assert fetched_at == FETCHED
-    assert fetched_at.tzinfo == timezone.utc
+    assert fetched_at.tzinfo == UTC
     with pytest.raises(sa.exc.StatementError, match="has no timezone"), migrated_engine.begin() as connection:
         upsert_prices(THREE_DAYS, connection=connection, source="csv", fetched_at=datetime(2024, 3, 5, 23, 0))
 
@@ -105,7 +112,9 @@ def test_nan_is_stored_as_null(migrated_engine):
 def test_a_frame_that_repeats_a_key_or_lacks_a_column_is_refused_before_writing(migrated_engine):
     with migrated_engine.begin() as connection:
         with pytest.raises(ValueError, match="repeats 2 .* SPY 2024-03-01"):
-            upsert_prices(pl.concat([THREE_DAYS.head(1), THREE_DAYS]), connection=connection, source="csv", fetched_at=FETCHED)
+            upsert_prices(
+                pl.concat([THREE_DAYS.head(1), THREE_DAYS]), connection=connection, source="csv", fetched_at=FETCHED
+            )
         with pytest.raises(ValueError, match=r"lacks columns \['volume'\]"):
             upsert_prices(THREE_DAYS.drop("volume"), connection=connection, source="csv", fetched_at=FETCHED)
         assert upsert_prices(THREE_DAYS.clear(), connection=connection, source="csv", fetched_at=FETCHED) == 0

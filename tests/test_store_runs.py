@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from forecaster.store.runs import (
 )
 from forecaster.store.schema import cycle_tasks
 
-NINE_PM = datetime(2024, 3, 5, 21, 0, tzinfo=timezone.utc)
+NINE_PM = datetime(2024, 3, 5, 21, 0, tzinfo=UTC)
 TUESDAY, WEDNESDAY = date(2024, 3, 5), date(2024, 3, 6)
 
 
@@ -30,11 +30,26 @@ def _start(connection: sa.Connection, as_of: date = TUESDAY, at: datetime = NINE
 
 
 def _forecast(connection: sa.Connection, ticker: str, run_id: int) -> None:
-    save_training_results([TrainingResultRow(
-        ticker=ticker, preset="default", trained_through=TUESDAY, params={"w_f": 0.5}, optimizer_state=None,
-        config_hash="h", losses=[0.1], as_of=TUESDAY, target_session=WEDNESDAY, predicted_close=101.0,
-        last_close=100.0, run_id=run_id, created_at=NINE_PM,
-    )], connection=connection)
+    save_training_results(
+        [
+            TrainingResultRow(
+                ticker=ticker,
+                preset="default",
+                trained_through=TUESDAY,
+                params={"w_f": 0.5},
+                optimizer_state=None,
+                config_hash="h",
+                losses=[0.1],
+                as_of=TUESDAY,
+                target_session=WEDNESDAY,
+                predicted_close=101.0,
+                last_close=100.0,
+                run_id=run_id,
+                created_at=NINE_PM,
+            )
+        ],
+        connection=connection,
+    )
 
 
 def test_a_run_is_recorded_as_running_then_finished_with_the_counts_of_what_it_wrote(migrated_engine):
@@ -45,7 +60,12 @@ def test_a_run_is_recorded_as_running_then_finished_with_the_counts_of_what_it_w
         _forecast(connection, "QQQ", run_id)
         record_failures(run_id, {"IWM": ("fetch", "timed out")}, connection=connection)
         finished = finish_run(
-            run_id, connection=connection, status="ok", tickers_skipped=3, error=None, finished_at=NINE_PM + timedelta(minutes=2),
+            run_id,
+            connection=connection,
+            status="ok",
+            tickers_skipped=3,
+            error=None,
+            finished_at=NINE_PM + timedelta(minutes=2),
         )
     assert running == RunRecord(run_id, "daily", TUESDAY, "default", NINE_PM, None, "running", 0, 0, 0, None, "box")
     assert finished == RunRecord(
@@ -53,14 +73,18 @@ def test_a_run_is_recorded_as_running_then_finished_with_the_counts_of_what_it_w
     )
 
 
-@pytest.mark.parametrize(("forecasts", "failures", "status"), [(0, 0, "ok"), (1, 0, "ok"), (1, 1, "partial"), (0, 1, "failed")])
+@pytest.mark.parametrize(
+    ("forecasts", "failures", "status"), [(0, 0, "ok"), (1, 0, "ok"), (1, 1, "partial"), (0, 1, "failed")]
+)
 def test_a_run_that_ended_well_is_ok_partial_or_failed_by_what_it_left(migrated_engine, forecasts, failures, status):
     with migrated_engine.begin() as connection:
         run_id = _start(connection)
         for k in range(forecasts):
             _forecast(connection, f"T{k}", run_id)
         record_failures(run_id, {f"F{k}": ("train", "diverged") for k in range(failures)}, connection=connection)
-        record = finish_run(run_id, connection=connection, status="ok", tickers_skipped=0, error=None, finished_at=NINE_PM)
+        record = finish_run(
+            run_id, connection=connection, status="ok", tickers_skipped=0, error=None, finished_at=NINE_PM
+        )
     assert record.status == status
 
 
@@ -70,8 +94,17 @@ def test_a_run_ends_once_and_takes_its_tasks_with_it(migrated_engine):
         other = _start(connection, as_of=WEDNESDAY)
         tasks.enqueue("default", TUESDAY, run_id, ["SPY", "QQQ"], connection=connection)
         tasks.enqueue("default", WEDNESDAY, other, ["SPY"], connection=connection)
-        first = finish_run(run_id, connection=connection, status="interrupted", tickers_skipped=0, error="stop requested", finished_at=NINE_PM)
-        second = finish_run(run_id, connection=connection, status="ok", tickers_skipped=0, error=None, finished_at=NINE_PM)
+        first = finish_run(
+            run_id,
+            connection=connection,
+            status="interrupted",
+            tickers_skipped=0,
+            error="stop requested",
+            finished_at=NINE_PM,
+        )
+        second = finish_run(
+            run_id, connection=connection, status="ok", tickers_skipped=0, error=None, finished_at=NINE_PM
+        )
         left = connection.execute(sa.select(cycle_tasks.c.run_id)).scalars().all()
     assert (first.status, first.error, second) == ("interrupted", "stop requested", None)
     assert left == [other]
@@ -121,11 +154,18 @@ def test_failures_are_recorded_per_ticker_and_read_back_per_run(migrated_engine)
     with migrated_engine.begin() as connection:
         first = _start(connection)
         second = _start(connection)
-        record_failures(first, {"SPY": ("fetch", "timed out"), "AAA": ("validate", "no close for 2024-03-05")}, connection=connection)
+        record_failures(
+            first,
+            {"SPY": ("fetch", "timed out"), "AAA": ("validate", "no close for 2024-03-05")},
+            connection=connection,
+        )
         record_failures(second, {"SPY": ("fetch", "timed out")}, connection=connection)
         record_failures(second, {"SPY": ("write", "disk full")}, connection=connection)  # recorded again: replaced
         record_failures(second, {}, connection=connection)
         of_first = run_failures_of(first, connection=connection)
         of_second = run_failures_of(second, connection=connection)
-    assert of_first == [RunFailure(first, "AAA", "validate", "no close for 2024-03-05"), RunFailure(first, "SPY", "fetch", "timed out")]
+    assert of_first == [
+        RunFailure(first, "AAA", "validate", "no close for 2024-03-05"),
+        RunFailure(first, "SPY", "fetch", "timed out"),
+    ]
     assert of_second == [RunFailure(second, "SPY", "write", "disk full")]

@@ -6,7 +6,7 @@ On SQLite and PostgreSQL. (Several workers racing for real: tests/test_workers.p
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from forecaster.worker import work
 
 PRESET = "default"
 TUESDAY = date(2024, 3, 5)
-NOW = datetime(2024, 3, 5, 23, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 5, 23, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 
 
@@ -130,8 +130,14 @@ def test_a_worker_records_why_an_abandoned_task_failed_in_its_run(migrated_engin
     now = _expire_three_leases(migrated_engine)
 
     claims = work(
-        migrated_engine, PRESETS[PRESET], worker="w9", clock=lambda: now, lease=LEASE, claim_size=10,
-        should_stop=lambda: False, training_lock=threading.Lock(),
+        migrated_engine,
+        PRESETS[PRESET],
+        worker="w9",
+        clock=lambda: now,
+        lease=LEASE,
+        claim_size=10,
+        should_stop=lambda: False,
+        training_lock=threading.Lock(),
     )
 
     with migrated_engine.connect() as connection:

@@ -5,7 +5,7 @@ On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -14,14 +14,14 @@ from forecaster.model.presets import PRESETS
 from forecaster.prices.ingest import ensure_prices
 from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store import tasks
-from forecaster.store.schema import predictions
 from forecaster.store.runs import start_run
+from forecaster.store.schema import predictions
 from forecaster.worker import process_claim
 from tests.support.tables import snapshot
 
 PRESET = PRESETS["default"]
 MON, TUE = date(2024, 3, 4), date(2024, 3, 5)
-NOW = datetime(2024, 3, 5, 23, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 3, 5, 23, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 TICKERS = ["AAA", "BBB"]
 
@@ -49,7 +49,9 @@ def test_a_worker_whose_lease_was_taken_over_writes_nothing(migrated_engine):
     process_claim(migrated_engine, taken_over, PRESET, clock=lambda: NOW, lease=LEASE, should_stop=lambda: False)
     written = snapshot(migrated_engine)
 
-    process_claim(migrated_engine, slow, PRESET, clock=lambda: NOW + timedelta(hours=1), lease=LEASE, should_stop=lambda: False)
+    process_claim(
+        migrated_engine, slow, PRESET, clock=lambda: NOW + timedelta(hours=1), lease=LEASE, should_stop=lambda: False
+    )
 
     assert snapshot(migrated_engine) == written
     with migrated_engine.connect() as connection:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from forecaster import calendar
 from tests.support.processes import forecaster_env, query_scalar, run_forecaster, start_forecaster, wait_for
@@ -25,11 +25,18 @@ def _holds_a_lease(url: str, process) -> bool:
     return bool(query_scalar(url, f"SELECT count(*) FROM cycle_tasks WHERE status = 'leased' AND worker = '{worker}'"))
 
 
-def test_three_workers_share_ten_sessions_and_finish_the_work_of_a_killed_worker_and_a_killed_scheduler(postgres_url, tmp_path):
-    latest = calendar.latest_completed_session(datetime.now(timezone.utc))
+def test_three_workers_share_ten_sessions_and_finish_the_work_of_a_killed_worker_and_a_killed_scheduler(
+    postgres_url, tmp_path
+):
+    latest = calendar.latest_completed_session(datetime.now(UTC))
     start = calendar.sessions_back(latest, SESSIONS + 1)  # forecast from here alone first: 10 sessions remain
     env = forecaster_env(
-        postgres_url, source="synthetic", tickers=",".join(TICKERS), claim_size="3", lease_seconds="4", log_format="json",
+        postgres_url,
+        source="synthetic",
+        tickers=",".join(TICKERS),
+        claim_size="3",
+        lease_seconds="4",
+        log_format="json",
     )
     first = run_forecaster("run", "--once", "--as-of", start.isoformat(), env=env, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -42,12 +49,20 @@ def test_three_workers_share_ten_sessions_and_finish_the_work_of_a_killed_worker
         worker, survivor = [k for k in range(3) if k != leader]
         wait_for(lambda: _holds_a_lease(postgres_url, workers[worker]), 120, "a worker to hold a lease", interval=0.01)
         workers[worker].send_signal(signal.SIGKILL)
-        wait_for(lambda: _holds_a_lease(postgres_url, workers[leader]), 120, "the scheduler to hold a lease", interval=0.01)
+        wait_for(
+            lambda: _holds_a_lease(postgres_url, workers[leader]), 120, "the scheduler to hold a lease", interval=0.01
+        )
         workers[leader].send_signal(signal.SIGKILL)
 
         expected = len(TICKERS) * (SESSIONS + 1)
-        wait_for(lambda: query_scalar(postgres_url, "SELECT count(*) FROM predictions") == expected, 180, "every forecast")
-        wait_for(lambda: query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0, 60, "the runs to finish")
+        wait_for(
+            lambda: query_scalar(postgres_url, "SELECT count(*) FROM predictions") == expected, 180, "every forecast"
+        )
+        wait_for(
+            lambda: query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0,
+            60,
+            "the runs to finish",
+        )
     finally:
         for process in workers:
             if process.poll() is None and process is not workers[survivor]:
@@ -59,12 +74,21 @@ def test_three_workers_share_ten_sessions_and_finish_the_work_of_a_killed_worker
     # Each (ticker, target session) exactly once: the key forbids duplicates, the count forbids gaps.
     assert query_scalar(postgres_url, "SELECT count(DISTINCT ticker || target_session) FROM predictions") == expected
     # Every forecast is counted by the run it belongs to, also those written into the dead scheduler's run.
-    assert query_scalar(postgres_url, "SELECT count(*) FROM runs r WHERE tickers_ok <> "
-                                      "(SELECT count(*) FROM predictions p WHERE p.run_id = r.id)") == 0
+    assert (
+        query_scalar(
+            postgres_url,
+            "SELECT count(*) FROM runs r WHERE tickers_ok <> "
+            "(SELECT count(*) FROM predictions p WHERE p.run_id = r.id)",
+        )
+        == 0
+    )
     assert query_scalar(postgres_url, "SELECT sum(tickers_ok) FROM runs") == expected
     assert query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status NOT IN ('ok', 'interrupted')") == 0
-    assert query_scalar(
-        postgres_url, f"SELECT count(*) FROM runs WHERE status = 'ok' AND tickers_ok + tickers_failed + tickers_skipped <> {len(TICKERS)}"
-    ) == 0
+    assert (
+        query_scalar(
+            postgres_url,
+            f"SELECT count(*) FROM runs WHERE status = 'ok' AND tickers_ok + tickers_failed + tickers_skipped <> {len(TICKERS)}",
+        )
+        == 0
+    )
     assert query_scalar(postgres_url, "SELECT count(*) FROM cycle_tasks") == 0
-

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from forecaster import calendar
@@ -38,7 +38,8 @@ def command_db_upgrade(args: argparse.Namespace) -> int:
 def command_run(args: argparse.Namespace) -> int:
     from forecaster.cycle import work
     from forecaster.daemon.jobs import forecast_job, forecast_job_as_scheduler, opened_context, report_job
-    from forecaster.daemon.scheduler import daemon_triggers, serve
+    from forecaster.daemon.process import serve
+    from forecaster.daemon.scheduler import daemon_triggers
 
     settings = settings_of(args)
     if args.as_of and not args.once:
@@ -48,9 +49,13 @@ def command_run(args: argparse.Namespace) -> int:
     triggers = daemon_triggers(settings)
     stop = threading.Event()
     role = "forecaster run --once" if args.once else "forecaster run"
-    with stop_on_signals(stop), opened_context(
-        settings, role=role, stop=stop, exclusive=args.once, wait_for_database=not args.once
-    ) as (context, leadership):
+    with (
+        stop_on_signals(stop),
+        opened_context(settings, role=role, stop=stop, exclusive=args.once, wait_for_database=not args.once) as (
+            context,
+            leadership,
+        ),
+    ):
         if args.once:
             try:
                 outcomes = forecast_job(context, as_of=args.as_of)
@@ -59,9 +64,13 @@ def command_run(args: argparse.Namespace) -> int:
                 return EXIT_FAILURE
             return EXIT_OK if outcomes[-1].status in ("ok", "partial") else EXIT_FAILURE
         serve(
-            settings, triggers,
+            settings,
+            triggers,
             forecast=lambda trigger: forecast_job_as_scheduler(context, settings, leadership, trigger=trigger),
-            report=lambda: report_job(context, settings), work=lambda: work(context), leadership=leadership, stop=stop,
+            report=lambda: report_job(context, settings),
+            work=lambda: work(context),
+            leadership=leadership,
+            stop=stop,
         )
     return EXIT_OK
 
@@ -130,7 +139,7 @@ def command_status(args: argparse.Namespace) -> int:
 
         if not settings.heartbeat_file:
             raise UserError("status --process: set FORECASTER_HEARTBEAT_FILE (the file the daemon beats into)")
-        process = check_process(settings.heartbeat_file, datetime.now(timezone.utc))
+        process = check_process(settings.heartbeat_file, datetime.now(UTC))
         print(process.line)
         return EXIT_OK if process.healthy else EXIT_FAILURE
 
@@ -138,6 +147,6 @@ def command_status(args: argparse.Namespace) -> int:
     from forecaster.store.database import opened_engine
 
     with opened_engine(settings.database, create=False) as engine:
-        health = check_health(engine, settings, datetime.now(timezone.utc))
+        health = check_health(engine, settings, datetime.now(UTC))
     print("\n".join(health.lines))
     return EXIT_OK if health.healthy else EXIT_FAILURE

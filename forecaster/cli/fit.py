@@ -1,4 +1,4 @@
-"""`forecaster fit`: train a preset on a price file and print the forecast, its interval and the weights (no database)."""
+"""`forecaster fit`: train a preset on a price file; print the forecast, its interval and the weights (no database)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _write_losses_csv(path: str, tickers: list[str], losses: np.ndarray) -> None
                 writer.writerows((epoch, repr(float(loss))) for epoch, loss in enumerate(losses[0], 1))
             else:
                 writer.writerow(["ticker", "epoch", "loss"])
-                for ticker, row in zip(tickers, losses):
+                for ticker, row in zip(tickers, losses, strict=True):
                     writer.writerows((ticker, epoch, repr(float(loss))) for epoch, loss in enumerate(row, 1))
     except OSError as error:
         raise UserError(f"{path}: cannot write ({error.strerror})") from None
@@ -63,13 +63,20 @@ def _intervals(forecast: Forecast, closes: Any, width: int) -> list[dict[str, An
 
     window = intervals.closes_matrix(closes, forecast.tickers, width)  # (tickers, closes)
     bounds = intervals.intervals(
-        intervals.IntervalState.empty(len(forecast.tickers)), forecast.predicted_close,
-        intervals.volatility_scale(window), intervals.fallback_scores(window),
+        intervals.IntervalState.empty(len(forecast.tickers)),
+        forecast.predicted_close,
+        intervals.volatility_scale(window),
+        intervals.fallback_scores(window),
     )
     return [
-        None if bounds.method[k] is None else {
-            "lower_80": float(bounds.lower_80[k]), "upper_80": float(bounds.upper_80[k]),
-            "lower_95": float(bounds.lower_95[k]), "upper_95": float(bounds.upper_95[k]), "method": bounds.method[k],
+        None
+        if bounds.method[k] is None
+        else {
+            "lower_80": float(bounds.lower_80[k]),
+            "upper_80": float(bounds.upper_80[k]),
+            "lower_95": float(bounds.lower_95[k]),
+            "upper_95": float(bounds.upper_95[k]),
+            "method": bounds.method[k],
         }
         for k in range(len(forecast.tickers))
     ]
@@ -96,7 +103,11 @@ def command_fit(args: argparse.Namespace) -> int:
     # install), so that train_seconds is the training alone.
     started = time.perf_counter()
     first_ticker = TrainingWindows(
-        tickers=windows.tickers[:1], x=windows.x[:1], y=windows.y[:1], first=windows.first[:1], latest_lags=windows.latest_lags[:1]
+        tickers=windows.tickers[:1],
+        x=windows.x[:1],
+        y=windows.y[:1],
+        first=windows.first[:1],
+        latest_lags=windows.latest_lags[:1],
     )
     fit_and_forecast(first_ticker, preset, epochs=1)
     load_seconds = time.perf_counter() - started
@@ -109,7 +120,7 @@ def command_fit(args: argparse.Namespace) -> int:
         _write_losses_csv(args.losses_csv, forecast.tickers, forecast.losses)
 
     bands = _intervals(forecast, closes, preset.window + preset.lags)
-    results = [
+    results: list[dict[str, Any]] = [
         {
             "ticker": ticker,
             "samples": int(windows.x.shape[1] - windows.first[k]),
@@ -123,7 +134,10 @@ def command_fit(args: argparse.Namespace) -> int:
     ]
     if args.json:
         summary = {
-            "preset": preset.name, "epochs": epochs, "load_seconds": load_seconds, "train_seconds": train_seconds,
+            "preset": preset.name,
+            "epochs": epochs,
+            "load_seconds": load_seconds,
+            "train_seconds": train_seconds,
             "tickers": results,
         }
         if n_tickers == 1:

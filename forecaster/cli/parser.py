@@ -33,9 +33,12 @@ def _version() -> str:
 
 
 def _add_database_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: FORECASTER_CONFIG_FILE, else none)")
     parser.add_argument(
-        "--database-url", metavar="URL",
+        "--config", metavar="FILE", help="TOML settings file (default: FORECASTER_CONFIG_FILE, else none)"
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
         help="sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE (default: FORECASTER_DATABASE_URL, else sqlite:///forecaster.db)",
     )
 
@@ -43,118 +46,210 @@ def _add_database_flags(parser: argparse.ArgumentParser) -> None:
 def _add_job_flags(parser: argparse.ArgumentParser) -> None:
     _add_database_flags(parser)
     parser.add_argument(
-        "--source", metavar="SPEC",
+        "--source",
+        metavar="SPEC",
         help="where prices come from: yahoo, csv:PATH or synthetic[:SEED] (default: FORECASTER_SOURCE, else yahoo)",
     )
     parser.add_argument(
-        "--tickers", metavar="LIST",
+        "--tickers",
+        metavar="LIST",
         help="comma-separated watch list, e.g. SPY,QQQ,BRK-B (default: FORECASTER_TICKERS, else SPY,QQQ,IWM)",
     )
     parser.add_argument("--preset", metavar="NAME", help="default or seed (default: FORECASTER_PRESET, else default)")
 
 
-def _command(commands: argparse._SubParsersAction, name: str, summary: str, description: str) -> argparse.ArgumentParser:
-    return commands.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}.\n\n{description}",
-                               formatter_class=_FORMATTER)
+def _command(
+    commands: argparse._SubParsersAction, name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=f"{summary[0].upper()}{summary[1:]}.\n\n{description}",
+        formatter_class=_FORMATTER,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="forecaster", description=DESCRIPTION, epilog=EPILOG, formatter_class=_FORMATTER)
+    parser = argparse.ArgumentParser(
+        prog="forecaster", description=DESCRIPTION, epilog=EPILOG, formatter_class=_FORMATTER
+    )
     parser.add_argument("--version", action="version", version=f"forecaster {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = _command(commands, "run", "the daemon: catch up, then forecast after every close", """\
+    run = _command(
+        commands,
+        "run",
+        "the daemon: catch up, then forecast after every close",
+        """\
 Applies the migrations, catches up every session a ticker of the watch list still owes a
 forecast from, then forecasts on FORECASTER_SCHEDULE and writes the report on
 FORECASTER_REPORT_SCHEDULE until SIGTERM or SIGINT (it finishes the ticker chunk in flight and
 exits 0). Several `run` processes on one PostgreSQL share the work; one of them schedules.
 With --once: catch up through the latest session whose close has passed (or --as-of), then
-exit (0 done, 1 stopped or failed).""")
+exit (0 done, 1 stopped or failed).""",
+    )
     _add_job_flags(run)
     run.add_argument("--once", action="store_true", help="catch up once, then exit (default: run until stopped)")
-    run.add_argument("--as-of", type=iso_date, metavar="YYYY-MM-DD",
-                     help="with --once: the last session to forecast from (default: the latest whose close has passed)")
+    run.add_argument(
+        "--as-of",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="with --once: the last session to forecast from (default: the latest whose close has passed)",
+    )
     run.set_defaults(handler=command_run)
 
-    backfill = _command(commands, "backfill", "forecast every session of a past period (the backtest)", """\
+    backfill = _command(
+        commands,
+        "backfill",
+        "forecast every session of a past period (the backtest)",
+        """\
 Walks the same daily cycle as the daemon over every NYSE session from START to END, for every
 ticker of the watch list, after one fetch of the prices it needs: each forecast is made from
 prices through its session only, warm-started from the session before. Sessions already
-forecast are skipped, so it can be run again or resumed after a stop.""")
+forecast are skipped, so it can be run again or resumed after a stop.""",
+    )
     _add_job_flags(backfill)
-    backfill.add_argument("--start", type=iso_date, required=True, metavar="YYYY-MM-DD", help="first session to forecast from")
-    backfill.add_argument("--end", type=iso_date, required=True, metavar="YYYY-MM-DD", help="last session to forecast from")
+    backfill.add_argument(
+        "--start", type=iso_date, required=True, metavar="YYYY-MM-DD", help="first session to forecast from"
+    )
+    backfill.add_argument(
+        "--end", type=iso_date, required=True, metavar="YYYY-MM-DD", help="last session to forecast from"
+    )
     backfill.set_defaults(handler=command_backfill)
 
-    predictions = _command(commands, "predictions", "list stored forecasts, newest first", """\
+    predictions = _command(
+        commands,
+        "predictions",
+        "list stored forecasts, newest first",
+        """\
 Each forecast with the session it was made after, the session it is for, its 80 % interval and,
 once that close is known, the actual close and the errors of the forecast and of the naive
 forecast (the last close) in percent. csv and json give every column of the
-prediction_accuracy view.""")
+prediction_accuracy view.""",
+    )
     _add_database_flags(predictions)
     predictions.add_argument("--ticker", type=str.upper, metavar="TICKER", help="only this ticker (default: all)")
-    predictions.add_argument("--preset", metavar="NAME", help="only this preset (default: all; with --latest: FORECASTER_PRESET)")
+    predictions.add_argument(
+        "--preset", metavar="NAME", help="only this preset (default: all; with --latest: FORECASTER_PRESET)"
+    )
     predictions.add_argument("--latest", action="store_true", help="only the forecasts made after the latest session")
-    predictions.add_argument("--as-of", type=iso_date, metavar="YYYY-MM-DD",
-                             help="only the forecasts made after this session (default: every session)")
-    predictions.add_argument("--since", type=iso_date, metavar="YYYY-MM-DD",
-                             help="only forecasts for this session or later (default: every session)")
-    predictions.add_argument("--limit", type=count, metavar="N",
-                             help=f"at most N rows, 0 for all (default: {TABLE_ROWS} for the table, all for csv and json)")
+    predictions.add_argument(
+        "--as-of",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="only the forecasts made after this session (default: every session)",
+    )
+    predictions.add_argument(
+        "--since",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="only forecasts for this session or later (default: every session)",
+    )
+    predictions.add_argument(
+        "--limit",
+        type=count,
+        metavar="N",
+        help=f"at most N rows, 0 for all (default: {TABLE_ROWS} for the table, all for csv and json)",
+    )
     predictions.add_argument("--format", choices=("table", "csv", "json"), default="table", help="(default: table)")
     predictions.set_defaults(handler=command_predictions)
 
-    report = _command(commands, "report", "write the daily report of a session", """\
+    report = _command(
+        commands,
+        "report",
+        "write the daily report of a session",
+        """\
 Writes report-YYYY-MM-DD.{md,html,csv} for the session forecast from: a summary, every
 ticker's forecast with its interval, accuracy over the last 20 and 60 realised forecasts next
 to the naive forecast's, interval coverage, the runs of that session with their failures, and
-charts (one of skill over time, one per ticker for the worst and best N and every failed one).""")
+charts (one of skill over time, one per ticker for the worst and best N and every failed one).""",
+    )
     _add_database_flags(report)
     report.add_argument("--preset", metavar="NAME", help="default or seed (default: FORECASTER_PRESET, else default)")
-    report.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="the session forecast from (default: the latest)")
-    report.add_argument("--format", default="md", metavar="md|html|csv[,...]",
-                        help="one format or several, comma-separated: the charts are drawn once for all (default: md)")
-    report.add_argument("--charts", type=count, metavar="N",
-                        help="chart the worst and best N tickers by skill and every failed one; all when at most 2N (default: 5)")
-    report.add_argument("--out", metavar="DIR", help="directory to write into (default: FORECASTER_REPORT_DIR, else reports)")
+    report.add_argument(
+        "--date", type=iso_date, metavar="YYYY-MM-DD", help="the session forecast from (default: the latest)"
+    )
+    report.add_argument(
+        "--format",
+        default="md",
+        metavar="md|html|csv[,...]",
+        help="one format or several, comma-separated: the charts are drawn once for all (default: md)",
+    )
+    report.add_argument(
+        "--charts",
+        type=count,
+        metavar="N",
+        help="chart the worst and best N tickers by skill and every failed one; all when at most 2N (default: 5)",
+    )
+    report.add_argument(
+        "--out", metavar="DIR", help="directory to write into (default: FORECASTER_REPORT_DIR, else reports)"
+    )
     report.set_defaults(handler=command_report)
 
-    status = _command(commands, "status", "say whether the job is healthy", """\
+    status = _command(
+        commands,
+        "status",
+        "say whether the job is healthy",
+        """\
 Prints the last run and its outcome, the latest session forecast from, the next scheduled run
 and the failing tickers. Exits 1 when nothing has run yet, when the last run failed or was
 interrupted, or when the forecast from the latest scheduled session is overdue (missing past
 FORECASTER_MISFIRE_GRACE_SECONDS); the container's health check runs it. On a database filled
 by a backfill of past sessions it says OVERDUE and exits 1: no forecast from today's session.
 With --process it answers for one daemon process instead (a worker's health check): is its
-heartbeat file (FORECASTER_HEARTBEAT_FILE) fresh, and did it reach the database.""")
+heartbeat file (FORECASTER_HEARTBEAT_FILE) fresh, and did it reach the database.""",
+    )
     _add_database_flags(status)
-    status.add_argument("--process", action="store_true",
-                        help="the health of the daemon process beating into FORECASTER_HEARTBEAT_FILE, not the job's")
+    status.add_argument(
+        "--process",
+        action="store_true",
+        help="the health of the daemon process beating into FORECASTER_HEARTBEAT_FILE, not the job's",
+    )
     status.set_defaults(handler=command_status)
 
-    fit = _command(commands, "fit", "train a preset on a price file and print the forecast (no database)", """\
+    fit = _command(
+        commands,
+        "fit",
+        "train a preset on a price file and print the forecast (no database)",
+        """\
 Trains the preset's first fit on the last 252 samples of each ticker in the file and prints
 the final training loss, the next-close forecast with its 80 % and 95 % intervals (from the
 file's own volatility-scaled returns) and the 12 weights. The seed preset reproduces the
 notebook exactly. Reads the yfinance CSV layout (Date,Close,...) or the long layout
-(date,ticker,close[,open,high,low,adj_close,volume]).""")
-    fit.add_argument("--preset", default="seed", metavar="NAME", help="seed (the notebook exactly) or default (default: seed)")
+(date,ticker,close[,open,high,low,adj_close,volume]).""",
+    )
+    fit.add_argument(
+        "--preset", default="seed", metavar="NAME", help="seed (the notebook exactly) or default (default: seed)"
+    )
     fit.add_argument("--prices", required=True, metavar="FILE", help="CSV price file, either layout")
     fit.add_argument("--ticker", metavar="TICKER", help="only this ticker of a file with several (default: all)")
-    fit.add_argument("--epochs", type=positive_int, metavar="N", help="training epochs (default: the preset's first fit)")
-    fit.add_argument("--init-params", metavar="FILE", help="JSON object of the 12 named starting weights (default: the notebook's)")
-    fit.add_argument("--losses-csv", metavar="FILE", help="write each epoch's mean batch loss here (default: not written)")
+    fit.add_argument(
+        "--epochs", type=positive_int, metavar="N", help="training epochs (default: the preset's first fit)"
+    )
+    fit.add_argument(
+        "--init-params", metavar="FILE", help="JSON object of the 12 named starting weights (default: the notebook's)"
+    )
+    fit.add_argument(
+        "--losses-csv", metavar="FILE", help="write each epoch's mean batch loss here (default: not written)"
+    )
     fit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     fit.set_defaults(handler=command_fit)
 
-    db = _command(commands, "db", "manage the database schema", """\
+    db = _command(
+        commands,
+        "db",
+        "manage the database schema",
+        """\
 `forecaster db upgrade` applies the migrations. The daemon, run --once and backfill apply them
-at every start too, so this is needed only to prepare a database before anything else runs.""")
+at every start too, so this is needed only to prepare a database before anything else runs.""",
+    )
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = db_commands.add_parser(
-        "upgrade", help="apply the migrations up to the latest", formatter_class=_FORMATTER,
+        "upgrade",
+        help="apply the migrations up to the latest",
+        formatter_class=_FORMATTER,
         description="Apply the migrations up to the latest.\n\nCreates a SQLite file if there is none. "
-                    "The daemon does this at every start; several processes may run it at once.",
+        "The daemon does this at every start; several processes may run it at once.",
     )
     _add_database_flags(upgrade)
     upgrade.set_defaults(handler=command_db_upgrade)

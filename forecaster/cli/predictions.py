@@ -42,11 +42,19 @@ def _band(lower: float | None, upper: float | None) -> str:
 def table(rows: list[dict[str, Any]], *, with_preset: bool) -> str:
     """A fixed-width table: text columns left-aligned, numbers right-aligned; about 110 characters."""
     columns = [("preset", 8, lambda r: r["preset"])] * with_preset + list(_COLUMNS)
-    lines = ["  ".join(heading.ljust(width) if k <= with_preset + 2 else heading.rjust(width)
-                       for k, (heading, width, _) in enumerate(columns))]
+    lines = [
+        "  ".join(
+            heading.ljust(width) if k <= with_preset + 2 else heading.rjust(width)
+            for k, (heading, width, _) in enumerate(columns)
+        )
+    ]
     for row in rows:
-        lines.append("  ".join(cell(row).ljust(width) if k <= with_preset + 2 else cell(row).rjust(width)
-                               for k, (_, width, cell) in enumerate(columns)))
+        lines.append(
+            "  ".join(
+                cell(row).ljust(width) if k <= with_preset + 2 else cell(row).rjust(width)
+                for k, (_, width, cell) in enumerate(columns)
+            )
+        )
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -66,8 +74,13 @@ def command_predictions(args: argparse.Namespace) -> int:
             if as_of is None:
                 raise UserError(f"no forecasts of preset {args.preset or settings.preset!r} yet")
         frame = load_predictions(
-            connection=connection, ticker=args.ticker, since=args.since, as_of=as_of,
-            preset=args.preset or (settings.preset if args.latest else None), newest_first=True, limit=limit or None,
+            connection=connection,
+            ticker=args.ticker,
+            since=args.since,
+            as_of=as_of,
+            preset=args.preset or (settings.preset if args.latest else None),
+            newest_first=True,
+            limit=limit or None,
         )
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())

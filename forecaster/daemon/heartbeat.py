@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 #: A heartbeat older than this means the process is gone or stuck.
@@ -22,7 +22,7 @@ STALE_AFTER_SECONDS = 30.0
 def beat(path: str, *, role: str, database: str) -> None:
     """Rewrites the heartbeat file atomically; `database` is "ok" or why it cannot be reached.
     A file that cannot be written is ignored: the health check then reports it stale."""
-    entry = {"pid": os.getpid(), "role": role, "database": database, "time": datetime.now(timezone.utc).isoformat()}
+    entry = {"pid": os.getpid(), "role": role, "database": database, "time": datetime.now(UTC).isoformat()}
     target = Path(path)
     try:
         with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=f".{target.name}.", delete=False) as handle:

@@ -56,11 +56,20 @@ def opened_context(
             if exclusive or leadership.single_process:
                 _when_reachable(lambda: leadership.acquire_or_refuse(), settings, stop, retry=wait_for_database)
             _when_reachable(lambda: upgrade(engine), settings, stop, retry=wait_for_database)
-            yield CycleContext(
-                engine=engine, source=source, tickers=settings.tickers, preset=preset,
-                history_sessions=settings.history_sessions, stop_event=stop, in_charge=leadership.verify,
-                claim_size=settings.claim_size, lease=timedelta(seconds=settings.lease_seconds),
-            ), leadership
+            yield (
+                CycleContext(
+                    engine=engine,
+                    source=source,
+                    tickers=settings.tickers,
+                    preset=preset,
+                    history_sessions=settings.history_sessions,
+                    stop_event=stop,
+                    in_charge=leadership.verify,
+                    claim_size=settings.claim_size,
+                    lease=timedelta(seconds=settings.lease_seconds),
+                ),
+                leadership,
+            )
         finally:
             leadership.release()
 
@@ -72,13 +81,20 @@ def _database_retries(settings: Settings, stop: threading.Event) -> Retrying:
     def announce(error: BaseException, retry: int, seconds: float) -> None:
         reason = str(error) if isinstance(error, DatabaseUnavailable) else one_line(error)
         log.warning(
-            "database unavailable (%s); retry %d of %d in %.0f s", reason, retry, settings.database_retries, seconds,
+            "database unavailable (%s); retry %d of %d in %.0f s",
+            reason,
+            retry,
+            settings.database_retries,
+            seconds,
             extra={"event": "database_retry"},
         )
 
     return with_backoff(
-        retries=settings.database_retries, first_delay=settings.database_backoff_seconds, stop=stop,
-        retry_on=(DatabaseUnavailable, sa.exc.OperationalError), before_wait=announce,
+        retries=settings.database_retries,
+        first_delay=settings.database_backoff_seconds,
+        stop=stop,
+        retry_on=(DatabaseUnavailable, sa.exc.OperationalError),
+        before_wait=announce,
     )
 
 
@@ -103,7 +119,9 @@ def forecast_job(context: CycleContext, *, as_of: date | None = None) -> list[Cy
     return catch_up(context, as_of)
 
 
-def forecast_job_as_scheduler(context: CycleContext, settings: Settings, leadership: Leadership, *, trigger: str) -> None:
+def forecast_job_as_scheduler(
+    context: CycleContext, settings: Settings, leadership: Leadership, *, trigger: str
+) -> None:
     """The daemon's forecast job: `forecast_job`, only while this process holds the scheduler
     lock (checked before it starts, and before each cycle), retried with exponential backoff
     while the database is unreachable. Work committed before an outage is kept; the retry skips it."""
@@ -132,7 +150,9 @@ def report_job(context: CycleContext, settings: Settings) -> list[Path]:
 
     out_dir = Path(settings.report_dir)
     try:  # one read of the tables and one drawing of the charts for both formats
-        paths = write_reports(context.engine, as_of=None, preset=context.preset.name, formats=("md", "html"), out_dir=out_dir)
+        paths = write_reports(
+            context.engine, as_of=None, preset=context.preset.name, formats=("md", "html"), out_dir=out_dir
+        )
     except (sa.exc.SQLAlchemyError, OSError, UserError) as error:
         log.error("report job failed: %s", one_line(error))
         return []

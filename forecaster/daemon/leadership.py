@@ -72,9 +72,9 @@ class Leadership:
             try:
                 name = f"{APPLICATION_NAME}: {self.role} on {socket.gethostname()} pid {os.getpid()}"
                 connection.execute(sa.text("SELECT set_config('application_name', :name, false)"), {"name": name[:63]})
-                self.is_leader = bool(connection.execute(
-                    sa.select(sa.func.pg_try_advisory_lock(SCHEDULER_LOCK_KEY))
-                ).scalar_one())
+                self.is_leader = bool(
+                    connection.execute(sa.select(sa.func.pg_try_advisory_lock(SCHEDULER_LOCK_KEY))).scalar_one()
+                )
                 connection.commit()
             except BaseException:
                 connection.invalidate()
@@ -156,7 +156,7 @@ class Leadership:
             return True
         path = self._lock_path()
         try:
-            lock_file = open(path, "a+")
+            lock_file = open(path, "a+")  # noqa: SIM115 (held open: the open file is the lock while we lead)
         except OSError as error:
             raise UserError(f"{path}: cannot create the lock file beside the database ({error.strerror})") from None
         try:

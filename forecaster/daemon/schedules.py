@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -47,12 +47,19 @@ def cron_trigger(expression: str, timezone_name: str, *, setting: str = "schedul
         second = fields.pop(0) if len(fields) == 6 else "0"
         minute, hour, day, month, day_of_week = fields
         trigger = CronTrigger(
-            second=second, minute=minute, hour=hour, day=day, month=month,
-            day_of_week=_crontab_day_of_week(day_of_week), timezone=timezone_name,
+            second=second,
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_crontab_day_of_week(day_of_week),
+            timezone=timezone_name,
         )
     except (ValueError, KeyError, LookupError) as error:
-        raise UserError(f"setting {setting}: {expression!r} in {timezone_name!r} is not a valid schedule ({error})") from None
-    if next_fire_time(trigger, datetime.now(timezone.utc)) is None:
+        raise UserError(
+            f"setting {setting}: {expression!r} in {timezone_name!r} is not a valid schedule ({error})"
+        ) from None
+    if next_fire_time(trigger, datetime.now(UTC)) is None:
         raise UserError(f"setting {setting}: {expression!r} never fires")
     return trigger
 

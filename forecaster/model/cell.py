@@ -26,20 +26,12 @@ in the precision of its arrays.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
-from llvmlite import ir
-from numba.core import types
-from numba.extending import intrinsic, overload
 
-PARAMETER_NAMES: tuple[str, ...] = (
-    "w_f", "u_f", "b_f",
-    "w_i", "u_i", "b_i",
-    "w_o", "u_o", "b_o",
-    "w_c", "u_c", "b_c",
-)
+from forecaster.model.lanemath import FLOAT_FLAGS, like, sigmoid, tanh
+
+PARAMETER_NAMES: tuple[str, ...] = ("w_f", "u_f", "b_f", "w_i", "u_i", "b_i", "w_o", "u_o", "b_o", "w_c", "u_c", "b_c")
 N_PARAMETERS = len(PARAMETER_NAMES)
 W_F, U_F, B_F, W_I, U_I, B_I, W_O, U_O, B_O, W_C, U_C, B_C = range(N_PARAMETERS)
 
@@ -57,16 +49,19 @@ LOSSES: dict[str, int] = {"mse": MSE, "mae": MAE}
 #: notebook's creation order, biases 0. Written out so the daemon need not import torch;
 #: tests/test_seed_parity.py checks them against torch itself.
 NOTEBOOK_INITIAL_PARAMS: dict[str, float] = {
-    "w_f": 0.49625658988952637, "u_f": 0.7682217955589294, "b_f": 0.0,
-    "w_i": 0.08847743272781372, "u_i": 0.13203048706054688, "b_i": 0.0,
-    "w_o": 0.30742281675338745, "u_o": 0.6340786814689636, "b_o": 0.0,
-    "w_c": 0.4900934100151062, "u_c": 0.8964447379112244, "b_c": 0.0,
+    "w_f": 0.49625658988952637,
+    "u_f": 0.7682217955589294,
+    "b_f": 0.0,
+    "w_i": 0.08847743272781372,
+    "u_i": 0.13203048706054688,
+    "b_i": 0.0,
+    "w_o": 0.30742281675338745,
+    "u_o": 0.6340786814689636,
+    "b_o": 0.0,
+    "w_c": 0.4900934100151062,
+    "u_c": 0.8964447379112244,
+    "b_c": 0.0,
 }
-
-#: numba's fastmath flags for all cell and trainer code: only 'contract' (a·b + c may become one
-#: fused multiply-add). Nothing that reorders sums, so every lane does the same arithmetic in the
-#: same order and a ticker's result cannot depend on its lane or its neighbours.
-FLOAT_FLAGS = {"contract"}
 
 #: Tickers per block: 4 AVX2 registers of float32 (8 of float64) per quantity, enough
 #: independent work in each loop to keep both FMA units busy (16 lanes measured slower).
@@ -93,7 +88,7 @@ STEP_ROWS = 7
 
 
 def params_to_dict(row: np.ndarray) -> dict[str, float]:
-    return {name: float(value) for name, value in zip(PARAMETER_NAMES, row)}
+    return {name: float(value) for name, value in zip(PARAMETER_NAMES, row, strict=True)}
 
 
 def params_from_dict(values: dict[str, float]) -> np.ndarray:
@@ -105,144 +100,10 @@ def params_from_dict(values: dict[str, float]) -> np.ndarray:
     return np.array([float(values[name]) for name in PARAMETER_NAMES], dtype=np.float64)
 
 
-@intrinsic
-def _float_bits(typingctx, value):  # type: ignore[no-untyped-def]
-    """The IEEE 754 bits of a float32 or float64 as an integer of its width (a free reinterpretation)."""
-    if not isinstance(value, types.Float):
-        return None
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.IntType(value.bitwidth))
-
-    return types.Integer.from_bitwidth(value.bitwidth)(value), codegen
-
-
-@intrinsic
-def _bits_float(typingctx, bits):  # type: ignore[no-untyped-def]
-    """The float32 or float64 whose IEEE 754 bits are the int32 or int64 `bits`."""
-    if bits not in (types.int32, types.int64):
-        return None
-    target = types.float32 if bits == types.int32 else types.float64
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], context.get_value_type(target))
-
-    return target(bits), codegen
-
-
-@intrinsic
-def like(typingctx, value, reference):  # type: ignore[no-untyped-def]
-    """The float constant `value` in the precision of `reference` (a float, or an array of floats),
-    so that float32 code stays float32: a bare Python float would widen it to float64."""
-    target = reference.dtype if isinstance(reference, types.Array) else reference
-    if not isinstance(target, types.Float):
-        return None
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return context.cast(builder, args[0], signature.args[0], target)
-
-    return target(value, reference), codegen
-
-
-@intrinsic
-def _at_least(typingctx, value, floor):  # type: ignore[no-untyped-def]
-    """max(value, floor) of two floats of one precision as a single select, NaN kept as NaN."""
-    if not isinstance(value, types.Float) or floor != value:
-        return None
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        below = builder.fcmp_ordered("<", args[0], args[1])
-        return builder.select(below, args[1], args[0])
-
-    return value(value, floor), codegen
-
-
-# exp by range reduction x = k·ln 2 + r, |r| ≤ ln(2)/2: exp(x) = 2^k · exp(r), with exp(r) − 1 from
-# its Taylor series, truncated where the next term is under half an ulp (degree 13 in float64,
-# 7 in float32), and 2^k built from exponent bits. No table, branch or call, so a loop over lanes
-# vectorises. Constants per precision: ln 2 split in two (Cody and Waite's) so that k · hi is
-# exact, the shift 1.5 · 2^mantissa_bits whose addition rounds to an integer kept in the low bits,
-# and the lowest x whose 2^k the exponent field still holds (exp(x) is then ≈ 0 anyway).
-_LOG2_E = 1.4426950408889634
-_LN2_HI_64, _LN2_LO_64 = 0.6931471803691238, 1.9082149292705877e-10
-_SHIFT_64 = 1.5 * 2.0**52
-_FLOOR_64 = -708.0  # exp(-708) ≈ 3.3e-308
-_T64 = tuple(1.0 / math.factorial(n) for n in range(1, 14))
-_LOG2_E_32 = np.float32(_LOG2_E)
-_LN2_HI_32, _LN2_LO_32 = np.float32(0.693359375), np.float32(-2.12194440e-4)
-_SHIFT_32 = np.float32(1.5 * 2.0**23)
-_FLOOR_32 = np.float32(-87.0)  # exp(-87) ≈ 1.6e-38
-_T32 = tuple(np.float32(1.0 / math.factorial(n)) for n in range(1, 8))
-
-
-@numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
-def _exp_parts_float64(x: float) -> tuple[float, float]:
-    x_floor = _at_least(x, _FLOOR_64)
-    shifted = x_floor * _LOG2_E + _SHIFT_64
-    k = shifted - _SHIFT_64  # round(x / ln 2), exactly
-    r = (x_floor - k * _LN2_HI_64) - k * _LN2_LO_64
-    t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13 = _T64
-    # Estrin's scheme: 4 multiply-adds deep instead of Horner's 13, as the cell's steps wait on it.
-    r2 = r * r
-    r4 = r2 * r2
-    low = (t1 + t2 * r) + (t3 + t4 * r) * r2 + ((t5 + t6 * r) + (t7 + t8 * r) * r2) * r4
-    high = (t9 + t10 * r) + (t11 + t12 * r) * r2 + t13 * r4
-    q = (low + high * (r4 * r4)) * r
-    # The low bits of `shifted` hold k + 2^51; shifted left by 52 only k + 1023, the exponent field.
-    return _bits_float((_float_bits(shifted) + 1023) << 52), q
-
-
-@numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
-def _exp_parts_float32(x: np.float32) -> tuple[np.float32, np.float32]:
-    x_floor = _at_least(x, _FLOOR_32)
-    shifted = x_floor * _LOG2_E_32 + _SHIFT_32
-    k = shifted - _SHIFT_32
-    r = (x_floor - k * _LN2_HI_32) - k * _LN2_LO_32
-    t1, t2, t3, t4, t5, t6, t7 = _T32
-    r2 = r * r
-    q = ((t1 + t2 * r) + (t3 + t4 * r) * r2 + ((t5 + t6 * r) + t7 * r2) * (r2 * r2)) * r
-    return _bits_float(np.int32((_float_bits(shifted) + 127) << 23)), q
-
-
-def _exp_parts(x: float) -> tuple[float, float]:
-    """(2^k, q) with exp(x) = 2^k · (1 + q), for x ≤ 0 (NaN stays NaN), in x's precision,
-    within about 1 ulp; compiled code only."""
-    raise TypeError("_exp_parts runs in compiled code only")
-
-
-@overload(_exp_parts, inline="always")
-def _exp_parts_for(x):  # type: ignore[no-untyped-def]
-    if x == types.float32:
-        return lambda x: _exp_parts_float32(x)
-    if x == types.float64:
-        return lambda x: _exp_parts_float64(x)
-    return None
-
-
-@numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
-def _sigmoid(z: float) -> float:
-    """1 / (1 + e^−z) from e = exp(−|z|) ≤ 1, so nothing overflows (as torch.sigmoid)."""
-    one = like(1.0, z)
-    scale, q = _exp_parts(-abs(z))
-    e = scale * q + scale
-    s = one / (one + e)
-    return s if z >= like(0.0, z) else e * s
-
-
-@numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
-def _tanh(z: float) -> float:
-    """tanh(z) = −m / (2 + m) with m = exp(−2|z|) − 1, signed as z; m comes without the
-    cancellation of exp − 1, so small |z| keep their relative accuracy."""
-    two = like(2.0, z)
-    scale, q = _exp_parts(-two * abs(z))
-    m = scale * q + (scale - like(1.0, z))
-    return math.copysign(-m / (two + m), z)
-
-
 @numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
 def _act(z: float, activation: int) -> float:
     zero = like(0.0, z)
-    return _tanh(z) if activation == TANH else (z if z > zero else zero)
+    return tanh(z) if activation == TANH else (z if z > zero else zero)
 
 
 @numba.njit(cache=True, inline="always", fastmath=FLOAT_FLAGS, error_model="numpy")
@@ -260,9 +121,9 @@ def forward_lanes(w: np.ndarray, x: np.ndarray, step: np.ndarray, activation: in
         xt = x[j]
         h = w[H * LANES + j]
         c = w[C * LANES + j]
-        f = _sigmoid(w[W_F * LANES + j] * xt + w[U_F * LANES + j] * h + w[B_F * LANES + j])
-        i = _sigmoid(w[W_I * LANES + j] * xt + w[U_I * LANES + j] * h + w[B_I * LANES + j])
-        o = _sigmoid(w[W_O * LANES + j] * xt + w[U_O * LANES + j] * h + w[B_O * LANES + j])
+        f = sigmoid(w[W_F * LANES + j] * xt + w[U_F * LANES + j] * h + w[B_F * LANES + j])
+        i = sigmoid(w[W_I * LANES + j] * xt + w[U_I * LANES + j] * h + w[B_I * LANES + j])
+        o = sigmoid(w[W_O * LANES + j] * xt + w[U_O * LANES + j] * h + w[B_O * LANES + j])
         g = _act(w[W_C * LANES + j] * xt + w[U_C * LANES + j] * h + w[B_C * LANES + j], activation)
         c_next = f * c + i * g
         a = _act(c_next, activation)
@@ -297,6 +158,23 @@ def loss_lanes(w: np.ndarray, y: np.ndarray, loss: int) -> None:
         w[DC * LANES + j] = zero
 
 
+# The backward pass, derived. One lag step t maps (h, c) to (h', c'):
+#     z_k = w_k·x + u_k·h + b_k for k in f, i, o, c;   f, i, o = σ(z_f), σ(z_i), σ(z_o);   g = act(z_c)
+#     c' = f·c + i·g;   a = act(c');   h' = o·a
+# Given the loss's gradient with respect to the step's outputs, ∂L/∂h' (row DH) and ∂L/∂c' through
+# the later steps (row DC), backward_lanes computes, in this order (σ' = σ·(1 − σ); act'(a) is
+# 1 − a² for tanh, and for relu 1 where a > 0, else 0, as torch's relu'(0) = 0):
+#     ∂L/∂z_o = ∂L/∂h' · a · o(1 − o)                           (h' = o·a)
+#     ∂L/∂c'  = DC + ∂L/∂h' · o · act'(a)                      (c' reaches L through h' and the later steps)
+#     ∂L/∂z_f = ∂L/∂c' · c · f(1 − f)                           (c' = f·c + i·g)
+#     ∂L/∂z_i = ∂L/∂c' · g · i(1 − i)
+#     ∂L/∂z_c = ∂L/∂c' · i · act'(g)
+#     ∂L/∂w_k += ∂L/∂z_k · x,   ∂L/∂u_k += ∂L/∂z_k · h,   ∂L/∂b_k += ∂L/∂z_k     (rows GRAD + k)
+#     ∂L/∂h   = u_f·∂L/∂z_f + u_i·∂L/∂z_i + u_o·∂L/∂z_o + u_c·∂L/∂z_c   (h enters all four z_k) -> DH
+#     ∂L/∂c   = ∂L/∂c' · f                                              -> DC
+# starting after the last step from loss_lanes: ∂L/∂h = weight · 2(pred − y) for the squared error,
+# weight · sign(pred − y) for the absolute one, and ∂L/∂c = 0 (c after the last step is not used).
+# tests/test_batched_training.py checks the result against torch's autograd to 1e-9.
 @numba.njit(cache=True, fastmath=FLOAT_FLAGS, error_model="numpy")
 def backward_lanes(w: np.ndarray, x: np.ndarray, step: np.ndarray, activation: int) -> None:
     """Backpropagates one lag step of every lane, given what forward_lanes kept of it in step:
@@ -328,13 +206,23 @@ def backward_lanes(w: np.ndarray, x: np.ndarray, step: np.ndarray, activation: i
         w[(GRAD + W_C) * LANES + j] += dz_c * xt
         w[(GRAD + U_C) * LANES + j] += dz_c * h
         w[(GRAD + B_C) * LANES + j] += dz_c
-        w[DH * LANES + j] = w[U_F * LANES + j] * dz_f + w[U_I * LANES + j] * dz_i + w[U_O * LANES + j] * dz_o + w[U_C * LANES + j] * dz_c
+        w[DH * LANES + j] = (
+            w[U_F * LANES + j] * dz_f
+            + w[U_I * LANES + j] * dz_i
+            + w[U_O * LANES + j] * dz_o
+            + w[U_C * LANES + j] * dz_c
+        )
         w[DC * LANES + j] = dc * f
 
 
 @numba.njit(cache=True, fastmath=FLOAT_FLAGS, error_model="numpy")
 def accumulate_gradient(
-    p: np.ndarray, x: np.ndarray, y: float, scale: float, grad: np.ndarray, scratch: np.ndarray,
+    p: np.ndarray,
+    x: np.ndarray,
+    y: float,
+    scale: float,
+    grad: np.ndarray,
+    scratch: np.ndarray,
     activation: int = RELU,
     loss: int = MSE,
 ) -> float:
@@ -385,7 +273,7 @@ def predict(params: np.ndarray, x: np.ndarray, activation: int = RELU) -> np.nda
             for r in range(N_PARAMETERS):
                 w[r * LANES + j] = params[first + j, r]
         for n in range(n_samples):
-            w[H * LANES:(C + 1) * LANES] = 0.0
+            w[H * LANES : (C + 1) * LANES] = 0.0
             for t in range(lags):
                 for j in range(lanes):
                     xt[j] = x[first + j, n, t]

@@ -48,7 +48,7 @@ def training_windows(closes: pl.DataFrame, *, lags: int, window: int) -> Trainin
         ticker, count = short.row(0)
         raise UserError(f"{ticker}: {count} closes, need at least {lags + 1} for {lags} lags")
     tickers = counts["ticker"].to_list()
-    n_samples = min(window, int(counts["len"].max()) - lags)
+    n_samples = min(window, int(counts["len"].to_numpy().max()) - lags)
     index = pl.DataFrame({"ticker": tickers, "k": np.arange(len(tickers))})
     samples = (
         lag_frame(closes, lags)

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecaster.model.features import TrainingWindows
 from forecaster.model.cell import (
     ACTIVATIONS,
     NOTEBOOK_INITIAL_PARAMS,
     params_from_dict,
     predict,
 )
+from forecaster.model.features import TrainingWindows
 from forecaster.model.presets import Preset
 from forecaster.model.training import AdamState, fit
 from forecaster.model.volatility import ewma_volatility
@@ -124,14 +124,26 @@ def fit_and_forecast(
     scaled = _scaled(windows, preset)
     x, y, latest = scaled.x, scaled.y, scaled.latest
     losses = fit(
-        params, adam, x.astype(TRAINING_PRECISION), y.astype(TRAINING_PRECISION),
-        epochs=epochs, batch_size=preset.batch_size, learning_rate=preset.learning_rate, first=windows.first,
-        activation=preset.activation, loss=preset.loss, weight_decay=preset.weight_decay,
+        params,
+        adam,
+        x.astype(TRAINING_PRECISION),
+        y.astype(TRAINING_PRECISION),
+        epochs=epochs,
+        batch_size=preset.batch_size,
+        learning_rate=preset.learning_rate,
+        first=windows.first,
+        activation=preset.activation,
+        loss=preset.loss,
+        weight_decay=preset.weight_decay,
     )
     predicted = predict(params, latest[:, None, :], ACTIVATIONS[preset.activation])[:, 0]  # (tickers,)
     last_close = windows.latest_lags[:, 0]
     predicted = _unscaled(predicted, last_close, scaled.output_scale, preset)
     return Forecast(
-        tickers=windows.tickers, params=params, adam=adam, losses=losses,
-        predicted_close=predicted, last_close=last_close,
+        tickers=windows.tickers,
+        params=params,
+        adam=adam,
+        losses=losses,
+        predicted_close=predicted,
+        last_close=last_close,
     )

@@ -85,8 +85,10 @@ class IntervalState:
     @classmethod
     def empty(cls, tickers: int, window: int = WINDOW) -> IntervalState:
         return cls(
-            scores=np.full((tickers, window), np.nan), pending_close=np.full(tickers, np.nan),
-            pending_sigma=np.full(tickers, np.nan), pending_target=[None] * tickers,
+            scores=np.full((tickers, window), np.nan),
+            pending_close=np.full(tickers, np.nan),
+            pending_sigma=np.full(tickers, np.nan),
+            pending_target=[None] * tickers,
         )
 
     @property
@@ -129,7 +131,11 @@ def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
     k = np.array([math.ceil(round((count + 1) * level, 9)) for count in n], dtype=np.int64)  # (tickers,)
     ordered = np.sort(np.where(np.isfinite(scores), scores, np.inf), axis=1)  # NaN last, as +inf
     rows = np.arange(len(scores))
-    picked = ordered[rows, np.clip(k - 1, 0, max(scores.shape[1] - 1, 0))] if scores.shape[1] else np.full(len(scores), np.inf)
+    picked = (
+        ordered[rows, np.clip(k - 1, 0, max(scores.shape[1] - 1, 0))]
+        if scores.shape[1]
+        else np.full(len(scores), np.inf)
+    )
     return np.where((k >= 1) & (k <= n), picked, np.nan)
 
 
@@ -151,7 +157,9 @@ def advance_state(state: IntervalState, realised_close: np.ndarray) -> IntervalS
     tickers = len(state.pending_close)
     return IntervalState(
         scores=np.where(known[:, None], shifted, state.scores),
-        pending_close=np.full(tickers, np.nan), pending_sigma=np.full(tickers, np.nan), pending_target=[None] * tickers,
+        pending_close=np.full(tickers, np.nan),
+        pending_sigma=np.full(tickers, np.nan),
+        pending_target=[None] * tickers,
     )
 
 
@@ -174,10 +182,14 @@ def intervals(state: IntervalState, predicted_close: np.ndarray, sigma: np.ndarr
         half = np.where(method_ok, bounds[level], np.nan)
         out[level] = (predicted_close * np.exp(-half), predicted_close * np.exp(half))
     method = [
-        (METHOD_CONFORMAL if o else METHOD_FALLBACK) if ok else None for o, ok in zip(own, method_ok)
+        (METHOD_CONFORMAL if o else METHOD_FALLBACK) if ok else None for o, ok in zip(own, method_ok, strict=True)
     ]
     return Bounds(
-        lower_80=out[0.80][0], upper_80=out[0.80][1], lower_95=out[0.95][0], upper_95=out[0.95][1], method=method,
+        lower_80=out[0.80][0],
+        upper_80=out[0.80][1],
+        lower_95=out[0.95][0],
+        upper_95=out[0.95][1],
+        method=method,
     )
 
 
@@ -186,11 +198,15 @@ def with_pending(
 ) -> IntervalState:
     """The state after making forecasts for `target_session` (one date for all, or one per ticker)."""
     tickers = len(predicted_close)
-    targets = [target_session] * tickers if isinstance(target_session, date) else list(target_session)
+    targets: list[date | None] = (
+        [target_session] * tickers if isinstance(target_session, date) else list(target_session)
+    )
     assert len(targets) == tickers, f"expected {tickers} target sessions, got {len(targets)}"
     return IntervalState(
-        scores=state.scores, pending_close=np.asarray(predicted_close, dtype=np.float64).copy(),
-        pending_sigma=np.asarray(sigma, dtype=np.float64).copy(), pending_target=targets,
+        scores=state.scores,
+        pending_close=np.asarray(predicted_close, dtype=np.float64).copy(),
+        pending_sigma=np.asarray(sigma, dtype=np.float64).copy(),
+        pending_target=targets,
     )
 
 
@@ -210,7 +226,8 @@ def interval_step(
     Returns the bounds and the state to store with this session's model state.
     """
     assert closes.shape[0] == len(predicted_close) == len(state.pending_close), (
-        f"tickers disagree: closes {closes.shape[0]}, forecasts {len(predicted_close)}, state {len(state.pending_close)}"
+        f"tickers disagree: closes {closes.shape[0]}, forecasts {len(predicted_close)}, "
+        f"state {len(state.pending_close)}"
     )
     advanced = advance_state(state, realised_close)
     sigma_series = ewma_volatility(closes)  # (tickers, n)
@@ -224,10 +241,15 @@ def closes_matrix(closes: pl.DataFrame, tickers: Sequence[str], width: int) -> n
     (the closes a cycle loads): each ticker's last `width` closes, oldest first, right-aligned,
     NaN in front where it has fewer."""
     out = np.full((len(tickers), width), np.nan)
-    index = pl.DataFrame({"ticker": list(tickers), "k": np.arange(len(tickers))}, schema={"ticker": pl.String, "k": pl.Int64})
+    index = pl.DataFrame(
+        {"ticker": list(tickers), "k": np.arange(len(tickers))}, schema={"ticker": pl.String, "k": pl.Int64}
+    )
     recent = (
-        closes.select("ticker", "session_date", "close").join(index, on="ticker")
-        .sort("k", "session_date").group_by("k", maintain_order=True).tail(width)
+        closes.select("ticker", "session_date", "close")
+        .join(index, on="ticker")
+        .sort("k", "session_date")
+        .group_by("k", maintain_order=True)
+        .tail(width)
         .with_columns((width - pl.len().over("k") + pl.int_range(pl.len()).over("k")).alias("slot"))  # right-aligned
     )
     out[recent["k"].to_numpy(), recent["slot"].to_numpy()] = recent["close"].to_numpy()
@@ -242,7 +264,9 @@ def realised_closes(state: IntervalState, tickers: Sequence[str], closes: pl.Dat
         {"ticker": list(tickers), "session_date": state.pending_target, "k": np.arange(len(tickers))},
         schema={"ticker": pl.String, "session_date": pl.Date, "k": pl.Int64},
     )
-    found = wanted.join(closes.select("ticker", "session_date", "close"), on=["ticker", "session_date"], how="left").sort("k")
+    found = wanted.join(
+        closes.select("ticker", "session_date", "close"), on=["ticker", "session_date"], how="left"
+    ).sort("k")
     return found["close"].fill_null(np.nan).to_numpy().astype(np.float64)
 
 
@@ -252,9 +276,10 @@ def state_to_json(state: IntervalState) -> list[dict[str, Any]]:
     for k in range(len(state.pending_close)):
         row = state.scores[k]
         pending = None
-        if state.pending_target[k] is not None and np.isfinite(state.pending_close[k]):
+        target = state.pending_target[k]
+        if target is not None and np.isfinite(state.pending_close[k]):
             pending = {
-                "target_session": state.pending_target[k].isoformat(),
+                "target_session": target.isoformat(),
                 "predicted_close": float(state.pending_close[k]),
                 "sigma": float(state.pending_sigma[k]),
             }
@@ -284,7 +309,7 @@ def state_from_json(rows: Sequence[dict[str, Any] | None], window: int = WINDOW)
         except (AttributeError, KeyError, TypeError, ValueError):
             continue
         if len(scores):
-            state.scores[k, -len(scores):] = scores
+            state.scores[k, -len(scores) :] = scores
         if pending is not None:
             state.pending_close[k], state.pending_sigma[k], state.pending_target[k] = close, sigma, target
     return state
@@ -319,32 +344,47 @@ def replay(predictions: pl.DataFrame, prices: pl.DataFrame, *, closes_per_foreca
             start = np.searchsorted(dates[ticker], first, side="left")
             end = np.searchsorted(dates[ticker], np.datetime64(as_of), side="right")
             seen = values[ticker][start:end]
-            window[j, closes_per_forecast - len(seen):] = seen
+            window[j, closes_per_forecast - len(seen) :] = seen
         realised = realised_closes(day_state, day["ticker"].to_list(), prices)
         bounds, day_state = interval_step(
             day_state, realised, window, day["predicted_close"].to_numpy(), day["target_session"].to_list()
         )
         state = _put(state, rows, day_state)
-        out.append(day.with_columns(
-            lower_80=pl.Series(bounds.lower_80, nan_to_null=True), upper_80=pl.Series(bounds.upper_80, nan_to_null=True),
-            lower_95=pl.Series(bounds.lower_95, nan_to_null=True), upper_95=pl.Series(bounds.upper_95, nan_to_null=True),
-            interval_method=pl.Series(bounds.method, dtype=pl.String),
-        ))
-    return pl.concat(out) if out else predictions.with_columns(
-        *(pl.lit(None, dtype=pl.Float64).alias(c) for c in ("lower_80", "upper_80", "lower_95", "upper_95")),
-        pl.lit(None, dtype=pl.String).alias("interval_method"),
+        out.append(
+            day.with_columns(
+                lower_80=pl.Series(bounds.lower_80, nan_to_null=True),
+                upper_80=pl.Series(bounds.upper_80, nan_to_null=True),
+                lower_95=pl.Series(bounds.lower_95, nan_to_null=True),
+                upper_95=pl.Series(bounds.upper_95, nan_to_null=True),
+                interval_method=pl.Series(bounds.method, dtype=pl.String),
+            )
+        )
+    return (
+        pl.concat(out)
+        if out
+        else predictions.with_columns(
+            *(pl.lit(None, dtype=pl.Float64).alias(c) for c in ("lower_80", "upper_80", "lower_95", "upper_95")),
+            pl.lit(None, dtype=pl.String).alias("interval_method"),
+        )
     )
 
 
 def _take(state: IntervalState, rows: list[int]) -> IntervalState:
     return IntervalState(
-        scores=state.scores[rows], pending_close=state.pending_close[rows], pending_sigma=state.pending_sigma[rows],
+        scores=state.scores[rows],
+        pending_close=state.pending_close[rows],
+        pending_sigma=state.pending_sigma[rows],
         pending_target=[state.pending_target[k] for k in rows],
     )
 
 
 def _put(state: IntervalState, rows: list[int], part: IntervalState) -> IntervalState:
-    scores, close, sigma, target = state.scores.copy(), state.pending_close.copy(), state.pending_sigma.copy(), list(state.pending_target)
+    scores, close, sigma, target = (
+        state.scores.copy(),
+        state.pending_close.copy(),
+        state.pending_sigma.copy(),
+        list(state.pending_target),
+    )
     scores[rows], close[rows], sigma[rows] = part.scores, part.pending_close, part.pending_sigma
     for j, k in enumerate(rows):
         target[k] = part.pending_target[j]

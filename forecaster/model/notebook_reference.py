@@ -35,9 +35,7 @@ class SimpleLSTM(nn.Module):
         self.u_c = nn.Parameter(torch.rand(1))
         self.b_c = nn.Parameter(torch.tensor(0.0))
 
-    def cell(
-        self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def cell(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         forget = torch.sigmoid(self.w_f * x + self.u_f * h + self.b_f)
         remember = torch.sigmoid(self.w_i * x + self.u_i * h + self.b_i)
         candidate = torch.relu(self.w_c * x + self.u_c * h + self.b_c)

@@ -19,7 +19,6 @@ import numpy as np
 from forecaster.model.cell import (
     ACTIVATIONS,
     CELL_ROWS,
-    FLOAT_FLAGS,
     GRAD,
     LANES,
     LOSS,
@@ -33,9 +32,9 @@ from forecaster.model.cell import (
     H,
     backward_lanes,
     forward_lanes,
-    like,
     loss_lanes,
 )
+from forecaster.model.lanemath import FLOAT_FLAGS, like
 
 ADAM_BETA1 = 0.9
 ADAM_BETA2 = 0.999
@@ -87,7 +86,11 @@ def _adam_lanes(w: np.ndarray, weight_decay: float) -> None:
     """torch.optim.Adam's update of all 12 parameters (weight_decay as torch's: adds
     weight_decay · p to the gradient; no amsgrad) in the ACTIVE lanes; the others keep theirs."""
     decay = like(weight_decay, w)
-    beta1_complement, beta2, beta2_complement = like(1.0 - ADAM_BETA1, w), like(ADAM_BETA2, w), like(1.0 - ADAM_BETA2, w)
+    beta1_complement, beta2, beta2_complement = (
+        like(1.0 - ADAM_BETA1, w),
+        like(ADAM_BETA2, w),
+        like(1.0 - ADAM_BETA2, w),
+    )
     eps, zero = like(ADAM_EPS, w), like(0.0, w)
     for q in range(N_PARAMETERS * LANES):
         p = w[q]
@@ -135,7 +138,7 @@ def _train_block(
     longest = count.max()
     steps = np.empty((lags, STEP_ROWS * LANES), w.dtype)  # each step's values, kept for the backward pass
     for epoch in range(losses.shape[0]):
-        w[TOTAL * LANES:(TOTAL + 1) * LANES] = 0.0
+        w[TOTAL * LANES : (TOTAL + 1) * LANES] = 0.0
         for lo in range(0, longest, batch_size):
             for j in range(LANES):
                 size = min(max(count[j] - lo, 0), batch_size)
@@ -148,7 +151,7 @@ def _train_block(
                     w[(ACTIVE + r) * LANES + j] = size > 0
             for n in range(lo, min(lo + batch_size, longest)):
                 _sample_weights(w, count, n)
-                w[H * LANES:(C + 1) * LANES] = 0.0
+                w[H * LANES : (C + 1) * LANES] = 0.0
                 for t in range(lags):
                     forward_lanes(w, x[n, t], steps[t], activation)
                 loss_lanes(w, y[n], loss)
@@ -200,9 +203,33 @@ def _fit_kernel(
             block_step[j] = step[k]
         # The activation as a literal, so each compiled body of the lane loops is branch-free.
         if activation == TANH:
-            _train_block(w, count, block_step, block_x, block_y, block_losses, batch_size, learning_rate, TANH, loss, weight_decay)
+            _train_block(
+                w,
+                count,
+                block_step,
+                block_x,
+                block_y,
+                block_losses,
+                batch_size,
+                learning_rate,
+                TANH,
+                loss,
+                weight_decay,
+            )
         else:
-            _train_block(w, count, block_step, block_x, block_y, block_losses, batch_size, learning_rate, RELU, loss, weight_decay)
+            _train_block(
+                w,
+                count,
+                block_step,
+                block_x,
+                block_y,
+                block_losses,
+                batch_size,
+                learning_rate,
+                RELU,
+                loss,
+                weight_decay,
+            )
         for j in range(lanes):
             k = start + j
             for r in range(N_PARAMETERS):
@@ -247,9 +274,18 @@ def fit(
     assert np.all(first < n_samples), "every ticker needs at least one sample"
     precision = np.float32 if x.dtype == np.float32 else np.float64
     return _fit_kernel(
-        params, adam.exp_avg, adam.exp_avg_sq, adam.step,
+        params,
+        adam.exp_avg,
+        adam.exp_avg_sq,
+        adam.step,
         # Writable C arrays always, so numba compiles (and caches) one signature per precision.
-        np.require(x, precision, ["C", "W"]), np.require(y, precision, ["C", "W"]),
-        first.astype(np.int64), epochs, batch_size, learning_rate, ACTIVATIONS[activation],
-        LOSSES[loss], weight_decay,
+        np.require(x, precision, ["C", "W"]),
+        np.require(y, precision, ["C", "W"]),
+        first.astype(np.int64),
+        epochs,
+        batch_size,
+        learning_rate,
+        ACTIVATIONS[activation],
+        LOSSES[loss],
+        weight_decay,
     )

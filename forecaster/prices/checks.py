@@ -109,8 +109,10 @@ def _jumps(
     )
     fetched = clean.select("ticker", "session_date", "close")
     stored = stored.filter(pl.col("ticker").is_in(fetched["ticker"].unique().implode()))
-    series = pl.concat([stored, fetched]).sort("ticker", "session_date", maintain_order=True).unique(
-        ["ticker", "session_date"], keep="last", maintain_order=True
+    series = (
+        pl.concat([stored, fetched])
+        .sort("ticker", "session_date", maintain_order=True)
+        .unique(["ticker", "session_date"], keep="last", maintain_order=True)
     )
     moves = (
         series.with_columns(
@@ -149,5 +151,8 @@ def _warn_missing_sessions(clean: pl.DataFrame, last_stored: Mapping[str, tuple[
             shown = ", ".join(map(str, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             log.warning(
                 "%s: %d session(s) missing from the fetched prices (%s); storing the others, the lag windows skip them",
-                ticker, len(missing), shown, extra={"event": "sessions_missing", "ticker": ticker},
+                ticker,
+                len(missing),
+                shown,
+                extra={"event": "sessions_missing", "ticker": ticker},
             )

@@ -20,13 +20,14 @@ from __future__ import annotations
 import csv
 import itertools
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from forecaster.errors import UserError
+from forecaster.prices.sources.base import PRICE_SCHEMA
 from forecaster.tickers import MAX_LENGTH as MAX_TICKER_LENGTH
 from forecaster.tickers import PATTERN as TICKER_PATTERN
-from forecaster.prices.sources.base import PRICE_SCHEMA
 
 #: Header names (lower-cased, without "_" and spaces) and the PRICE_SCHEMA column each means.
 _ALIASES = {
@@ -89,7 +90,7 @@ def _first_rows(path: Path, count: int) -> list[list[str]]:
     return rows
 
 
-def _read_csv(path: Path, **options) -> pl.DataFrame:
+def _read_csv(path: Path, **options: Any) -> pl.DataFrame:
     try:
         return pl.read_csv(path, infer_schema=False, raise_if_empty=False, **options)
     except (pl.exceptions.PolarsError, OSError) as error:
@@ -140,7 +141,7 @@ def _read_multiindex(path: Path, header: list[list[str]], first_cells: list[str]
         row_index_offset=header_lines + 1,
     )
     by_ticker: dict[str, dict[str, str]] = {}
-    for column, field, name in zip(columns[1:], fields_row[1:], tickers_row[1:]):
+    for column, field, name in zip(columns[1:], fields_row[1:], tickers_row[1:], strict=False):
         target = _ALIASES.get(_canonical_name(field))
         if target is not None and target not in ("ticker", "session_date"):
             by_ticker.setdefault(name.strip(), {})[target] = column
@@ -184,8 +185,11 @@ def _validated(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
 
     as_read = pl.col("raw")
     fail_on("ticker", as_read.is_null() | (pl.col("ticker") == ""), "missing ticker")
-    fail_on("ticker", ~pl.col("ticker").str.contains(TICKER_PATTERN), "ticker {value!r} is not a symbol "
-            f"(letters, digits and . - ^ = _, at most {MAX_TICKER_LENGTH} characters)")
+    fail_on(
+        "ticker",
+        ~pl.col("ticker").str.contains(TICKER_PATTERN),
+        f"ticker {{value!r}} is not a symbol (letters, digits and . - ^ = _, at most {MAX_TICKER_LENGTH} characters)",
+    )
     fail_on("session_date", as_read.is_null(), "missing date")
     fail_on("session_date", pl.col("session_date").is_null(), "unparseable date {value!r} (expected YYYY-MM-DD)")
     fail_on("close", as_read.is_null(), "missing close")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
+from typing import cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -61,16 +62,25 @@ def ensure_prices(
     # Three kinds of rows, each checked against its stored neighbour: after the stored closes,
     # before them, and every row of a ticker with nothing stored.
     date_of = pl.col("ticker").replace_strict
-    after = fetched.filter(pl.col("ticker").is_in(later) & (pl.col("session_date") > date_of(
-        {t: last[t][0] for t in later}, default=None, return_dtype=pl.Date)) & (pl.col("session_date") <= through))
-    before = fetched.filter(pl.col("ticker").is_in([t for t in earlier if t in first]) & (pl.col("session_date") < date_of(
-        {t: first[t][0] for t in first}, default=None, return_dtype=pl.Date)))
+    after = fetched.filter(
+        pl.col("ticker").is_in(later)
+        & (pl.col("session_date") > date_of({t: last[t][0] for t in later}, default=None, return_dtype=pl.Date))
+        & (pl.col("session_date") <= through)
+    )
+    before = fetched.filter(
+        pl.col("ticker").is_in([t for t in earlier if t in first])
+        & (pl.col("session_date") < date_of({t: first[t][0] for t in first}, default=None, return_dtype=pl.Date))
+    )
     new = fetched.filter(~pl.col("ticker").is_in(list(last)) & (pl.col("session_date") <= through))
     clean_after, rejected = check_fetched_prices(after, last_stored={t: last[t] for t in later})
-    clean_before, rejected_before = check_fetched_prices(before, next_stored={t: first[t] for t in earlier if t in first})
+    clean_before, rejected_before = check_fetched_prices(
+        before, next_stored={t: first[t] for t in earlier if t in first}
+    )
     clean_new, rejected_new = check_fetched_prices(new)
     rejected |= rejected_before | rejected_new
-    clean = pl.concat([clean_after, clean_before, clean_new], how="vertical_relaxed").filter(~pl.col("ticker").is_in(list(rejected)))
+    clean = pl.concat([clean_after, clean_before, clean_new], how="vertical_relaxed").filter(
+        ~pl.col("ticker").is_in(list(rejected))
+    )
 
     for ticker, history in _revised_histories(engine, source, fetched, rejected, last, through).items():
         del rejected[ticker]
@@ -79,7 +89,10 @@ def ensure_prices(
     with engine.begin() as connection:
         if clean.height:
             price_store.upsert_prices(
-                clean, connection=connection, source=source.name, fetched_at=clock(),
+                clean,
+                connection=connection,
+                source=source.name,
+                fetched_at=clock(),
                 new_tickers=[t for t in wanted if t not in last and t not in rejected],
             )
         price_store.record_requested({t: d for t, d in earlier.items() if t not in failures}, connection=connection)
@@ -114,10 +127,11 @@ def _revised_histories(
     histories, still_bad = check_fetched_prices(result.prices.filter(pl.col("ticker").is_in(boundary)))
     revised = {}
     for (ticker,), history in histories.partition_by("ticker", as_dict=True).items():
-        if ticker not in still_bad and history["session_date"].max() >= max(through, last[ticker][0]):
+        if ticker not in still_bad and cast(date, history["session_date"].max()) >= max(through, last[ticker][0]):
             log.warning(
                 "%s: its closes jump against the stored ones (a split?); refetched and replaced its %d stored sessions",
-                ticker, history.height,
+                ticker,
+                history.height,
             )
             revised[ticker] = history
     return revised

@@ -61,7 +61,9 @@ def _ticker_series(data: ReportData, ticker: str) -> TickerSeries:
     past = trailing(data.realised.filter(pl.col("ticker") == ticker), max(WINDOWS))
     rows: list[dict[str, Any]] = [*past.iter_rows(named=True)]
     # Forecast today: its next session, with the actual close not known yet.
-    rows += [{**row, "actual_close": None} for row in data.tickers.filter(pl.col("ticker") == ticker).iter_rows(named=True)]
+    rows += [
+        {**row, "actual_close": None} for row in data.tickers.filter(pl.col("ticker") == ticker).iter_rows(named=True)
+    ]
     first = rows[0]["target_session"] if rows else data.as_of
     losses = data.losses.filter(pl.col("ticker") == ticker, pl.col("trained_through") >= first)
     return TickerSeries(
@@ -89,6 +91,7 @@ def _skill_chart(data: ReportData, worst: list[str]) -> bytes | None:
     ]
     label = f"all {data.tickers.height} tickers, pooled" if data.tickers.height > 1 else "pooled"
     return skill_png(
-        SkillSeries(label, pooled["target_session"].to_list(), pooled["skill_ratio"].to_list()), lines,
+        SkillSeries(label, pooled["target_session"].to_list(), pooled["skill_ratio"].to_list()),
+        lines,
         window=SKILL_WINDOW,
     )

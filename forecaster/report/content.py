@@ -32,7 +32,8 @@ class Section:
     notes: tuple[str, ...] = ()  # bullet points after the table
 
 
-def fmt(value: float | None, spec: str, suffix: str = "") -> str:
+def fmt(value: object, spec: str, suffix: str = "") -> str:
+    """A number (polars aggregates are typed loosely) in `spec`, or NA for None."""
     return NA if value is None else f"{value:{spec}}{suffix}"
 
 
@@ -135,8 +136,14 @@ def _runs(data: ReportData) -> Section:
         "rllllrrrr",
         tuple(
             (
-                str(r.id), r.as_of.isoformat() if r.as_of else NA, r.kind, r.status,
-                r.started_at.strftime("%Y-%m-%d %H:%M:%S"), _duration(r), str(r.tickers_ok), str(r.tickers_failed),
+                str(r.id),
+                r.as_of.isoformat() if r.as_of else NA,
+                r.kind,
+                r.status,
+                r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                _duration(r),
+                str(r.tickers_ok),
+                str(r.tickers_failed),
                 str(r.tickers_skipped),
             )
             for r in records
@@ -160,14 +167,26 @@ def _forecasts(data: ReportData) -> Section:
         "Forecasts",
         f"{_ORDER} Change is from the last close; training loss is the last epoch's mean batch loss of the fit "
         f"trained through this session; skill as in the accuracy tables, over the last {RANK_WINDOW}.",
-        ("Ticker", "Last close", "Forecast", "Change", "Change %", *(f"{level} % interval" for level in levels),
-         "Training loss", f"Skill ({RANK_WINDOW})"),
+        (
+            "Ticker",
+            "Last close",
+            "Forecast",
+            "Change",
+            "Change %",
+            *(f"{level} % interval" for level in levels),
+            "Training loss",
+            f"Skill ({RANK_WINDOW})",
+        ),
         "l" + "r" * (6 + len(levels)),
         tuple(
             (
-                row["ticker"], fmt(row["last_close"], ",.2f"), fmt(row["predicted_close"], ",.2f"),
-                fmt(row["predicted_change"], "+,.2f"), fmt(row["predicted_change_pct"], "+.2f", "%"),
-                *(_interval(row, level) for level in levels), fmt(row["training_loss"], "#.4g"),
+                row["ticker"],
+                fmt(row["last_close"], ",.2f"),
+                fmt(row["predicted_close"], ",.2f"),
+                fmt(row["predicted_change"], "+,.2f"),
+                fmt(row["predicted_change_pct"], "+.2f", "%"),
+                *(_interval(row, level) for level in levels),
+                fmt(row["training_loss"], "#.4g"),
                 fmt(row[f"skill_ratio_{RANK_WINDOW}"], ".3f"),
             )
             for row in data.tickers.iter_rows(named=True)
@@ -179,8 +198,8 @@ def _accuracy(data: ReportData, w: int) -> Section:
     intro = (
         f"Forecasts whose target session is on or before {data.as_of.isoformat()} and whose close is known; n counts "
         "them (n/a: none yet). MAE and RMSE in price units; MAPE in % of the close; Direction: % of forecasts that "
-        f"called the move from the last close. Skill: MAE / MAE of the naive forecast (the last close); {WORSE} above 1. "
-        + _ORDER
+        "called the move from the last close. "
+        f"Skill: MAE / MAE of the naive forecast (the last close); {WORSE} above 1. " + _ORDER
         if w == WINDOWS[0]
         else f"As above, over up to {w} forecasts."
     )
@@ -192,9 +211,14 @@ def _accuracy(data: ReportData, w: int) -> Section:
         "lrrrrrrl",
         tuple(
             (
-                row["ticker"], str(row[f"n_{w}"]), fmt(row[f"mae_{w}"], ",.3f"), fmt(row[f"rmse_{w}"], ",.3f"),
-                fmt(row[f"mape_pct_{w}"], ".2f", "%"), fmt(row[f"directional_accuracy_pct_{w}"], ".1f", "%"),
-                fmt(row[f"skill_ratio_{w}"], ".3f"), WORSE if row[f"worse_than_naive_{w}"] else "",
+                row["ticker"],
+                str(row[f"n_{w}"]),
+                fmt(row[f"mae_{w}"], ",.3f"),
+                fmt(row[f"rmse_{w}"], ",.3f"),
+                fmt(row[f"mape_pct_{w}"], ".2f", "%"),
+                fmt(row[f"directional_accuracy_pct_{w}"], ".1f", "%"),
+                fmt(row[f"skill_ratio_{w}"], ".3f"),
+                WORSE if row[f"worse_than_naive_{w}"] else "",
             )
             for row in data.tickers.iter_rows(named=True)
         ),
@@ -217,7 +241,8 @@ def _intervals(data: ReportData, w: int) -> Section:
         "lr" + "r" * 3 * len(LEVELS) + "l",
         tuple(
             (
-                row["ticker"], str(row[f"n_interval_{w}"]),
+                row["ticker"],
+                str(row[f"n_interval_{w}"]),
                 *(fmt(row[f"coverage_{level}_pct_{w}"], ".1f", "%") for level in LEVELS),
                 *(fmt(row[f"{m}_{level}_pct_{w}"], ".2f", "%") for m in ("width", "winkler") for level in LEVELS),
                 COVERAGE_OFF if row[f"coverage_off_{w}"] else "",
@@ -244,7 +269,8 @@ def charts_intro(data: ReportData, charts: Charts) -> str:
     shown = len(charts.files)
     return (
         f"{shown} of {data.tickers.height + len(data.failures)} tickers charted. Each chart: the actual closes and the "
-        f"forecasts made for them over the last {max(WINDOWS)} realised sessions, the next session's forecast (red dot) "
+        f"forecasts made for them over the last {max(WINDOWS)} realised sessions, "
+        "the next session's forecast (red dot) "
         "and, when stored, the 80 % interval (band); below, the last epoch's training loss of each session's fit."
     )
 

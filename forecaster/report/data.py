@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -25,12 +26,19 @@ DEFAULT_PER_END = 5
 
 _BOUNDS = ("lower_80", "upper_80", "lower_95", "upper_95")
 _FORECAST_SCHEMA = {
-    "ticker": pl.String, "target_session": pl.Date, "last_close": pl.Float64, "predicted_close": pl.Float64,
+    "ticker": pl.String,
+    "target_session": pl.Date,
+    "last_close": pl.Float64,
+    "predicted_close": pl.Float64,
     **{bound: pl.Float64 for bound in _BOUNDS},
 }
 _REALISED_SCHEMA = {
-    "ticker": pl.String, "target_session": pl.Date, "predicted_close": pl.Float64,
-    "actual_close": pl.Float64, "last_close": pl.Float64, **{bound: pl.Float64 for bound in _BOUNDS},
+    "ticker": pl.String,
+    "target_session": pl.Date,
+    "predicted_close": pl.Float64,
+    "actual_close": pl.Float64,
+    "last_close": pl.Float64,
+    **{bound: pl.Float64 for bound in _BOUNDS},
 }
 _LOSS_SCHEMA = {"ticker": pl.String, "trained_through": pl.Date, "loss": pl.Float64}
 
@@ -103,7 +111,7 @@ def load_report(engine: sa.Engine, *, as_of: date | None, preset: str, charts: i
         with_history = set(realised["ticker"])
         groups = chart_groups(tickers, [t for t in _failures(day_runs, tickers) if t in with_history], charts)
         charted = [ticker for group in groups for ticker in group.tickers]
-        first = realised["target_session"].min() or as_of
+        first = cast(date | None, realised["target_session"].min()) or as_of
         losses = _frame(connection, _final_losses_query(preset, charted, first, as_of), _LOSS_SCHEMA)
     shown = realised.filter(pl.col("ticker").is_in(forecasts["ticker"].implode()))
     pooled = {window: pooled_metrics(shown, window) for window in WINDOWS}

@@ -45,7 +45,7 @@ def _bounds(level: int) -> tuple[pl.Expr, pl.Expr]:
 def _covered(level: int) -> pl.Expr:
     """1.0 when the close fell inside the interval (bounds included), 0.0 outside, null without an interval."""
     lower, upper = _bounds(level)
-    return ((_ACTUAL >= lower) & (_ACTUAL <= upper)).cast(pl.Float64)
+    return ((lower <= _ACTUAL) & (upper >= _ACTUAL)).cast(pl.Float64)
 
 
 def _winkler(level: int) -> pl.Expr:

@@ -88,8 +88,13 @@ def _png(figure: Figure) -> bytes:
 def _legend(axes: Axes, handles: list) -> None:
     # Above the panel, right of the title: inside, it would hide the lines.
     axes.legend(
-        handles=handles, fontsize=FONT_PT, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(handles),
-        frameon=False, borderaxespad=0.2,
+        handles=handles,
+        fontsize=FONT_PT,
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncols=len(handles),
+        frameon=False,
+        borderaxespad=0.2,
     )
 
 
@@ -105,10 +110,18 @@ def ticker_pngs(series: Iterable[TickerSeries]) -> Iterator[tuple[str, bytes]]:
     title = figure.text(0.07, 0.93, "", fontsize=11, fontweight="bold")
     (actual_line,) = closes.plot([], [], color=ACTUAL_COLOUR, linewidth=1.4, label="actual close")
     (predicted_line,) = closes.plot(
-        [], [], color=PREDICTED_COLOUR, linewidth=1.1, linestyle="--", marker=".", markersize=4,
+        [],
+        [],
+        color=PREDICTED_COLOUR,
+        linewidth=1.1,
+        linestyle="--",
+        marker=".",
+        markersize=4,
         label="predicted for that session",
     )
-    (next_point,) = closes.plot([], [], color=NEXT_COLOUR, marker="o", markersize=7, linestyle="none", label="next session")
+    (next_point,) = closes.plot(
+        [], [], color=NEXT_COLOUR, marker="o", markersize=7, linestyle="none", label="next session"
+    )
     # Right of the point, in a margin kept free for it: anywhere else it would hide the latest closes.
     next_label = closes.annotate(
         "", xy=(0, 0), xytext=(9, 0), textcoords="offset points", va="center", fontsize=FONT_PT, color=NEXT_COLOUR
@@ -117,17 +130,22 @@ def ticker_pngs(series: Iterable[TickerSeries]) -> Iterator[tuple[str, bytes]]:
     no_forecasts = closes.text(0.5, 0.5, "no forecasts", ha="center", va="center", transform=closes.transAxes)
     (loss_line,) = loss.plot([], [], color="tab:green", linewidth=1.1, marker=".", markersize=3)
     loss_caption = loss.text(
-        0.005, 0.95, "last epoch's training loss of the fit after each close", transform=loss.transAxes,
-        fontsize=FONT_PT - 1, color="dimgray", va="top",
+        0.005,
+        0.95,
+        "last epoch's training loss of the fit after each close",
+        transform=loss.transAxes,
+        fontsize=FONT_PT - 1,
+        color="dimgray",
+        va="top",
     )
     band: Collection | None = None
 
     for one in series:
         title.set_text(one.ticker)
-        realised = [(s, a) for s, a in zip(one.sessions, one.actual) if a is not None]
+        realised = [(s, a) for s, a in zip(one.sessions, one.actual, strict=True) if a is not None]
         actual_line.set_data([s for s, _ in realised], [a for _, a in realised])
         predicted_line.set_data(one.sessions, one.predicted)
-        pending = [(s, p) for s, p, a in zip(one.sessions, one.predicted, one.actual) if a is None]
+        pending = [(s, p) for s, p, a in zip(one.sessions, one.predicted, one.actual, strict=True) if a is None]
         next_point.set_data([s for s, _ in pending], [p for _, p in pending])
         next_label.set_visible(bool(pending))
         if pending:
@@ -137,14 +155,16 @@ def ticker_pngs(series: Iterable[TickerSeries]) -> Iterator[tuple[str, bytes]]:
         if band is not None:
             band.remove()
             band = None
-        bounded = [(s, lo, hi) for s, lo, hi in zip(one.sessions, one.lower_80, one.upper_80) if lo is not None]
+        bounded = [
+            (s, lo, hi) for s, lo, hi in zip(one.sessions, one.lower_80, one.upper_80, strict=True) if lo is not None
+        ]
         if bounded:
-            sessions, lower, upper = zip(*bounded)
+            sessions, lower, upper = zip(*bounded, strict=True)
             band = closes.fill_between(sessions, lower, upper, color=PREDICTED_COLOUR, alpha=0.2, linewidth=0)
         _legend(closes, [actual_line, predicted_line, next_point, *([band_handle] if bounded else [])])
 
         values = [v for v in (*one.predicted, *(a for _, a in realised)) if v is not None]
-        values += [v for _, lo, hi in bounded for v in (lo, hi)]
+        values += [v for _, lo, hi in bounded for v in (lo, hi) if v is not None]
         no_forecasts.set_visible(not values)
         closes.yaxis.set_visible(bool(values))
         if values:
@@ -182,6 +202,7 @@ def skill_png(pooled: SkillSeries, tickers: Sequence[SkillSeries], *, window: in
     axes.yaxis.set_major_locator(MaxNLocator(nbins=5))
     axes.grid(axis="y", color="#e5e5e5", linewidth=0.8)
     _legend(axes, axes.get_lines())
-    figure.text(0.99, 0.02, "below 1: better than the naive forecast", ha="right", fontsize=FONT_PT - 1,
-                color="dimgray")
+    figure.text(
+        0.99, 0.02, "below 1: better than the naive forecast", ha="right", fontsize=FONT_PT - 1, color="dimgray"
+    )
     return _png(figure)

@@ -102,7 +102,7 @@ def _html_row(cells: tuple[str, ...], align: str, tag: str) -> str:
         classes = _class("r" if a == "r" else "", "flag" if tag == "td" and text in FLAGS else "")
         return f"<{tag}{classes}>{html.escape(text)}</{tag}>"
 
-    return "<tr>" + "".join(cell(text, a) for text, a in zip(cells, align)) + "</tr>"
+    return "<tr>" + "".join(cell(text, a) for text, a in zip(cells, align, strict=True)) + "</tr>"
 
 
 def _html_section(section: Section, *, table_class: str = "") -> str:

@@ -45,7 +45,9 @@ def write_reports(
     """
     unknown = [fmt for fmt in formats if fmt not in FORMATS]
     if unknown or not formats:
-        raise UserError(f"report format {', '.join(map(repr, unknown)) or 'missing'}: expected one of {', '.join(FORMATS)}")
+        raise UserError(
+            f"report format {', '.join(map(repr, unknown)) or 'missing'}: expected one of {', '.join(FORMATS)}"
+        )
     if charts < 0:
         raise UserError(f"charts per end {charts}: expected 0 or more")
     data = load_report(engine, as_of=as_of, preset=preset, charts=charts)

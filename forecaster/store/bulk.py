@@ -65,17 +65,19 @@ def insert_frame(connection: sa.Connection, table: sa.Table, frame: pl.DataFrame
     names = list(frame.columns)
     if connection.dialect.driver != "psycopg":
         text = frame.with_columns(pl.col(pl.Date).dt.strftime("%Y-%m-%d"))
-        statement = f'INSERT INTO {table.name} ({", ".join(names)}) VALUES ({", ".join("?" for _ in names)})'
+        statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
         connection.exec_driver_sql(statement, text.rows())
         return
     from psycopg import sql
 
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+    copy_statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in names)
     )
     if not connection.in_transaction():
         connection.begin()  # what executing a statement would do, before the driver's cursor is used directly
-    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+    driver = connection.connection.driver_connection
+    assert driver is not None, "a live connection has a driver connection"
+    with driver.cursor() as cursor, cursor.copy(copy_statement) as copy:
         for row in frame.iter_rows():
             copy.write_row(row)
 

@@ -66,8 +66,11 @@ def _interval_columns(interval: PredictionInterval | None) -> dict[str, Any]:
     if interval is None:
         return {"lower_80": None, "upper_80": None, "lower_95": None, "upper_95": None, "interval_method": None}
     return {
-        "lower_80": interval.lower_80, "upper_80": interval.upper_80,
-        "lower_95": interval.lower_95, "upper_95": interval.upper_95, "interval_method": interval.method,
+        "lower_80": interval.lower_80,
+        "upper_80": interval.upper_80,
+        "lower_95": interval.lower_95,
+        "upper_95": interval.upper_95,
+        "interval_method": interval.method,
     }
 
 
@@ -81,19 +84,28 @@ def save_training_results(rows: Sequence[TrainingResultRow], *, connection: sa.C
     """
     if not rows:
         return
-    repeated = [key for key, count in Counter((r.ticker, r.preset, r.trained_through) for r in rows).items() if count > 1]
+    repeated = [
+        key for key, count in Counter((r.ticker, r.preset, r.trained_through) for r in rows).items() if count > 1
+    ]
     if repeated:
         raise ValueError(f"{len(repeated)} (ticker, preset, trained_through) keys given twice, e.g. {repeated[0]}")
     connection.execute(
         upsert(
-            connection, model_states,
+            connection,
+            model_states,
             update=["params", "optimizer_state", "config_hash", "run_id", "created_at", "interval_state"],
         ),
         [
             {
-                "ticker": r.ticker, "preset": r.preset, "trained_through": r.trained_through, "params": r.params,
-                "optimizer_state": r.optimizer_state, "config_hash": r.config_hash, "run_id": r.run_id,
-                "created_at": r.created_at, "interval_state": r.interval_state,
+                "ticker": r.ticker,
+                "preset": r.preset,
+                "trained_through": r.trained_through,
+                "params": r.params,
+                "optimizer_state": r.optimizer_state,
+                "config_hash": r.config_hash,
+                "run_id": r.run_id,
+                "created_at": r.created_at,
+                "interval_state": r.interval_state,
             }
             for r in rows
         ],
@@ -101,14 +113,21 @@ def save_training_results(rows: Sequence[TrainingResultRow], *, connection: sa.C
     _replace_losses(rows, connection)
     connection.execute(
         upsert(
-            connection, predictions,
+            connection,
+            predictions,
             update=["as_of", "predicted_close", "last_close", "run_id", "created_at", *_interval_columns(None)],
         ),
         [
             {
-                "ticker": r.ticker, "preset": r.preset, "target_session": r.target_session, "as_of": r.as_of,
-                "predicted_close": r.predicted_close, "last_close": r.last_close, "run_id": r.run_id,
-                "created_at": r.created_at, **_interval_columns(r.interval),
+                "ticker": r.ticker,
+                "preset": r.preset,
+                "target_session": r.target_session,
+                "as_of": r.as_of,
+                "predicted_close": r.predicted_close,
+                "last_close": r.last_close,
+                "run_id": r.run_id,
+                "created_at": r.created_at,
+                **_interval_columns(r.interval),
             }
             for r in rows
         ],
@@ -139,15 +158,21 @@ def _replace_losses(rows: Sequence[TrainingResultRow], connection: sa.Connection
     epochs = [stored_epochs(len(r.losses)) for r in rows]
     losses = pl.DataFrame(
         {
-            "ticker": [r.ticker for r, kept in zip(rows, epochs) for _ in kept],
-            "preset": [r.preset for r, kept in zip(rows, epochs) for _ in kept],
-            "trained_through": [r.trained_through for r, kept in zip(rows, epochs) for _ in kept],
+            "ticker": [r.ticker for r, kept in zip(rows, epochs, strict=True) for _ in kept],
+            "preset": [r.preset for r, kept in zip(rows, epochs, strict=True) for _ in kept],
+            "trained_through": [r.trained_through for r, kept in zip(rows, epochs, strict=True) for _ in kept],
             "epoch": [e for kept in epochs for e in kept],
-            "loss": [r.losses[e - 1] for r, kept in zip(rows, epochs) for e in kept],
-            "run_id": [r.run_id for r, kept in zip(rows, epochs) for _ in kept],
+            "loss": [r.losses[e - 1] for r, kept in zip(rows, epochs, strict=True) for e in kept],
+            "run_id": [r.run_id for r, kept in zip(rows, epochs, strict=True) for _ in kept],
         },
-        schema={"ticker": pl.String, "preset": pl.String, "trained_through": pl.Date, "epoch": pl.Int64,
-                "loss": pl.Float64, "run_id": pl.Int64},
+        schema={
+            "ticker": pl.String,
+            "preset": pl.String,
+            "trained_through": pl.Date,
+            "epoch": pl.Int64,
+            "loss": pl.Float64,
+            "run_id": pl.Int64,
+        },
     )
     insert_frame(connection, training_losses, losses)
 
@@ -171,9 +196,13 @@ def load_latest_states(
     # The JSON columns come back as text on SQLite (which does not check JSON) and are decoded
     # here one row at a time, so one corrupt state costs its ticker a refit, not the cycle.
     statement = sa.select(
-        model_states.c.ticker, model_states.c.preset, model_states.c.trained_through,
-        sa.type_coerce(model_states.c.params, sa.Text), sa.type_coerce(model_states.c.optimizer_state, sa.Text),
-        model_states.c.config_hash, sa.type_coerce(model_states.c.interval_state, sa.Text),
+        model_states.c.ticker,
+        model_states.c.preset,
+        model_states.c.trained_through,
+        sa.type_coerce(model_states.c.params, sa.Text),
+        sa.type_coerce(model_states.c.optimizer_state, sa.Text),
+        model_states.c.config_hash,
+        sa.type_coerce(model_states.c.interval_state, sa.Text),
     ).join(
         latest,
         sa.and_(
@@ -186,7 +215,13 @@ def load_latest_states(
 
 
 def _stored_state(
-    ticker: str, preset: str, trained_through: date, params: Any, optimizer_state: Any, config_hash: str, interval_state: Any
+    ticker: str,
+    preset: str,
+    trained_through: date,
+    params: Any,
+    optimizer_state: Any,
+    config_hash: str,
+    interval_state: Any,
 ) -> StoredState:
     try:
         params = json.loads(params) if isinstance(params, str) else params

@@ -21,7 +21,12 @@ BATCH_ROWS = 50_000
 
 
 def upsert_prices(
-    frame: pl.DataFrame, *, connection: sa.Connection, source: str, fetched_at: datetime, new_tickers: Collection[str] = ()
+    frame: pl.DataFrame,
+    *,
+    connection: sa.Connection,
+    source: str,
+    fetched_at: datetime,
+    new_tickers: Collection[str] = (),
 ) -> int:
     """Stores the long price frame, in batches; returns how many rows were inserted or changed.
 
@@ -41,14 +46,16 @@ def upsert_prices(
     if duplicated.height:
         first = duplicated.row(0, named=True)
         raise ValueError(
-            f"price frame repeats {duplicated.height} (ticker, session_date) keys, e.g. {first['ticker']} {first['session_date']}"
+            f"price frame repeats {duplicated.height} (ticker, session_date) keys, "
+            f"e.g. {first['ticker']} {first['session_date']}"
         )
     values = frame.select(PRICE_COLUMNS).with_columns(pl.col(_VALUE_COLUMNS).cast(pl.Float64).fill_nan(None))
     is_new = pl.col("ticker").is_in(list(new_tickers))
     new = values.filter(is_new)
     if new.height:
         new = new.with_columns(
-            pl.lit(source).alias("source"), pl.lit(bound(connection, prices.c.fetched_at, fetched_at)).alias("fetched_at")
+            pl.lit(source).alias("source"),
+            pl.lit(bound(connection, prices.c.fetched_at, fetched_at)).alias("fetched_at"),
         )
         for batch in new.iter_slices(BATCH_ROWS):
             insert_frame(connection, prices, batch)
@@ -77,7 +84,9 @@ def load_closes(tickers: Sequence[str], *, connection: sa.Connection, start: dat
     result = connection.execute(statement)
     rows = result.cursor.fetchall()  # plain tuples: every column is already a plain Python value
     result.close()
-    frame = pl.DataFrame(rows, schema={"ticker": pl.String, "session_date": pl.String, "close": pl.Float64}, orient="row")
+    frame = pl.DataFrame(
+        rows, schema={"ticker": pl.String, "session_date": pl.String, "close": pl.Float64}, orient="row"
+    )
     return frame.with_columns(pl.col("session_date").str.to_date("%Y-%m-%d"))
 
 
@@ -109,12 +118,14 @@ def _closes_at(
 ) -> dict[str, tuple[date, float]]:
     if not tickers:
         return {}
-    chosen = sa.select(prices.c.ticker, pick(prices.c.session_date).label("session_date")).where(prices.c.ticker.in_(list(tickers)))
+    chosen = sa.select(prices.c.ticker, pick(prices.c.session_date).label("session_date")).where(
+        prices.c.ticker.in_(list(tickers))
+    )
     if since is not None:
         chosen = chosen.where(prices.c.session_date >= since)
-    chosen = chosen.group_by(prices.c.ticker).subquery()
+    picked = chosen.group_by(prices.c.ticker).subquery()
     statement = sa.select(prices.c.ticker, prices.c.session_date, prices.c.close).join(
-        chosen, sa.and_(prices.c.ticker == chosen.c.ticker, prices.c.session_date == chosen.c.session_date)
+        picked, sa.and_(prices.c.ticker == picked.c.ticker, prices.c.session_date == picked.c.session_date)
     )
     return {ticker: (session_date, close) for ticker, session_date, close in connection.execute(statement)}
 
@@ -123,7 +134,9 @@ def requested_from(tickers: Sequence[str], *, connection: sa.Connection) -> dict
     """How far back the source has been asked for each ticker (absent: never asked)."""
     if not tickers:
         return {}
-    statement = sa.select(price_history.c.ticker, price_history.c.requested_from).where(price_history.c.ticker.in_(list(tickers)))
+    statement = sa.select(price_history.c.ticker, price_history.c.requested_from).where(
+        price_history.c.ticker.in_(list(tickers))
+    )
     return {ticker: since for ticker, since in connection.execute(statement)}
 
 

@@ -15,6 +15,7 @@ from forecaster.store.bulk import upsert
 from forecaster.store.schema import predictions, run_failures, runs
 
 RunKind = Literal["daily", "backfill"]
+RunEnding = Literal["ok", "failed", "interrupted"]  # "ok" is stored as "partial" or "failed" when tickers failed
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,16 @@ def start_run(
     result = connection.execute(
         runs.insert().values(kind=kind, as_of=as_of, preset=preset, host=host, started_at=started_at, status="running")
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None, "an INSERT of one row has its primary key"
+    return int(key[0])
 
 
 def finish_run(
     run_id: int,
     *,
     connection: sa.Connection,
-    status: Literal["ok", "failed", "interrupted"],
+    status: RunEnding,
     tickers_skipped: int,
     error: str | None,
     finished_at: datetime,
@@ -75,7 +78,9 @@ def finish_run(
     A run that ends "ok" with failed tickers is "partial", or "failed" if it wrote nothing.
     Raises LookupError for an unknown run id.
     """
-    current = connection.execute(sa.select(runs.c.status).where(runs.c.id == run_id).with_for_update()).scalar_one_or_none()
+    current = connection.execute(
+        sa.select(runs.c.status).where(runs.c.id == run_id).with_for_update()
+    ).scalar_one_or_none()
     if current is None:
         raise LookupError(f"no run with id {run_id}")
     if current != "running":
@@ -89,8 +94,12 @@ def finish_run(
         runs.update()
         .where(runs.c.id == run_id)
         .values(
-            status=status, tickers_ok=written, tickers_failed=failed, tickers_skipped=tickers_skipped,
-            error=error, finished_at=finished_at,
+            status=status,
+            tickers_ok=written,
+            tickers_failed=failed,
+            tickers_skipped=tickers_skipped,
+            error=error,
+            finished_at=finished_at,
         )
     )
     return get_run(run_id, connection=connection)
@@ -104,7 +113,11 @@ def close_abandoned_runs(*, connection: sa.Connection, now: datetime) -> list[Ru
     running = connection.execute(sa.select(runs.c.id, runs.c.tickers_skipped).where(runs.c.status == "running")).all()
     closed = [
         finish_run(
-            run_id, connection=connection, status="interrupted", tickers_skipped=skipped, finished_at=now,
+            run_id,
+            connection=connection,
+            status="interrupted",
+            tickers_skipped=skipped,
+            finished_at=now,
             error="its process stopped before the end of the run (killed, or cut off from the database)",
         )
         for run_id, skipped in running

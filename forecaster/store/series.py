@@ -46,9 +46,13 @@ def unenrolled(preset: str, tickers: Sequence[str], *, connection: sa.Connection
     """The tickers without a series of `preset`, in the order given."""
     if not tickers:
         return []
-    known = set(connection.execute(
-        sa.select(forecast_series.c.ticker).where(forecast_series.c.preset == preset, forecast_series.c.ticker.in_(list(tickers)))
-    ).scalars())
+    known = set(
+        connection.execute(
+            sa.select(forecast_series.c.ticker).where(
+                forecast_series.c.preset == preset, forecast_series.c.ticker.in_(list(tickers))
+            )
+        ).scalars()
+    )
     return [t for t in tickers if t not in known]
 
 
@@ -89,7 +93,9 @@ def given_up(preset: str, tickers: Sequence[str], *, connection: sa.Connection, 
     statement = (
         sa.select(run_failures.c.ticker, runs.c.as_of)
         .join(runs, runs.c.id == run_failures.c.run_id)
-        .where(runs.c.preset == preset, run_failures.c.ticker.in_(list(tickers)), run_failures.c.stage.in_(GIVE_UP_STAGES))
+        .where(
+            runs.c.preset == preset, run_failures.c.ticker.in_(list(tickers)), run_failures.c.stage.in_(GIVE_UP_STAGES)
+        )
         .group_by(run_failures.c.ticker, runs.c.as_of)
         .having(sa.func.count() >= attempts)
     )

@@ -52,10 +52,21 @@ def enqueue(preset: str, as_of: date, run_id: int, tickers: Sequence[str], *, co
     if not tickers:
         return
     connection.execute(
-        upsert(connection, cycle_tasks, update=["run_id", "status", "worker", "lease_id", "lease_expires_at", "attempts"]),
+        upsert(
+            connection, cycle_tasks, update=["run_id", "status", "worker", "lease_id", "lease_expires_at", "attempts"]
+        ),
         [
-            {"preset": preset, "as_of": as_of, "ticker": t, "run_id": run_id, "status": "pending",
-             "worker": None, "lease_id": None, "lease_expires_at": None, "attempts": 0}
+            {
+                "preset": preset,
+                "as_of": as_of,
+                "ticker": t,
+                "run_id": run_id,
+                "status": "pending",
+                "worker": None,
+                "lease_id": None,
+                "lease_expires_at": None,
+                "attempts": 0,
+            }
             for t in tickers
         ],
     )
@@ -74,11 +85,15 @@ def fail_abandoned(preset: str, *, connection: sa.Connection, now: datetime) -> 
     """Marks failed the tasks whose lease expired MAX_ATTEMPTS times, and returns them (their
     run records why): a ticker that kills its worker must not be handed out for ever."""
     abandoned = sa.and_(
-        cycle_tasks.c.preset == preset, cycle_tasks.c.status == "leased",
-        cycle_tasks.c.lease_expires_at < now, cycle_tasks.c.attempts >= MAX_ATTEMPTS,
+        cycle_tasks.c.preset == preset,
+        cycle_tasks.c.status == "leased",
+        cycle_tasks.c.lease_expires_at < now,
+        cycle_tasks.c.attempts >= MAX_ATTEMPTS,
     )
     rows = connection.execute(
-        cycle_tasks.update().where(abandoned).values(status="failed", lease_id=None, lease_expires_at=None)
+        cycle_tasks.update()
+        .where(abandoned)
+        .values(status="failed", lease_id=None, lease_expires_at=None)
         .returning(cycle_tasks.c.ticker, cycle_tasks.c.run_id, cycle_tasks.c.worker, cycle_tasks.c.attempts)
     ).all()
     return [AbandonedTask(*row) for row in rows]
@@ -104,13 +119,15 @@ def claim(
     first = connection.execute(cycles).scalar_one()
     if first is None:
         return None
-    tickers = list(connection.execute(
-        sa.select(cycle_tasks.c.ticker)
-        .where(_claimable(preset, now), cycle_tasks.c.as_of == first)
-        .order_by(cycle_tasks.c.ticker)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).scalars())
+    tickers = list(
+        connection.execute(
+            sa.select(cycle_tasks.c.ticker)
+            .where(_claimable(preset, now), cycle_tasks.c.as_of == first)
+            .order_by(cycle_tasks.c.ticker)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
     if not tickers:
         return None
     lease_id = uuid.uuid4().hex
@@ -118,7 +135,10 @@ def claim(
         cycle_tasks.update()
         .where(_cycle(preset, first), cycle_tasks.c.ticker.in_(tickers))
         .values(
-            status="leased", worker=worker, lease_id=lease_id, lease_expires_at=now + lease,
+            status="leased",
+            worker=worker,
+            lease_id=lease_id,
+            lease_expires_at=now + lease,
             attempts=cycle_tasks.c.attempts + 1,
         )
     )
@@ -134,8 +154,10 @@ def complete(claim: Claim, tickers: Sequence[str], status: str, *, connection: s
     rows = connection.execute(
         cycle_tasks.update()
         .where(
-            _cycle(claim.preset, claim.as_of), cycle_tasks.c.ticker.in_(list(tickers)),
-            cycle_tasks.c.lease_id == claim.lease_id, cycle_tasks.c.status == "leased",
+            _cycle(claim.preset, claim.as_of),
+            cycle_tasks.c.ticker.in_(list(tickers)),
+            cycle_tasks.c.lease_id == claim.lease_id,
+            cycle_tasks.c.status == "leased",
         )
         .values(status=status, lease_id=None, lease_expires_at=None)
         .returning(cycle_tasks.c.ticker, cycle_tasks.c.run_id)
@@ -147,7 +169,11 @@ def extend(claim: Claim, *, connection: sa.Connection, until: datetime) -> None:
     """Pushes the lease of the claim's unfinished tasks to `until` (a long claim stays its worker's)."""
     connection.execute(
         cycle_tasks.update()
-        .where(_cycle(claim.preset, claim.as_of), cycle_tasks.c.lease_id == claim.lease_id, cycle_tasks.c.status == "leased")
+        .where(
+            _cycle(claim.preset, claim.as_of),
+            cycle_tasks.c.lease_id == claim.lease_id,
+            cycle_tasks.c.status == "leased",
+        )
         .values(lease_expires_at=until)
     )
 
@@ -159,10 +185,14 @@ def release(claim: Claim, tickers: Sequence[str], *, connection: sa.Connection) 
         connection.execute(
             cycle_tasks.update()
             .where(
-                _cycle(claim.preset, claim.as_of), cycle_tasks.c.ticker.in_(list(tickers)),
-                cycle_tasks.c.lease_id == claim.lease_id, cycle_tasks.c.status == "leased",
+                _cycle(claim.preset, claim.as_of),
+                cycle_tasks.c.ticker.in_(list(tickers)),
+                cycle_tasks.c.lease_id == claim.lease_id,
+                cycle_tasks.c.status == "leased",
             )
-            .values(status="pending", worker=None, lease_id=None, lease_expires_at=None, attempts=cycle_tasks.c.attempts - 1)
+            .values(
+                status="pending", worker=None, lease_id=None, lease_expires_at=None, attempts=cycle_tasks.c.attempts - 1
+            )
         )
 
 

@@ -22,7 +22,9 @@ depends_on: str | Sequence[str] | None = None
 
 # Portable SQL (SQLite and PostgreSQL). Sign comparisons are spelled as CASE because
 # SQLite builds without the math functions have no sign(); NULLIF guards a zero close.
-_PREDICTED_MOVE = "CASE WHEN p.predicted_close > p.last_close THEN 1 WHEN p.predicted_close < p.last_close THEN -1 ELSE 0 END"
+_PREDICTED_MOVE = (
+    "CASE WHEN p.predicted_close > p.last_close THEN 1 WHEN p.predicted_close < p.last_close THEN -1 ELSE 0 END"
+)
 _ACTUAL_MOVE = "CASE WHEN a.close > p.last_close THEN 1 WHEN a.close < p.last_close THEN -1 ELSE 0 END"
 PREDICTION_ACCURACY = f"""
 CREATE VIEW prediction_accuracy AS
@@ -85,9 +87,7 @@ def upgrade() -> None:
         sa.Column("host", sa.String(255)),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
         sa.CheckConstraint("kind IN ('daily', 'backfill', 'fit')", name="ck_runs_kind"),
-        sa.CheckConstraint(
-            "status IN ('running', 'ok', 'partial', 'failed', 'interrupted')", name="ck_runs_status"
-        ),
+        sa.CheckConstraint("status IN ('running', 'ok', 'partial', 'failed', 'interrupted')", name="ck_runs_status"),
     )
     op.create_index("ix_runs_started_at", "runs", ["started_at"])
     op.create_table(
@@ -145,7 +145,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP VIEW prediction_accuracy")
-    for index in ("ix_predictions_preset_as_of", "ix_predictions_preset_target_session", "ix_predictions_ticker_target_session"):
+    for index in (
+        "ix_predictions_preset_as_of",
+        "ix_predictions_preset_target_session",
+        "ix_predictions_ticker_target_session",
+    ):
         op.drop_index(index, table_name="predictions")
     op.drop_table("predictions")
     op.drop_table("training_losses")

@@ -22,7 +22,9 @@ depends_on: str | Sequence[str] | None = None
 
 BOUNDS = ("lower_80", "upper_80", "lower_95", "upper_95")
 
-_PREDICTED_MOVE = "CASE WHEN p.predicted_close > p.last_close THEN 1 WHEN p.predicted_close < p.last_close THEN -1 ELSE 0 END"
+_PREDICTED_MOVE = (
+    "CASE WHEN p.predicted_close > p.last_close THEN 1 WHEN p.predicted_close < p.last_close THEN -1 ELSE 0 END"
+)
 _ACTUAL_MOVE = "CASE WHEN a.close > p.last_close THEN 1 WHEN a.close < p.last_close THEN -1 ELSE 0 END"
 
 
@@ -89,7 +91,11 @@ def upgrade() -> None:
 
 
 #: The view as revision 0001 created it (every column up to direction_hit, then run_id), restored by the downgrade.
-_VIEW_0001 = PREDICTION_ACCURACY.split("    p.lower_80,")[0] + "    p.run_id\nFROM predictions AS p\n" + PREDICTION_ACCURACY.split("FROM predictions AS p\n")[1]
+_VIEW_0001 = (
+    PREDICTION_ACCURACY.split("    p.lower_80,")[0]
+    + "    p.run_id\nFROM predictions AS p\n"
+    + PREDICTION_ACCURACY.split("FROM predictions AS p\n")[1]
+)
 
 
 def downgrade() -> None:

@@ -45,7 +45,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ticker", name="pk_price_history"),
     )
     op.execute(
-        "INSERT INTO price_history (ticker, requested_from) SELECT ticker, min(session_date) FROM prices GROUP BY ticker"
+        "INSERT INTO price_history (ticker, requested_from) "
+        "SELECT ticker, min(session_date) FROM prices GROUP BY ticker"
     )
     op.add_column("cycle_tasks", sa.Column("lease_id", sa.String(32)))
     op.execute("DELETE FROM cycle_tasks WHERE run_id NOT IN (SELECT id FROM runs WHERE status = 'running')")

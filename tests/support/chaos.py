@@ -98,7 +98,12 @@ def kill_again_and_again(url: str, log_dir: Path, *, kills: int, seed: int, max_
                 time.sleep(max(0.0, started + delay - time.monotonic()))
             else:  # mostly inside the walk: claims, training, writes, runs finishing
                 after, delay = "the first run", rng.uniform(0.0, max_delay)
-                _wait(lambda: scalar(url, "SELECT max(id) FROM runs") > runs_before or process.poll() is not None, 120)
+                _wait(
+                    lambda p=process, r=runs_before: (
+                        scalar(url, "SELECT max(id) FROM runs") > r or p.poll() is not None
+                    ),
+                    120,
+                )
                 time.sleep(delay)
             chosen = rng.choice([signal.SIGKILL, signal.SIGTERM])
             code = None
@@ -111,7 +116,9 @@ def kill_again_and_again(url: str, log_dir: Path, *, kills: int, seed: int, max_
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        chaos.kills.append(Kill(number, chosen.name, after, delay, scalar(url, "SELECT count(*) FROM predictions"), code))
+        chaos.kills.append(
+            Kill(number, chosen.name, after, delay, scalar(url, "SELECT count(*) FROM predictions"), code)
+        )
         half_written = half_written_tickers(url)
         assert not half_written, f"{half_written} after\n{chaos.landings()}"
     return chaos

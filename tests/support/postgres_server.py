@@ -52,10 +52,16 @@ class PostgresServer:
 
     def _run(self, program: str, *args: str) -> None:
         result = subprocess.run(
-            [*self.as_postgres, str(self.bin_dir / program), *args], capture_output=True, text=True, timeout=60, check=False
+            [*self.as_postgres, str(self.bin_dir / program), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"{program} {' '.join(args)} failed ({result.returncode}): {result.stderr or result.stdout}")
+            raise RuntimeError(
+                f"{program} {' '.join(args)} failed ({result.returncode}): {result.stderr or result.stdout}"
+            )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -71,7 +77,9 @@ class PostgresServer:
 
     def is_running(self) -> bool:
         status = subprocess.run(
-            [*self.as_postgres, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "status"], capture_output=True, check=False
+            [*self.as_postgres, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "status"],
+            capture_output=True,
+            check=False,
         )
         return status.returncode == 0
 

@@ -29,7 +29,9 @@ def run_forecaster(*args: str, env: dict[str, str], timeout: float = 120) -> sub
 def start_forecaster(*args: str, env: dict[str, str], log_path) -> subprocess.Popen:
     """Starts `forecaster ARGS` with stdout and stderr going to `log_path`."""
     with open(log_path, "w") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "forecaster", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "forecaster", *args], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:

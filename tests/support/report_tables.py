@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ def day(n: int) -> date:
 
 def at(n: int, seconds: float = 0) -> datetime:
     """After the close of session n, UTC."""
-    return datetime(day(n).year, day(n).month, day(n).day, 22, 30, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+    return datetime(day(n).year, day(n).month, day(n).day, 22, 30, tzinfo=UTC) + timedelta(seconds=seconds)
 
 
 def around(predicted: float, half_80: float, half_95: float) -> Bounds:
@@ -38,17 +38,37 @@ class Tables:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def run(self, n: int, *, status: str = "ok", ok: int = 0, failed: int = 0, skipped: int = 0,
-            seconds: float | None = 12.5, error: str | None = None, preset: str | None = PRESET,
-            kind: str = "daily", ran_after: int | None = None) -> int:
+    def run(
+        self,
+        n: int,
+        *,
+        status: str = "ok",
+        ok: int = 0,
+        failed: int = 0,
+        skipped: int = 0,
+        seconds: float | None = 12.5,
+        error: str | None = None,
+        preset: str | None = PRESET,
+        kind: str = "daily",
+        ran_after: int | None = None,
+    ) -> int:
         """A run for session n, started after the close of session `ran_after` (default n)."""
         started = at(n if ran_after is None else ran_after)
         finished = None if seconds is None else started + timedelta(seconds=seconds)
         with self.engine.begin() as c:
             return c.execute(
                 runs.insert().values(
-                    kind=kind, as_of=day(n), preset=preset, started_at=started, finished_at=finished, status=status,
-                    tickers_ok=ok, tickers_failed=failed, tickers_skipped=skipped, error=error, host="test",
+                    kind=kind,
+                    as_of=day(n),
+                    preset=preset,
+                    started_at=started,
+                    finished_at=finished,
+                    status=status,
+                    tickers_ok=ok,
+                    tickers_failed=failed,
+                    tickers_skipped=skipped,
+                    error=error,
+                    host="test",
                 )
             ).inserted_primary_key[0]
 
@@ -58,33 +78,59 @@ class Tables:
 
     def closes(self, ticker: str, closes: dict[int, float]) -> None:
         with self.engine.begin() as c:
-            c.execute(prices.insert(), [
-                {"ticker": ticker, "session_date": day(n), "close": v, "source": "test", "fetched_at": at(n)}
-                for n, v in closes.items()
-            ])
+            c.execute(
+                prices.insert(),
+                [
+                    {"ticker": ticker, "session_date": day(n), "close": v, "source": "test", "fetched_at": at(n)}
+                    for n, v in closes.items()
+                ],
+            )
 
-    def forecast(self, ticker: str, n: int, predicted: float, last_close: float, run_id: int,
-                 bounds: Bounds | None = None) -> None:
+    def forecast(
+        self, ticker: str, n: int, predicted: float, last_close: float, run_id: int, bounds: Bounds | None = None
+    ) -> None:
         """The forecast made after the close of session n for session n + 1."""
         lower_80, upper_80, lower_95, upper_95 = bounds or (None, None, None, None)
         with self.engine.begin() as c:
-            c.execute(predictions.insert().values(
-                ticker=ticker, preset=PRESET, as_of=day(n), target_session=day(n + 1), predicted_close=predicted,
-                last_close=last_close, run_id=run_id, created_at=at(n, 5), lower_80=lower_80, upper_80=upper_80,
-                lower_95=lower_95, upper_95=upper_95, interval_method=None if bounds is None else "test",
-            ))
+            c.execute(
+                predictions.insert().values(
+                    ticker=ticker,
+                    preset=PRESET,
+                    as_of=day(n),
+                    target_session=day(n + 1),
+                    predicted_close=predicted,
+                    last_close=last_close,
+                    run_id=run_id,
+                    created_at=at(n, 5),
+                    lower_80=lower_80,
+                    upper_80=upper_80,
+                    lower_95=lower_95,
+                    upper_95=upper_95,
+                    interval_method=None if bounds is None else "test",
+                )
+            )
 
     def losses(self, ticker: str, n: int, losses: list[float], run_id: int) -> None:
         with self.engine.begin() as c:
-            c.execute(training_losses.insert(), [
-                {"ticker": ticker, "preset": PRESET, "trained_through": day(n), "epoch": e, "loss": v, "run_id": run_id}
-                for e, v in enumerate(losses, start=1)
-            ])
+            c.execute(
+                training_losses.insert(),
+                [
+                    {
+                        "ticker": ticker,
+                        "preset": PRESET,
+                        "trained_through": day(n),
+                        "epoch": e,
+                        "loss": v,
+                        "run_id": run_id,
+                    }
+                    for e, v in enumerate(losses, start=1)
+                ],
+            )
 
     def history(self, ticker: str, closes: list[float], predicted: list[float], run_id: int) -> None:
         """Closes of sessions 0..k-1 and forecasts after sessions 0..k-1 (the last one not yet realised)."""
         self.closes(ticker, dict(enumerate(closes)))
-        for n, (close, forecast) in enumerate(zip(closes, predicted)):
+        for n, (close, forecast) in enumerate(zip(closes, predicted, strict=True)):
             self.forecast(ticker, n, forecast, close, run_id)
 
 

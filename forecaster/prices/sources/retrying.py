@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -47,13 +48,17 @@ class RetryingSource:
                 raise _Unfetched
 
         def announce(_error: BaseException, retry: int, seconds: float) -> None:
-            log.info("fetch failed for %d ticker(s); retry %d of %d in %.1f s", len(failures), retry, self.retries, seconds)
+            log.info(
+                "fetch failed for %d ticker(s); retry %d of %d in %.1f s", len(failures), retry, self.retries, seconds
+            )
 
         retrying = with_backoff(
-            retries=self.retries, first_delay=self.backoff_seconds, stop=self.stop, retry_on=_Unfetched, before_wait=announce
+            retries=self.retries,
+            first_delay=self.backoff_seconds,
+            stop=self.stop,
+            retry_on=_Unfetched,
+            before_wait=announce,
         )
-        try:
+        with contextlib.suppress(_Unfetched, StopRequested):  # what still fails is reported as failed
             retrying(fetch_pending)
-        except (_Unfetched, StopRequested):
-            pass  # what still fails is reported as failed
         return FetchResult(prices=pl.concat(frames, how="vertical_relaxed"), failures=failures)

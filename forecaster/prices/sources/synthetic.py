@@ -60,7 +60,10 @@ class SyntheticSource:
 
     def fetch(self, tickers: Sequence[str], start: date, end: date) -> FetchResult:
         if not self._announced:  # a watch list of real names (SPY...) gets made-up prices: say so once
-            log.warning("source %s: simulated prices (seeded random walks), not market data, whatever the tickers are called", self.name)
+            log.warning(
+                "source %s: simulated prices (seeded random walks), not market data, whatever the tickers are called",
+                self.name,
+            )
             self._announced = True
         wanted = sorted(set(tickers))
         sessions = np.array(sessions_between(start, end), dtype="datetime64[D]")  # (days,)
