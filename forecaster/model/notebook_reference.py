@@ -4,7 +4,9 @@ This is the seed notebook's `SimpleLSTM` and its DataLoader + autograd + Adam lo
 with one change: the notebook seeded the cell state from `h_1` when `c_1` was
 given; here `c_1` seeds it. With no state passed in (the only way the notebook
 calls it) the two are identical. It is slow on purpose: the parity tests and the
-benchmarks measure the fast path (`forecaster.model.training`) against it.
+benchmarks measure the fast path (`forecaster.model.training`) against it. It needs
+torch, the `reference` extra (`pip install 'forecaster[reference]'`); nothing the daemon
+runs imports this module.
 """
 
 from __future__ import annotations
