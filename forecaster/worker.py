@@ -342,5 +342,6 @@ def work(
             if claim is None:
                 return processed
             process_claim(engine, claim, preset, clock=clock, lease=lease, should_stop=should_stop)
+        log.info("%s: trained %d ticker(s) of the cycle after %s", worker, len(claim.tickers), claim.as_of)
         processed += 1
     raise CycleInterrupted

@@ -1,8 +1,9 @@
 """The container: Dockerfile, docker-compose.yml and .env.example, checked without a Docker engine.
 
 The files are parsed and held to the package they ship: every FORECASTER_* variable is a real
-setting, the torch pin is pyproject's, and the image's CMD and HEALTHCHECK are run on this host
-as the same `forecaster` argv against a real PostgreSQL database.
+setting, the image installs the package alone (no torch), and the image's CMD and HEALTHCHECK are
+run on this host as the same `forecaster` argv against a real PostgreSQL database. The image and
+the compose stack themselves are built and run by `make container-test` (scripts/container-test.sh).
 """
 
 from __future__ import annotations
@@ -28,9 +29,14 @@ from forecaster.daemon.scheduler import daemon_triggers
 from tests.support.processes import forecaster_env, query_scalar, run_forecaster, start_forecaster, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU_WHEEL_INDEX = "https://download.pytorch.org/whl/cpu"
 #: Settings docker-compose.yml sets itself; every other one comes from .env.
-COMPOSE_FIXED = {"FORECASTER_DATABASE_URL", "FORECASTER_DATABASE_PASSWORD", "FORECASTER_REPORT_DIR", "FORECASTER_LOG_FORMAT"}
+COMPOSE_FIXED = {
+    "FORECASTER_DATABASE_URL",
+    "FORECASTER_DATABASE_PASSWORD",
+    "FORECASTER_REPORT_DIR",
+    "FORECASTER_LOG_FORMAT",
+    "FORECASTER_HEARTBEAT_FILE",
+}
 FORECASTER_SERVICES = ("daemon", "worker")
 
 
@@ -81,7 +87,7 @@ def pip_installs() -> list[list[str]]:
     for arguments in arguments_of("RUN"):
         for command in re.split(r"&&|;", arguments):
             words = shlex.split(command)
-            installs += [words[k + 2:] for k in range(len(words) - 1) if words[k : k + 2] == ["pip", "install"]]
+            installs += [words[k + 2 :] for k in range(len(words) - 1) if words[k : k + 2] == ["pip", "install"]]
     return installs
 
 
@@ -128,9 +134,8 @@ def pyproject() -> dict[str, Any]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def pyproject_torch_pin() -> str:
-    (pin,) = [dep for dep in pyproject()["project"]["dependencies"] if re.match(r"torch(?![-_.\w])", dep)]
-    return pin
+def requirement_names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[^\w.-]", requirement, maxsplit=1)[0].lower() for requirement in requirements}
 
 
 def test_the_image_is_built_on_python_3_11_slim() -> None:
@@ -146,18 +151,19 @@ def test_the_image_runs_as_a_user_without_privileges() -> None:
     assert users[-1].split(":")[0] not in ("root", "0")
 
 
-def test_torch_is_installed_first_from_the_cpu_wheel_index_with_the_pin_of_pyproject() -> None:
-    first = pip_installs()[0]
-
-    assert requirements_of(first) == [pyproject_torch_pin()]
-    assert option_value(first, "--index-url") == CPU_WHEEL_INDEX
-
-
-def test_the_package_brings_every_other_dependency_from_pyproject_without_dev_extras() -> None:
+def test_the_image_installs_the_package_alone_without_extras_or_torch() -> None:
     installs = pip_installs()
 
-    assert [requirements_of(install) for install in installs] == [[pyproject_torch_pin()], ["."]]
-    assert not {"-e", "--editable"} & set(installs[-1])
+    assert [requirements_of(install) for install in installs] == [["."]]
+    assert not {"-e", "--editable"} & set(installs[0])
+    assert option_value(installs[0], "--index-url") is None
+
+
+def test_torch_is_only_the_reference_extra_that_tests_and_benchmarks_need() -> None:
+    project = pyproject()["project"]
+
+    assert "torch" not in requirement_names(project["dependencies"])
+    assert project["optional-dependencies"]["reference"] == ["torch==2.13.0"]
 
 
 def test_the_build_context_is_only_what_the_dockerfile_copies() -> None:
@@ -174,15 +180,13 @@ def test_the_build_context_is_only_what_the_dockerfile_copies() -> None:
     assert set(copied) == {pattern[1:] for pattern in patterns if pattern.startswith("!")}
 
 
-def test_the_image_keeps_its_state_in_volumes_and_writes_caches_under_tmp() -> None:
+def test_the_image_declares_no_volume_and_writes_caches_under_tmp() -> None:
     env = image_environment()
-    volumes = {volume for arguments in arguments_of("VOLUME") for volume in exec_form(arguments)}
     database = env["FORECASTER_DATABASE_URL"]
 
-    assert database.startswith("sqlite:////")
-    assert str(Path(database.removeprefix("sqlite:///")).parent) in volumes
-    assert env["FORECASTER_REPORT_DIR"] in volumes
-    for cache in ("NUMBA_CACHE_DIR", "MPLCONFIGDIR", "XDG_CACHE_HOME"):
+    assert not arguments_of("VOLUME"), "a VOLUME leaves an anonymous volume behind every container"
+    assert database == "sqlite:////data/forecaster.db" and env["FORECASTER_REPORT_DIR"] == "/reports"
+    for cache in ("NUMBA_CACHE_DIR", "MPLCONFIGDIR", "XDG_CACHE_HOME", "FORECASTER_HEARTBEAT_FILE"):
         assert env[cache].startswith("/tmp/"), cache
 
 
@@ -270,8 +274,19 @@ def test_forecaster_services_run_the_image_command_once_postgres_is_healthy(name
     assert service["build"] == "."
     assert "command" not in service and "entrypoint" not in service, "they run the image's `forecaster run`"
     assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert service["restart"] == "unless-stopped"
-    assert service.get("healthcheck", {}).get("disable") is not True, "the image's `forecaster status` applies"
+    policy, _, attempts = service["restart"].partition(":")
+    assert (policy, 1 <= int(attempts) <= 10) == ("on-failure", True), "a configuration error must not loop"
+
+
+def test_the_daemon_keeps_the_image_healthcheck_about_the_job() -> None:
+    assert "healthcheck" not in compose()["services"]["daemon"], "the image's `forecaster status` applies"
+
+
+def test_a_worker_healthcheck_is_about_the_worker_itself() -> None:
+    worker = compose()["services"]["worker"]
+
+    assert worker["healthcheck"]["test"] == ["CMD", "forecaster", "status", "--process"]
+    assert worker["environment"]["FORECASTER_HEARTBEAT_FILE"] == image_environment()["FORECASTER_HEARTBEAT_FILE"]
 
 
 @pytest.mark.parametrize("name", FORECASTER_SERVICES)
@@ -290,7 +305,7 @@ def test_one_daemon_runs_and_workers_start_only_when_scaled_up() -> None:
 
 
 @pytest.mark.parametrize("name", FORECASTER_SERVICES)
-def test_compose_passes_every_setting_from_dotenv_except_the_four_it_fixes(name: str) -> None:
+def test_compose_passes_every_setting_from_dotenv_except_the_five_it_fixes(name: str) -> None:
     environment = compose()["services"][name]["environment"]
 
     assert set(environment) == set(setting_names())
@@ -311,8 +326,10 @@ def test_dotenv_example_documents_every_setting_and_postgres_password_and_no_mor
 def test_dotenv_example_gives_each_variable_a_comment_line() -> None:
     lines = dotenv_lines()
     undocumented = [
-        line for previous, line in zip(["", *lines], lines)
-        if DOTENV_VARIABLE.fullmatch(line) and not (previous.startswith("#") and not DOTENV_VARIABLE.fullmatch(previous))
+        line
+        for previous, line in zip(["", *lines], lines, strict=False)
+        if DOTENV_VARIABLE.fullmatch(line)
+        and not (previous.startswith("#") and not DOTENV_VARIABLE.fullmatch(previous))
     ]
 
     assert not undocumented
@@ -338,7 +355,7 @@ def test_the_example_values_inside_compose_are_the_package_defaults_but_for_what
     assert settings.database == "postgresql+psycopg://forecaster:change-me@postgres:5432/forecaster"
     assert (settings.report_dir, settings.log_format) == ("/reports", "json")
     assert not settings.config_file
-    compose_fixed = {"database_url", "database_password", "report_dir", "log_format"}
+    compose_fixed = {"database_url", "database_password", "report_dir", "log_format", "heartbeat_file"}
     assert {name: value for name, value in settings if name not in compose_fixed} == {
         name: value for name, value in Settings() if name not in compose_fixed
     }
@@ -360,7 +377,9 @@ DOCKER_COMPOSE_MISSING = docker_compose_missing()
 def test_docker_compose_accepts_the_file_with_the_example_env() -> None:
     result = subprocess.run(
         ["docker", "compose", "--env-file", ".env.example", "-f", "docker-compose.yml", "config", "--quiet"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
 
     assert result.returncode == 0, result.stderr
@@ -382,8 +401,16 @@ def test_the_image_command_forecasts_stops_on_sigterm_and_then_the_healthcheck_p
 
     daemon = start_forecaster(*run_argv[1:], env=env, log_path=log_path)
     try:
-        wait_for(lambda: (query_scalar(postgres_url, "SELECT count(*) FROM predictions") or 0) >= 2, 90, "the first forecasts")
-        wait_for(lambda: query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0, 30, "the run to end")
+        wait_for(
+            lambda: (query_scalar(postgres_url, "SELECT count(*) FROM predictions") or 0) >= 2,
+            90,
+            "the first forecasts",
+        )
+        wait_for(
+            lambda: query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0,
+            30,
+            "the run to end",
+        )
         daemon.send_signal(signal.SIGTERM)
         exit_code = daemon.wait(timeout=30)
     except (AssertionError, subprocess.TimeoutExpired) as error:
