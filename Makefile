@@ -1,10 +1,11 @@
-# Every target sets up .venv first: torch==2.13.0 (the CPU build), then the project.
+# Every target sets up .venv first: torch==2.13.0 (the CPU build), then the project with the
+# notebook's torch reference and the dev tools.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint run demo bench clean
+.PHONY: setup test lint container-test run demo bench clean
 
 setup: $(STAMP)
 
@@ -12,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,reference]'
 	touch $(STAMP)
 
 test: setup
@@ -23,6 +24,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# The image and the compose stack, built and run for real (docker, or podman + podman-compose).
+container-test:
+	bash scripts/container-test.sh
 
 run: setup
 	$(BIN)/forecaster run
