@@ -1,4 +1,5 @@
 """PostgreSQL goes down in the middle of a daemon cycle and comes back: the cycle completes.
+And a daemon started before its database (a container beside a server still starting) waits.
 
 The daemon (a real `forecaster run` process, 100 tickers so the cycle's first fits last
 several seconds) works against a private PostgreSQL server (tests/support/postgres_server.py;
@@ -82,3 +83,34 @@ def test_a_cycle_that_loses_postgresql_midway_retries_and_completes_once_it_is_b
                AND l.trained_through = s.trained_through) = 109""",
     ) == len(TICKERS)  # epochs 1-10, every 10th
     assert query_scalar(url, "SELECT count(*) FROM cycle_tasks") == 0
+
+
+def test_a_daemon_started_before_its_database_waits_for_it_and_then_forecasts(private_postgres, tmp_path):
+    url = private_postgres.url
+    tickers = TICKERS[:4]
+    env = forecaster_env(
+        url,
+        source="synthetic",
+        tickers=",".join(tickers),
+        database_retries="10",
+        database_backoff_seconds="1",
+        report_dir=str(tmp_path / "reports"),
+    )
+    log_path = tmp_path / "daemon.log"
+    private_postgres.stop("fast")
+    daemon = start_forecaster("run", env=env, log_path=log_path)
+    try:
+        wait_for(lambda: "database unavailable" in log_path.read_text(), 60, "a retry of the first connection")
+        assert daemon.poll() is None, "the daemon must wait for its database, not exit"
+        private_postgres.start()
+        wait_for(
+            lambda: query_scalar(url, "SELECT count(*) FROM predictions") == len(tickers),
+            120,
+            "the forecasts once the database is up",
+        )
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
