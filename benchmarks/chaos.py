@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/chaos.py                      # 3 seeds x 40 kills, SQLite and PostgreSQL
     .venv/bin/python benchmarks/chaos.py --seeds 1 --kills 20 --backend sqlite
+    .venv/bin/python benchmarks/chaos.py --max-delay 0.3     # kills sooner: more of them land mid-walk
 
 For every seed and backend: a database with 40 tickers backfilled for six sessions, copied
 twice; one copy caught up by `forecaster run --once` (11 sessions, 48 tickers of which 8 new,
@@ -59,7 +60,9 @@ def copy_postgres(base: str, target: str) -> None:
     admin.dispose()
 
 
-def trial(backend: str, seed: int, kills: int, directory: Path) -> tuple[chaos.ChaosRun, list[str], list[str], float]:
+def trial(
+    backend: str, seed: int, kills: int, max_delay: float, directory: Path
+) -> tuple[chaos.ChaosRun, list[str], list[str], float]:
     started = time.monotonic()
     if backend == "sqlite":
         base = directory / "base.db"
@@ -67,17 +70,17 @@ def trial(backend: str, seed: int, kills: int, directory: Path) -> tuple[chaos.C
         for name in ("reference", "crashed"):
             chaos.copy_sqlite(base, directory / f"{name}.db")
         reference, crashed = (f"sqlite:///{directory / name}.db" for name in ("reference", "crashed"))
-        return _walk(reference, crashed, seed, kills, directory, started)
+        return _walk(reference, crashed, seed, kills, max_delay, directory, started)
     with postgres_copies() as (base, reference, crashed):
         chaos.prepare(base)
         copy_postgres(base, reference)
         copy_postgres(base, crashed)
-        return _walk(reference, crashed, seed, kills, directory, started)
+        return _walk(reference, crashed, seed, kills, max_delay, directory, started)
 
 
-def _walk(reference: str, crashed: str, seed: int, kills: int, directory: Path, started: float):
+def _walk(reference: str, crashed: str, seed: int, kills: int, max_delay: float, directory: Path, started: float):
     chaos.run_to_the_end(reference)
-    run = chaos.kill_again_and_again(crashed, directory, kills=kills, seed=seed)
+    run = chaos.kill_again_and_again(crashed, directory, kills=kills, seed=seed, max_delay=max_delay)
     chaos.run_to_the_end(crashed)
     return run, chaos.same_tables(reference, crashed), chaos.bookkeeping_problems(crashed), time.monotonic() - started
 
@@ -87,6 +90,13 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=40, help="kills per trial (default 40)")
     parser.add_argument("--seeds", type=int, default=3, help="trials per backend, seeds 1..N (default 3)")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--max-delay",
+        type=float,
+        default=1.5,
+        help="most seconds between a start's first run and its kill (default 1.5); 1 start in 5 is killed "
+        "0.5-3 s after the start instead",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print where every kill landed")
     args = parser.parse_args()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
@@ -99,7 +109,7 @@ def main() -> int:
     for backend in backends:
         for seed in range(1, args.seeds + 1):
             with tempfile.TemporaryDirectory(prefix="fc_chaos_") as directory:
-                run, differences, problems, seconds = trial(backend, seed, args.kills, Path(directory))
+                run, differences, problems, seconds = trial(backend, seed, args.kills, args.max_delay, Path(directory))
             signals = [kill.signal for kill in run.kills]
             print(
                 f"| {backend} | {seed} | {len(run.kills)} | {signals.count('SIGKILL')} | {signals.count('SIGTERM')} "
