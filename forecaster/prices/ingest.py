@@ -100,7 +100,7 @@ def _checked(
     rows, each checked against its stored neighbour: after the stored closes, before them, and
     every row of a ticker with nothing stored."""
     tickers = set(fetched["ticker"].unique())
-    later = [t for t in tickers if t in last and last[t][0] < through]
+    later = [t for t in sorted(tickers) if t in last and last[t][0] < through]
     before_first = {t: first[t] for t in earlier if t in first and t in tickers}
     date_of = pl.col("ticker").replace_strict
     after = fetched.filter(
