@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 PROJECT="forecaster-ct-$$"
 IMAGE="localhost/forecaster-container-test:$$"
-TICKERS=100         # enough claims (CLAIM_SIZE each) that a cycle outlasts the polling below
+TICKERS=200         # enough claims (CLAIM_SIZE each) that a cycle outlasts the polling below
 CLAIM_SIZE=2
 MAX_IMAGE_MB=800
 WORK=$(mktemp -d)
@@ -98,6 +98,15 @@ has_forecasts() {
 day_complete() {
   [ "$(forecasts_of_latest)" = "$TICKERS" ] && [ "$(sql "SELECT count(*) FROM runs WHERE status = 'running'")" = 0 ]
 }
+claims_trained() {  # how many claims container $1 trained, by its log
+  "$ENGINE" logs "$1" 2>&1 | grep -c 'trained [0-9]* ticker(s) of the cycle' || true
+}
+every_worker_trained() {
+  local ids
+  ids=$(containers worker)
+  [ "$(wc -w <<<"$ids")" = 2 ] || return 1
+  for id in $ids; do [ "$(claims_trained "$id")" -gt 0 ] || return 1; done
+}
 healthy() {  # the container's HEALTHCHECK passes now
   if [ "$ENGINE" = podman ]; then
     podman healthcheck run "$1"
@@ -129,21 +138,18 @@ partial=$(forecasts_of_latest)
 echo "the daemon exited 0 on SIGTERM with $partial of $TICKERS forecasts of $(latest_session) written"
 [ "$partial" -lt "$TICKERS" ] || fail "the first day was complete before SIGTERM: nothing left for the restart to prove"
 
-step "two workers, then the daemon again: the stack completes the day"
+step "two workers while the daemon is down: one takes the scheduler lock, both train claims"
 compose up -d --scale worker=2 worker >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; fail "compose up worker"; }
+wait_until 300 "both workers to train claims of the unfinished day" every_worker_trained
+step "the daemon again: the stack completes the day"
 compose up -d daemon >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; fail "compose up daemon (restart)"; }
 wait_until 600 "forecasts of all $TICKERS tickers" day_complete
 echo "$(forecasts_of_latest) forecasts of $(latest_session), one per ticker:" \
   "$(sql "SELECT count(*) - count(DISTINCT (ticker, preset, target_session)) FROM predictions") duplicates"
 [ "$(sql "SELECT count(*) FROM predictions WHERE lower_80 IS NULL OR upper_95 IS NULL")" = 0 ] \
   || fail "forecasts without their prediction intervals"
-took_part=0
-for id in $(containers worker); do
-  claims=$("$ENGINE" logs "$id" 2>&1 | grep -c 'trained [0-9]* ticker(s) of the cycle' || true)
-  echo "worker $id: $claims claims trained"
-  [ "$claims" -gt 0 ] && took_part=$((took_part + 1))
-done
-[ "$took_part" -ge 1 ] || fail "no worker took part in the cycle"
+for id in $(containers worker); do echo "worker $id: $(claims_trained "$id") claims trained"; done
+echo "daemon $(container daemon): $(claims_trained "$(container daemon)") claims trained since its restart"
 
 step "health checks"
 wait_until 180 "the daemon's health check (forecaster status)" healthy "$(container daemon)"
