@@ -149,7 +149,7 @@ echo "$(forecasts_of_latest) forecasts of $(latest_session), one per ticker:" \
 [ "$(sql "SELECT count(*) FROM predictions WHERE lower_80 IS NULL OR upper_95 IS NULL")" = 0 ] \
   || fail "forecasts without their prediction intervals"
 for id in $(containers worker); do echo "worker $id: $(claims_trained "$id") claims trained"; done
-echo "daemon $(container daemon): $(claims_trained "$(container daemon)") claims trained since its restart"
+echo "daemon $(container daemon): $(claims_trained "$(container daemon)") claims trained, before and after its restart"
 
 step "health checks"
 wait_until 180 "the daemon's health check (forecaster status)" healthy "$(container daemon)"
