@@ -76,6 +76,15 @@ def _cycle(preset: str, as_of: date) -> sa.ColumnElement[bool]:
     return sa.and_(cycle_tasks.c.preset == preset, cycle_tasks.c.as_of == as_of)
 
 
+def _held_by(claim: Claim) -> sa.ColumnElement[bool]:
+    """The claim's tasks that still carry its lease: the fence every write through a claim passes."""
+    return sa.and_(
+        _cycle(claim.preset, claim.as_of),
+        cycle_tasks.c.lease_id == claim.lease_id,
+        cycle_tasks.c.status == "leased",
+    )
+
+
 def _claimable(preset: str, now: datetime) -> sa.ColumnElement[bool]:
     expired = sa.and_(cycle_tasks.c.status == "leased", cycle_tasks.c.lease_expires_at < now)
     return sa.and_(cycle_tasks.c.preset == preset, sa.or_(cycle_tasks.c.status == "pending", expired))
@@ -153,12 +162,7 @@ def complete(claim: Claim, tickers: Sequence[str], status: str, *, connection: s
         return {}
     rows = connection.execute(
         cycle_tasks.update()
-        .where(
-            _cycle(claim.preset, claim.as_of),
-            cycle_tasks.c.ticker.in_(list(tickers)),
-            cycle_tasks.c.lease_id == claim.lease_id,
-            cycle_tasks.c.status == "leased",
-        )
+        .where(_held_by(claim), cycle_tasks.c.ticker.in_(list(tickers)))
         .values(status=status, lease_id=None, lease_expires_at=None)
         .returning(cycle_tasks.c.ticker, cycle_tasks.c.run_id)
     ).all()
@@ -167,15 +171,7 @@ def complete(claim: Claim, tickers: Sequence[str], status: str, *, connection: s
 
 def extend(claim: Claim, *, connection: sa.Connection, until: datetime) -> None:
     """Pushes the lease of the claim's unfinished tasks to `until` (a long claim stays its worker's)."""
-    connection.execute(
-        cycle_tasks.update()
-        .where(
-            _cycle(claim.preset, claim.as_of),
-            cycle_tasks.c.lease_id == claim.lease_id,
-            cycle_tasks.c.status == "leased",
-        )
-        .values(lease_expires_at=until)
-    )
+    connection.execute(cycle_tasks.update().where(_held_by(claim)).values(lease_expires_at=until))
 
 
 def release(claim: Claim, tickers: Sequence[str], *, connection: sa.Connection) -> None:
@@ -184,12 +180,7 @@ def release(claim: Claim, tickers: Sequence[str], *, connection: sa.Connection) 
     if tickers:
         connection.execute(
             cycle_tasks.update()
-            .where(
-                _cycle(claim.preset, claim.as_of),
-                cycle_tasks.c.ticker.in_(list(tickers)),
-                cycle_tasks.c.lease_id == claim.lease_id,
-                cycle_tasks.c.status == "leased",
-            )
+            .where(_held_by(claim), cycle_tasks.c.ticker.in_(list(tickers)))
             .values(
                 status="pending", worker=None, lease_id=None, lease_expires_at=None, attempts=cycle_tasks.c.attempts - 1
             )
