@@ -86,7 +86,11 @@ def measure(url: str, count: int) -> dict[str, float]:
     """One warm daily cycle, as a running daemon does it (its compiled kernels loaded by an
     earlier cycle: they are loaded once per process); wall time and this process's peak RSS."""
     load_kernels()
-    engine = make_engine(url)
+    return _timed_cycle(make_engine(url), count)
+
+
+def _timed_cycle(engine: sa.Engine, count: int) -> dict[str, float]:
+    """One run_cycle of `count` tickers as of AS_OF: its wall time and this process's peak RSS."""
     context = CycleContext(engine=engine, source=SyntheticSource(seed=11), tickers=_tickers(count), preset=PRESET)
     started = time.perf_counter()
     outcome = run_cycle(context, AS_OF)
@@ -111,12 +115,7 @@ def measure_cold(url: str, count: int) -> dict[str, float]:
     """The first cycle of `count` tickers never seen (prices fetched and stored, first fit)."""
     engine = make_engine(url)
     upgrade(engine)
-    context = CycleContext(engine=engine, source=SyntheticSource(seed=11), tickers=_tickers(count), preset=PRESET)
-    started = time.perf_counter()
-    outcome = run_cycle(context, AS_OF)
-    seconds = time.perf_counter() - started
-    assert outcome.status == "ok" and outcome.tickers_ok == count, outcome
-    return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return _timed_cycle(engine, count)
 
 
 def main_cold(sizes: list[int]) -> None:
