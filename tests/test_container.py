@@ -26,7 +26,7 @@ import yaml
 
 from forecaster.config import Settings, load_settings, setting_names
 from forecaster.daemon.scheduler import daemon_triggers
-from tests.support.processes import forecaster_env, query_scalar, run_forecaster, start_forecaster, wait_for
+from tests.support.processes import forecaster_env, forecaster_running, query_scalar, run_forecaster, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Settings docker-compose.yml sets itself; every other one comes from .env.
@@ -399,26 +399,22 @@ def test_the_image_command_forecasts_stops_on_sigterm_and_then_the_healthcheck_p
     env = forecaster_env(postgres_url, source="synthetic", tickers="AAA,BBB", report_dir=str(tmp_path / "reports"))
     log_path = tmp_path / "daemon.log"
 
-    daemon = start_forecaster(*run_argv[1:], env=env, log_path=log_path)
-    try:
-        wait_for(
-            lambda: (query_scalar(postgres_url, "SELECT count(*) FROM predictions") or 0) >= 2,
-            90,
-            "the first forecasts",
-        )
-        wait_for(
-            lambda: query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0,
-            30,
-            "the run to end",
-        )
-        daemon.send_signal(signal.SIGTERM)
-        exit_code = daemon.wait(timeout=30)
-    except (AssertionError, subprocess.TimeoutExpired) as error:
-        raise AssertionError(f"{error}; the daemon's log ends:\n{log_path.read_text()[-3000:]}") from None
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
+    with forecaster_running(*run_argv[1:], env=env, log_path=log_path) as daemon:
+        try:
+            wait_for(
+                lambda: (query_scalar(postgres_url, "SELECT count(*) FROM predictions") or 0) >= 2,
+                90,
+                "the first forecasts",
+            )
+            wait_for(
+                lambda: query_scalar(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0,
+                30,
+                "the run to end",
+            )
+            daemon.send_signal(signal.SIGTERM)
+            exit_code = daemon.wait(timeout=30)
+        except (AssertionError, subprocess.TimeoutExpired) as error:
+            raise AssertionError(f"{error}; the daemon's log ends:\n{log_path.read_text()[-3000:]}") from None
     assert exit_code == 0, log_path.read_text()[-3000:]
 
     health = run_forecaster(*status_argv[1:], env=env)

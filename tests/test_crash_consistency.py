@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.processes import forecaster_env, run_forecaster, start_forecaster
+from tests.support.processes import forecaster_env, forecaster_running, run_forecaster
 
 TICKERS = ",".join(f"T{k:02d}" for k in range(20))
 START, END = "2024-01-02", "2024-03-27"  # 60 sessions
@@ -140,8 +140,7 @@ def _last_log_line(log_path: Path) -> str:
 
 def _start_and_kill(point: KillPoint, env: dict[str, str], db: Path, log_path: Path) -> tuple[Counts, str]:
     before = _counts(db)
-    process = start_forecaster("backfill", "--start", START, "--end", END, env=env, log_path=log_path)
-    try:
+    with forecaster_running("backfill", "--start", START, "--end", END, env=env, log_path=log_path) as process:
         deadline = time.monotonic() + 60
         while not point.reached(_counts(db), before):
             assert process.poll() is None, f"the backfill ended (exit {process.returncode}) before '{point.aim}'"
@@ -153,10 +152,6 @@ def _start_and_kill(point: KillPoint, env: dict[str, str], db: Path, log_path: P
         )
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     return _counts(db), _last_log_line(log_path)
 
 
@@ -181,7 +176,8 @@ def _kill_again_and_again(env: dict[str, str], db: Path, logs: Path) -> list[str
 def test_a_backfill_killed_at_twelve_points_then_rerun_leaves_exactly_the_rows_of_an_uninterrupted_run(tmp_path):
     reference_db, crashed_db = tmp_path / "reference.db", tmp_path / "crashed.db"
     settings = {"source": "synthetic", "tickers": TICKERS, "preset": "default"}
-    reference = start_forecaster(  # the uninterrupted run, beside the kills
+    env = forecaster_env(f"sqlite:///{crashed_db}", **settings)
+    with forecaster_running(  # the uninterrupted run, beside the kills
         "backfill",
         "--start",
         START,
@@ -189,15 +185,9 @@ def test_a_backfill_killed_at_twelve_points_then_rerun_leaves_exactly_the_rows_o
         END,
         env=forecaster_env(f"sqlite:///{reference_db}", **settings),
         log_path=tmp_path / "reference.log",
-    )
-    env = forecaster_env(f"sqlite:///{crashed_db}", **settings)
-    try:
+    ) as reference:
         landings = _kill_again_and_again(env, crashed_db, tmp_path)
         assert reference.wait(timeout=120) == 0, (tmp_path / "reference.log").read_text()[-2000:]
-    finally:
-        if reference.poll() is None:
-            reference.kill()
-            reference.wait()
     print("\n".join(landings))  # noqa: T201 (where each kill landed: pytest -s shows it)
     # The kills landed in every phase: before anything was stored, with prices but no forecast yet,
     # and at many different points of the walk.

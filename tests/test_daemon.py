@@ -7,7 +7,14 @@ import signal
 import pytest
 import sqlalchemy as sa
 
-from tests.support.processes import forecaster_env, query_scalar, run_forecaster, start_forecaster, wait_for
+from tests.support.processes import (
+    forecaster_env,
+    forecaster_running,
+    query_scalar,
+    run_forecaster,
+    start_forecaster,
+    wait_for,
+)
 
 TICKERS = "AAA,BBB,CCC,DDD"
 
@@ -43,8 +50,7 @@ def _assert_no_ticker_half_written(url: str) -> None:
 
 def test_the_daemon_catches_up_at_start_then_exits_cleanly_on_sigterm(database_url, tmp_path):
     env = forecaster_env(database_url, source="synthetic", tickers=TICKERS, report_dir=str(tmp_path / "reports"))
-    daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
-    try:
+    with forecaster_running("run", env=env, log_path=tmp_path / "daemon.log") as daemon:
         wait_for(
             lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) >= 4,
             90,
@@ -57,9 +63,6 @@ def test_the_daemon_catches_up_at_start_then_exits_cleanly_on_sigterm(database_u
         )
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=15) == 0
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
     log = (tmp_path / "daemon.log").read_text()
     assert "daemon started" in log and "daemon stopped" in log, log
     assert query_scalar(database_url, "SELECT count(*) FROM runs WHERE status <> 'ok'") == 0
@@ -72,16 +75,12 @@ def test_the_daemon_catches_up_at_start_then_exits_cleanly_on_sigterm(database_u
 def test_sigterm_mid_cycle_records_the_run_as_interrupted_and_the_next_start_completes_it(database_url, tmp_path):
     tickers = ",".join(f"T{k:03d}" for k in range(200))  # first fits in four chunks
     env = forecaster_env(database_url, source="synthetic", tickers=tickers, log_format="json")
-    daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
-    try:
+    with forecaster_running("run", env=env, log_path=tmp_path / "daemon.log") as daemon:
         wait_for(
             lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) > 0, 90, "the first chunk"
         )
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=10) == 0
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
     written = query_scalar(database_url, "SELECT count(*) FROM predictions")
     assert 0 < written < 200, "the stop should land mid-cycle"
     assert query_scalar(database_url, "SELECT status FROM runs ORDER BY id DESC LIMIT 1") == "interrupted"
@@ -115,16 +114,12 @@ def test_a_bad_schedule_is_a_one_line_error(sqlite_url, schedule):
 def test_run_once_stops_at_a_chunk_on_sigterm_and_running_it_again_completes_the_day(database_url, tmp_path):
     tickers = ",".join(f"T{k:03d}" for k in range(200))  # first fits in four chunks
     env = forecaster_env(database_url, source="synthetic", tickers=tickers)
-    once = start_forecaster("run", "--once", env=env, log_path=tmp_path / "once.log")
-    try:
+    with forecaster_running("run", "--once", env=env, log_path=tmp_path / "once.log") as once:
         wait_for(
             lambda: (query_scalar(database_url, "SELECT count(*) FROM predictions") or 0) > 0, 90, "the first chunk"
         )
         once.send_signal(signal.SIGTERM)
         code = once.wait(timeout=60)
-    finally:
-        if once.poll() is None:
-            once.kill()
     assert code == 1, "stopped before the end of the day: not done"
     assert "stopped before the end; run the same command again to complete it" in (tmp_path / "once.log").read_text()
     assert query_scalar(database_url, "SELECT status FROM runs") == "interrupted"
@@ -172,9 +167,8 @@ def test_a_sqlite_file_deleted_under_the_daemon_is_one_error_line_per_trigger_an
         report_schedule="*/3 * * * * *",
         report_dir=str(tmp_path / "reports"),
     )
-    daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
     log = tmp_path / "daemon.log"
-    try:
+    with forecaster_running("run", env=env, log_path=tmp_path / "daemon.log") as daemon:
         wait_for(lambda: "run 1 ok" in log.read_text(), 90, "the catch-up")
         for path in tmp_path.glob("forecaster.db*"):
             if path.suffix != ".lock":
@@ -182,9 +176,6 @@ def test_a_sqlite_file_deleted_under_the_daemon_is_one_error_line_per_trigger_an
         wait_for(lambda: log.read_text().count("unable to open database file") >= 3, 60, "three failed jobs")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]
     assert (

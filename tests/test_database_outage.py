@@ -18,8 +18,8 @@ import time
 
 from tests.support.processes import (
     forecaster_env,
+    forecaster_running,
     query_scalar,
-    start_forecaster,
     wait_for,
 )
 
@@ -37,8 +37,7 @@ def test_a_cycle_that_loses_postgresql_midway_retries_and_completes_once_it_is_b
         report_dir=str(tmp_path / "reports"),
     )
     log_path = tmp_path / "daemon.log"
-    daemon = start_forecaster("run", env=env, log_path=log_path)
-    try:
+    with forecaster_running("run", env=env, log_path=log_path) as daemon:
         wait_for(lambda: (query_scalar(url, "SELECT count(*) FROM predictions") or 0) > 0, 120, "the first forecasts")
         private_postgres.stop("immediate")
         time.sleep(2)
@@ -56,10 +55,6 @@ def test_a_cycle_that_loses_postgresql_midway_retries_and_completes_once_it_is_b
         )
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
     log = log_path.read_text()
 
     assert (
@@ -98,8 +93,7 @@ def test_a_daemon_started_before_its_database_waits_for_it_and_then_forecasts(pr
     )
     log_path = tmp_path / "daemon.log"
     private_postgres.stop("fast")
-    daemon = start_forecaster("run", env=env, log_path=log_path)
-    try:
+    with forecaster_running("run", env=env, log_path=log_path) as daemon:
         wait_for(lambda: "database unavailable" in log_path.read_text(), 60, "a retry of the first connection")
         assert daemon.poll() is None, "the daemon must wait for its database, not exit"
         private_postgres.start()
@@ -110,7 +104,3 @@ def test_a_daemon_started_before_its_database_waits_for_it_and_then_forecasts(pr
         )
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()

@@ -13,16 +13,17 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from tests.support.processes import forecaster_env, query_scalar, run_forecaster, start_forecaster, wait_for
+from tests.support.processes import (
+    forecaster_env,
+    query_scalar,
+    run_forecaster,
+    start_forecaster,
+    stop_forecaster,
+    wait_for,
+)
 
 TICKERS = ",".join(f"T{k:02d}" for k in range(30))
 BACKFILL = ("backfill", "--start", "2024-03-01", "--end", "2024-03-08")
-
-
-def _stop(process) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=60)
 
 
 def _everything(path: Path) -> dict[str, list[tuple]]:
@@ -65,7 +66,7 @@ def test_while_a_backfill_writes_to_a_sqlite_file_every_other_writing_command_is
         )
     finally:
         first.send_signal(signal.SIGCONT)
-        code = _stop(first)
+        code = stop_forecaster(first)
     assert code in (0, 1), (tmp_path / "first.log").read_text()[-3000:]
     for command, result in results.items():
         _refused(result)
@@ -93,7 +94,7 @@ def test_run_once_and_backfill_are_refused_while_a_daemon_schedules_on_postgresq
             "the daemon's run to finish",
         )
     finally:
-        assert _stop(daemon) == 0
+        assert stop_forecaster(daemon) == 0
     for result in refused:
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1, result.stderr
@@ -112,6 +113,6 @@ def test_a_second_process_on_a_sqlite_database_a_daemon_runs_on_is_refused(sqlit
 
         second = run_forecaster("run", "--once", env=env)
     finally:
-        assert _stop(daemon) == 0
+        assert stop_forecaster(daemon) == 0
 
     _refused(second)

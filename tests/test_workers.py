@@ -7,17 +7,18 @@ import socket
 from datetime import UTC, datetime
 
 from forecaster import calendar
-from tests.support.processes import forecaster_env, query_scalar, run_forecaster, start_forecaster, wait_for
+from tests.support.processes import (
+    forecaster_env,
+    query_scalar,
+    run_forecaster,
+    start_forecaster,
+    stop_forecaster,
+    wait_for,
+)
 
 TICKERS = [f"W{k:02d}" for k in range(60)]
 SESSIONS = 10
 BECAME_SCHEDULER = "daemon started as the scheduler"
-
-
-def _stop(process) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=60)
 
 
 def _holds_a_lease(url: str, process) -> bool:
@@ -67,7 +68,7 @@ def test_three_workers_share_ten_sessions_and_finish_the_work_of_a_killed_worker
         for process in workers:
             if process.poll() is None and process is not workers[survivor]:
                 process.kill()
-        code = _stop(workers[survivor])
+        code = stop_forecaster(workers[survivor])
 
     assert code == 0
     assert BECAME_SCHEDULER in logs[survivor].read_text(), "the survivor took over the scheduling"

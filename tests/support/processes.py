@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 
@@ -32,6 +34,26 @@ def start_forecaster(*args: str, env: dict[str, str], log_path) -> subprocess.Po
         return subprocess.Popen(
             [sys.executable, "-m", "forecaster", *args], env=env, stdout=log, stderr=subprocess.STDOUT
         )
+
+
+@contextmanager
+def forecaster_running(*args: str, env: dict[str, str], log_path) -> Iterator[subprocess.Popen]:
+    """`start_forecaster`; the process is killed and reaped on the way out if still running
+    (a failed test must not leave a daemon behind)."""
+    process = start_forecaster(*args, env=env, log_path=log_path)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def stop_forecaster(process: subprocess.Popen) -> int:
+    """SIGTERM to the process if it still runs; its exit code once it has stopped."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=60)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
