@@ -50,12 +50,11 @@ export FORECASTER_TICKERS
 export FORECASTER_CLAIM_SIZE=$CLAIM_SIZE
 
 step() { printf '\ncontainer-test: %s\n' "$*"; }
-container() {  # the id of the container of service $1 (the first replica)
-  "$ENGINE" ps -a -q --filter "label=com.docker.compose.project=$PROJECT" \
-    --filter "label=com.docker.compose.service=$1" | head -n1
-}
-containers() {
+containers() {  # the ids of the containers of service $1
   "$ENGINE" ps -a -q --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.service=$1"
+}
+container() {  # the first of them
+  containers "$1" | head -n1
 }
 sql() { "$ENGINE" exec "$(container postgres)" psql -U forecaster -d forecaster -tAq -c "$1"; }
 fail() {
