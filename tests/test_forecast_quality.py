@@ -31,7 +31,8 @@ from forecaster.model.forecasting import fit_and_forecast
 from forecaster.model.presets import PRESETS
 from forecaster.model.training import AdamState, fit
 from forecaster.model.volatility import ewma_volatility
-from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult
+from forecaster.price_frame import PRICE_SCHEMA
+from forecaster.prices.sources.base import FetchResult
 from forecaster.store.accuracy import load_predictions
 from forecaster.store.database import make_engine, upgrade
 

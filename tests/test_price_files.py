@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from forecaster.errors import UserError
+from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.prices.files import read_price_file
-from forecaster.prices.sources.base import PRICE_SCHEMA
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prices"
 SHARED = Path(__file__).resolve().parents[2] / "shared"

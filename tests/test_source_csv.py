@@ -11,8 +11,8 @@ import pytest
 
 import forecaster.prices.sources.csv_file
 from forecaster.errors import UserError
+from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.prices.sources import source_from_spec
-from forecaster.prices.sources.base import PRICE_SCHEMA
 from forecaster.prices.sources.csv_file import CsvSource
 
 LONG = (

@@ -251,7 +251,7 @@ def test_a_split_between_the_stored_history_and_an_unadjusted_fetch_is_rejected(
 
 
 def _frame(rows: list[tuple[str, date, float]]) -> pl.DataFrame:
-    from forecaster.prices.sources.base import PRICE_SCHEMA
+    from forecaster.price_frame import PRICE_SCHEMA
 
     return pl.DataFrame(
         [{"ticker": t, "session_date": d, "close": c} for t, d, c in rows], schema_overrides=PRICE_SCHEMA

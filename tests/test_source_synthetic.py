@@ -10,8 +10,8 @@ import pytest
 
 from forecaster import calendar
 from forecaster.errors import UserError
+from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.prices.sources import source_from_spec
-from forecaster.prices.sources.base import PRICE_SCHEMA
 from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.prices.sources.yahoo import YahooSource
 

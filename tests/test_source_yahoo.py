@@ -18,7 +18,7 @@ import yfinance
 import yfinance.multi
 from yfinance.exceptions import YFRateLimitError
 
-from forecaster.prices.sources.base import PRICE_SCHEMA
+from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.prices.sources.yahoo import NO_DATA, NO_ROWS, NOT_RETURNED, YahooSource
 
 

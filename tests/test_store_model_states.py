@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from forecaster.prices.sources.base import PRICE_SCHEMA
+from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.store.model_states import (
     StoredState,
     TrainingResultRow,

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from forecaster.prices.sources.base import PRICE_SCHEMA
+from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.store.accuracy import ACCURACY_SCHEMA, load_predictions
 from forecaster.store.model_states import PredictionInterval, TrainingResultRow, save_training_results
 from forecaster.store.predictions import latest_as_of, predicted_tickers

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from polars.testing import assert_frame_equal
 
-from forecaster.prices.sources.base import PRICE_SCHEMA
+from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.store.prices import (
     earliest_closes,
     latest_closes,

@@ -1,4 +1,4 @@
-"""Read a daily price CSV into the long PRICE_SCHEMA frame, or fail with one line naming the file.
+"""Read a daily price CSV into the long price frame (forecaster.price_frame), or fail with one line naming the file.
 
 Three layouts are recognised from the header:
 
@@ -25,11 +25,11 @@ from typing import Any
 import polars as pl
 
 from forecaster.errors import UserError
-from forecaster.prices.sources.base import PRICE_SCHEMA
+from forecaster.price_frame import OPTIONAL_COLUMNS, conform
 from forecaster.tickers import MAX_LENGTH as MAX_TICKER_LENGTH
 from forecaster.tickers import PATTERN as TICKER_PATTERN
 
-#: Header names (lower-cased, without "_" and spaces) and the PRICE_SCHEMA column each means.
+#: Header names (lower-cased, without "_" and spaces) and the price-frame column each means.
 _ALIASES = {
     "date": "session_date",
     "sessiondate": "session_date",
@@ -43,13 +43,12 @@ _ALIASES = {
     "adjclose": "adj_close",
     "volume": "volume",
 }
-_OPTIONAL_NUMBERS = ("open", "high", "low", "adj_close", "volume")
 _LINE = "_line"  # the 1-based line number of each data row, for error messages
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[ T].*)?$"
 
 
 def read_price_file(path: str | Path, *, ticker: str | None = None) -> pl.DataFrame:
-    """The file's prices in PRICE_SCHEMA, sorted by (ticker, session_date).
+    """The file's prices as a price frame, sorted by (ticker, session_date).
 
     `ticker` names the series of a one-ticker yfinance file; in a file that names its
     tickers (long or MultiIndex layout) it selects that ticker's rows.
@@ -103,7 +102,7 @@ def _one_line(error: BaseException) -> str:
 
 
 def _rename(columns: list[str], path: Path) -> dict[str, str]:
-    """Maps each recognised header name to its PRICE_SCHEMA column; rejects a meaning given twice."""
+    """Maps each recognised header name to its price-frame column; rejects a meaning given twice."""
     renames: dict[str, str] = {}
     for name in columns:
         target = _ALIASES.get(_canonical_name(name))
@@ -121,7 +120,7 @@ def _rename(columns: list[str], path: Path) -> dict[str, str]:
 
 
 def _read_flat(path: Path) -> pl.DataFrame:
-    """A one-line-header file (yfinance one-ticker or long layout), columns renamed to PRICE_SCHEMA."""
+    """A one-line-header file (yfinance one-ticker or long layout), columns renamed to the price frame's."""
     frame = _read_csv(path, row_index_name=_LINE, row_index_offset=2)
     renames = _rename([c for c in frame.columns if c != _LINE], path)
     return frame.select(pl.col(_LINE), *(pl.col(name).alias(target) for name, target in renames.items()))
@@ -167,7 +166,7 @@ def _validated(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
     if raw.height == 0:
         raise UserError(f"{path}: no data rows")
     text = {name: pl.col(name).str.strip_chars() for name in raw.columns if name != _LINE}
-    numbers = [name for name in ("close", *_OPTIONAL_NUMBERS) if name in raw.columns]
+    numbers = [name for name in ("close", *OPTIONAL_COLUMNS) if name in raw.columns]
     date_text = text["session_date"]
     parsed = raw.with_columns(
         pl.when(date_text.str.contains(_DATE_PATTERN))
@@ -196,7 +195,7 @@ def _validated(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
     fail_on("close", pl.col("close").is_null(), "non-numeric close {value!r}")
     close_ok = pl.col("close").is_finite() & (pl.col("close") > 0)
     fail_on("close", ~close_ok, "close must be positive and finite, got {value!r}")
-    for name in _OPTIONAL_NUMBERS:
+    for name in OPTIONAL_COLUMNS:
         if name in raw.columns:
             fail_on(name, as_read.is_not_null() & pl.col(name).is_null(), f"non-numeric {name} {{value!r}}")
 
@@ -207,14 +206,8 @@ def _validated(raw: pl.DataFrame, path: Path) -> pl.DataFrame:
         lines = ", ".join(map(str, duplicated.filter(same)[_LINE].sort()))
         raise UserError(f"{path}: {first['ticker']} {first['session_date']} appears more than once (lines {lines})")
 
-    return (
-        parsed.with_columns(
-            pl.col(name).fill_nan(None) if name in parsed.columns else pl.lit(None, pl.Float64).alias(name)
-            for name in _OPTIONAL_NUMBERS
-        )
-        .select(pl.col(name).cast(dtype) for name, dtype in PRICE_SCHEMA.items())
-        .sort("ticker", "session_date")
-    )
+    present = [name for name in OPTIONAL_COLUMNS if name in parsed.columns]
+    return conform(parsed.with_columns(pl.col(name).fill_nan(None) for name in present)).sort("ticker", "session_date")
 
 
 def _only_ticker(prices: pl.DataFrame, ticker: str, path: Path) -> pl.DataFrame:

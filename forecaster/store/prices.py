@@ -8,7 +8,7 @@ from datetime import date, datetime
 import polars as pl
 import sqlalchemy as sa
 
-from forecaster.prices.sources.base import PRICE_SCHEMA
+from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.store.bulk import bound, dialect_insert, insert_frame, upsert
 from forecaster.store.schema import price_history, prices
 

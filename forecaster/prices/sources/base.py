@@ -1,4 +1,4 @@
-"""The price-source contract: every source returns one long polars frame plus per-ticker failures."""
+"""The price-source contract: every source returns one long price frame plus per-ticker failures."""
 
 from __future__ import annotations
 
@@ -9,26 +9,13 @@ from typing import Protocol
 
 import polars as pl
 
-#: The long price frame every source returns and the prices table stores, in this column order.
-PRICE_SCHEMA: dict[str, pl.DataType] = {
-    "ticker": pl.String(),
-    "session_date": pl.Date(),
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "adj_close": pl.Float64(),
-    "volume": pl.Float64(),
-}
-
-
-def empty_prices() -> pl.DataFrame:
-    return pl.DataFrame(schema=PRICE_SCHEMA)
+from forecaster.price_frame import empty_prices
 
 
 @dataclass
 class FetchResult:
-    """Prices for the tickers that succeeded, and a one-line reason for each that did not."""
+    """Prices for the tickers that succeeded (forecaster.price_frame.PRICE_SCHEMA), and a
+    one-line reason for each that did not."""
 
     prices: pl.DataFrame = field(default_factory=empty_prices)
     failures: dict[str, str] = field(default_factory=dict)

@@ -30,7 +30,8 @@ import numpy as np
 import polars as pl
 
 from forecaster.calendar import CALENDAR_START, sessions_between
-from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult
+from forecaster.price_frame import PRICE_SCHEMA
+from forecaster.prices.sources.base import FetchResult
 
 log = logging.getLogger(__name__)
 

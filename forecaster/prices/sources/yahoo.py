@@ -35,9 +35,10 @@ import pandas as pd
 import polars as pl
 
 from forecaster.errors import one_line
-from forecaster.prices.sources.base import PRICE_SCHEMA, FetchResult, empty_prices
+from forecaster.price_frame import conform, empty_prices
+from forecaster.prices.sources.base import FetchResult
 
-#: yfinance's "Price" level names and the PRICE_SCHEMA columns they fill.
+#: yfinance's "Price" level names and the price-frame columns they fill.
 _FIELDS = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close", "Volume": "volume"}
 
 NO_DATA = "no data returned"
@@ -104,7 +105,7 @@ class YahooSource:
         return self._normalised(frame, wanted, start, end)
 
     def _normalised(self, frame: pd.DataFrame, wanted: list[str], start: date, end: date) -> FetchResult:
-        """The wide (Price, Ticker) frame as long PRICE_SCHEMA rows for the tickers asked for."""
+        """The wide (Price, Ticker) frame as long price-frame rows for the tickers asked for."""
         returned = set(frame.columns.get_level_values("Ticker"))
         failures = {ticker: NOT_RETURNED for ticker in wanted if ticker.upper() not in returned}
         present = [ticker for ticker in wanted if ticker not in failures]
@@ -127,10 +128,8 @@ class YahooSource:
         long = pl.DataFrame(columns, nan_to_null=True).with_columns(pl.col("session_date").cast(pl.Date))
         if self.auto_adjust:
             long = long.with_columns(pl.col("close").alias("adj_close"))
-        absent = [name for name in PRICE_SCHEMA if name not in long.columns]
         long = (
-            long.with_columns(pl.lit(None, PRICE_SCHEMA[name]).alias(name) for name in absent)
-            .select(pl.col(name).cast(dtype) for name, dtype in PRICE_SCHEMA.items())
+            conform(long)
             .filter(pl.col("close").is_not_null() & pl.col("session_date").is_between(start, end))
             # yfinance has returned a day twice (a live row beside the final one): keep the later row.
             .unique(["ticker", "session_date"], keep="last", maintain_order=True)
