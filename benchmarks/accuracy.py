@@ -24,9 +24,8 @@ Point scores: MAE / naive MAE and RMSE / naive RMSE on errors in percent of the 
 Diebold-Mariano t statistic of the absolute percent error against naive's (negative: better
 than naive; pooled: on the per-session mean over tickers; |t| > 2 is significant at 5 %).
 
-Intervals (forecaster.model.intervals, replayed over the stored forecasts by
-`interval_frame`): coverage of the 80 % and 95 % intervals, mean width in percent of the
-last close, and the Winkler interval score in percent of the last close (width plus 2/α
+Intervals (forecaster.model.intervals, as the cycle stored them with each forecast): coverage
+of the 80 % and 95 % intervals, mean width in percent of the last close, and the Winkler interval score in percent of the last close (width plus 2/α
 times the miss; lower is better), against two other rules on the same rows: the same
 method on the naive forecast's errors ("naive rule", for the width ratio) and a plain
 conformal rule on the last 60 absolute log errors of the model, not scaled by volatility
@@ -54,7 +53,8 @@ import numpy as np
 import polars as pl
 
 from forecaster import calendar
-from forecaster.cycle import CycleContext, backfill
+from forecaster.context import CycleContext
+from forecaster.cycle import backfill
 from forecaster.model import intervals as iv
 from forecaster.model.presets import PRESETS, Preset
 from forecaster.prices.files import read_price_file
@@ -122,24 +122,17 @@ def run_backfill(path: Path, tickers: tuple[str, ...], preset: Preset, span: Spa
 # --------------------------------------------------------------------------- intervals
 
 
-def interval_frame(frame: pl.DataFrame, prices: pl.DataFrame, preset: Preset) -> pl.DataFrame:
-    """The forecasts with their interval columns (lower_80, upper_80, lower_95, upper_95,
-    interval_method), as the cycle makes them: replayed here from the stored forecasts.
-    Once the cycle stores them, this becomes `return frame` (the view already has them)."""
+def naive_rule_frame(frame: pl.DataFrame, prices: pl.DataFrame, preset: Preset) -> pl.DataFrame:
+    """The interval method applied to the naive forecast's errors: intervals around the last close,
+    replayed over the same rows as the cycle would have made them."""
     replayed = iv.replay(
-        frame.select("ticker", "as_of", "target_session", "predicted_close"),
+        frame.select("ticker", "as_of", "target_session", pl.col("last_close").alias("predicted_close")),
         prices,
         closes_per_forecast=preset.window + preset.lags,
     )
     return frame.drop("lower_80", "upper_80", "lower_95", "upper_95", "interval_method").join(
         replayed.drop("target_session", "predicted_close"), on=["ticker", "as_of"], how="left"
     )
-
-
-def naive_rule_frame(frame: pl.DataFrame, prices: pl.DataFrame, preset: Preset) -> pl.DataFrame:
-    """The same method applied to the naive forecast's errors: intervals around the last close."""
-    naive = frame.with_columns(pl.col("last_close").alias("predicted_close"))
-    return interval_frame(naive, prices, preset).with_columns(frame["predicted_close"])
 
 
 def fixed_window_frame(frame: pl.DataFrame, window: int = FIXED_WINDOW) -> pl.DataFrame:
@@ -401,7 +394,7 @@ def main() -> None:
             print(
                 f"{name}: backfill {run_span.start} to {run_span.end}, {frame.height} scored forecasts, {elapsed:.1f} s"
             )
-            results[name] = interval_frame(frame, prices, preset).sort("ticker", "as_of")
+            results[name] = frame.sort("ticker", "as_of")  # with the intervals the cycle stored
         tickers = sorted(universe.tickers)
         base = results[names[0]]
         started = time.perf_counter()

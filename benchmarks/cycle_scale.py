@@ -35,12 +35,14 @@ import sqlalchemy as sa
 import torch
 
 from forecaster import calendar
-from forecaster.cycle import CycleContext, run_cycle
+from forecaster.context import CycleContext
+from forecaster.cycle import run_cycle
 from forecaster.model.cell import NOTEBOOK_INITIAL_PARAMS
-from forecaster.model.features import training_windows
-from forecaster.model.forecasting import fit_and_forecast
+from forecaster.model.closes import ClosesMatrix
+from forecaster.model.features import features
 from forecaster.model.notebook_reference import train_like_notebook
 from forecaster.model.presets import PRESETS
+from forecaster.model.step import forecast_step
 from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store.database import make_engine, upgrade
 from forecaster.store.prices import record_requested, upsert_prices
@@ -101,14 +103,9 @@ def _timed_cycle(engine: sa.Engine, count: int) -> dict[str, float]:
 
 def load_kernels() -> None:
     """Loads the compiled trainer of the preset (what a daemon's first cycle does once)."""
-    windows = training_windows(
-        SyntheticSource(seed=1)
-        .fetch(["WARM"], calendar.sessions_back(AS_OF, 300), AS_OF)
-        .prices.select("ticker", "session_date", "close"),
-        lags=PRESET.lags,
-        window=PRESET.window,
-    )
-    fit_and_forecast(windows, PRESET, epochs=1)
+    closes = SyntheticSource(seed=1).fetch(["WARM"], calendar.sessions_back(AS_OF, 300), AS_OF).prices
+    matrix = ClosesMatrix.from_frame(closes, ["WARM"], PRESET.window + PRESET.lags)
+    forecast_step(matrix, PRESET, epochs=1, warm=[None], targets=[None])
 
 
 def measure_cold(url: str, count: int) -> dict[str, float]:
@@ -138,11 +135,11 @@ def notebook_seconds_per_ticker(sample: int = 5) -> float:
     """The daily warm-start fit (the default preset's epochs, window and batch) of one ticker
     through the notebook's loop, averaged over a few tickers."""
     closes = SyntheticSource(seed=11).fetch(_tickers(sample), calendar.sessions_back(AS_OF, 300), AS_OF).prices
-    windows = training_windows(closes.select("ticker", "session_date", "close"), lags=PRESET.lags, window=PRESET.window)
+    samples = features(ClosesMatrix.from_frame(closes, _tickers(sample), PRESET.window + PRESET.lags), PRESET)
     started = time.perf_counter()
     for k in range(sample):
-        x = torch.tensor(windows.x[k], dtype=torch.float32)
-        y = torch.tensor(windows.y[k], dtype=torch.float32)
+        x = torch.tensor(samples.x[k, samples.first[k] :], dtype=torch.float32)
+        y = torch.tensor(samples.y[k, samples.first[k] :], dtype=torch.float32)
         train_like_notebook(
             x, y, epochs=PRESET.epochs_per_session, batch_size=PRESET.batch_size, learning_rate=PRESET.learning_rate
         )

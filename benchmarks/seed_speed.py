@@ -20,32 +20,38 @@ import numpy as np
 import polars as pl
 import torch
 
-from forecaster.model.features import TrainingWindows, training_windows
-from forecaster.model.forecasting import fit_and_forecast, initial_params
+from forecaster.model.closes import ClosesMatrix
+from forecaster.model.features import features
 from forecaster.model.notebook_reference import train_like_notebook
 from forecaster.model.presets import PRESETS
+from forecaster.model.step import StepResult, forecast_step
 
 PRICES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "seed_parity" / "prices.csv"
+SEED = PRESETS["seed"]
 
 
-def _windows() -> TrainingWindows:
+def _closes(copies: int = 1) -> ClosesMatrix:
+    """The notebook's closes as `copies` tickers: the same series, each copy after the first scaled by
+    its own factor so no two are alike."""
     prices = pl.read_csv(PRICES, try_parse_dates=True)
-    closes = prices.select(
-        pl.lit("SPLG").alias("ticker"), pl.col("Date").alias("session_date"), pl.col("Close").alias("close")
+    one = ClosesMatrix.from_frame(
+        prices.select(
+            pl.lit("SPLG").alias("ticker"), pl.col("Date").alias("session_date"), pl.col("Close").alias("close")
+        ),
+        ["SPLG"],
+        SEED.window + SEED.lags,
     )
-    return training_windows(closes, lags=4, window=PRESETS["seed"].window)
-
-
-def _many(windows: TrainingWindows, copies: int) -> TrainingWindows:
-    """`copies` tickers: the same series, each scaled by its own factor so no two are alike."""
+    if copies == 1:
+        return one
     factors = np.random.default_rng(0).uniform(0.9, 1.1, size=copies)
-    return TrainingWindows(
-        tickers=[f"T{k}" for k in range(copies)],
-        x=windows.x * factors[:, None, None],
-        y=windows.y * factors[:, None],
-        first=np.repeat(windows.first, copies),
-        latest_lags=windows.latest_lags * factors[:, None],
+    return ClosesMatrix(
+        [f"T{k}" for k in range(copies)], one.closes * factors[:, None], np.repeat(one.dates, copies, axis=0)
     )
+
+
+def _fit(closes: ClosesMatrix, epochs: int) -> StepResult:
+    none = [None] * len(closes.tickers)
+    return forecast_step(closes, SEED, epochs=epochs, warm=none, targets=none)
 
 
 def _timed(function) -> tuple[float, object]:
@@ -59,26 +65,28 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--tickers", type=int, default=1000)
     args = parser.parse_args()
-    preset = PRESETS["seed"]
-    windows = _windows()
-    x = torch.tensor(windows.x[0], dtype=torch.float32)
-    y = torch.tensor(windows.y[0], dtype=torch.float32)
+    preset = SEED
+    closes = _closes()
+    samples = features(closes, preset)
+    first = int(samples.first[0])
+    x = torch.tensor(samples.x[0, first:], dtype=torch.float32)
+    y = torch.tensor(samples.y[0, first:], dtype=torch.float32)
     print(
-        f"seed preset, {windows.x.shape[1]} samples, batch {preset.batch_size}, {args.epochs} epochs, torch threads {torch.get_num_threads()}"
+        f"seed preset, {len(y)} samples, batch {preset.batch_size}, {args.epochs} epochs, torch threads {torch.get_num_threads()}"
     )
 
     notebook_seconds, (_, notebook_losses) = _timed(lambda: train_like_notebook(x, y, epochs=args.epochs))
-    compile_seconds, _ = _timed(lambda: fit_and_forecast(windows, preset, epochs=1))
-    ours_seconds, ours = _timed(lambda: fit_and_forecast(windows, preset, epochs=args.epochs, params=initial_params(1)))
-    drift = abs(ours.losses[0, -1] - notebook_losses[-1]) / notebook_losses[-1]
+    compile_seconds, _ = _timed(lambda: _fit(closes, 1))
+    ours_seconds, ours = _timed(lambda: _fit(closes, args.epochs))
+    drift = abs(ours.forecasts[0].losses[-1] - notebook_losses[-1]) / notebook_losses[-1]
     print(f"notebook loop (DataLoader + autograd): {notebook_seconds:9.3f} s")
     print(
         f"forecaster seed preset:                {ours_seconds:9.3f} s   (kernel load/compile once: {compile_seconds:.2f} s)"
     )
     print(f"speed-up: {notebook_seconds / ours_seconds:.0f}x   final-loss relative difference: {drift:.1e}")
 
-    many = _many(windows, args.tickers)
-    many_seconds, _ = _timed(lambda: fit_and_forecast(many, preset, epochs=args.epochs))
+    many = _closes(args.tickers)
+    many_seconds, _ = _timed(lambda: _fit(many, args.epochs))
     print(f"{args.tickers} tickers together:              {many_seconds:9.3f} s")
     print(f"cost of {args.tickers} tickers / one ticker: {many_seconds / ours_seconds:.0f}x")
     print(

@@ -18,21 +18,16 @@ workers in other processes only claim tasks (forecaster.worker).
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date
 
 import sqlalchemy as sa
 
 from forecaster import calendar, worker
-from forecaster.config import Settings
+from forecaster.context import CycleContext
 from forecaster.errors import CycleInterrupted, NotInCharge, TickerFailure, one_line
-from forecaster.model.presets import Preset
 from forecaster.prices.ingest import ensure_prices
-from forecaster.prices.sources.base import PriceSource
 from forecaster.store import predictions as prediction_store
 from forecaster.store import runs as run_store
 from forecaster.store import series as series_store
@@ -43,51 +38,8 @@ log = logging.getLogger(__name__)
 #: How often a cycle whose remaining tasks other workers hold checks on them.
 DRAIN_POLL_SECONDS = 0.5
 
-_DEFAULTS = Settings.model_fields  # the settings' defaults, for a context built without settings (tests)
-
 #: A (ticker, session) whose cycle failed this many times at validate, train or write is given up.
 GIVE_UP_AFTER_FAILURES = 3
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class CycleContext:
-    """What every cycle of one process shares."""
-
-    engine: sa.Engine
-    source: PriceSource
-    tickers: Sequence[str]
-    preset: Preset
-    #: how far back to fetch before the first session a ticker is forecast from
-    history_sessions: int = _DEFAULTS["history_sessions"].default
-    claim_size: int = _DEFAULTS["claim_size"].default  # tickers a worker leases at once
-    #: a claim not renewed by then is taken over by another worker
-    lease: timedelta = timedelta(seconds=_DEFAULTS["lease_seconds"].default)
-    clock: Callable[[], datetime] = utc_now
-    host: str = field(default_factory=socket.gethostname)
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    training_lock: threading.Lock = field(default_factory=threading.Lock)
-    #: False once this process no longer holds the scheduler lock (checked before each cycle
-    #: and while a cycle waits on other workers); always True where no lock is involved.
-    in_charge: Callable[[], bool] = lambda: True
-
-    @property
-    def worker_id(self) -> str:
-        return f"{self.host}:{os.getpid()}"
-
-    def should_stop(self) -> bool:
-        return self.stop_event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleeps up to `seconds`; True when a stop was requested meanwhile."""
-        return self.stop_event.wait(seconds)
-
-    def check_in_charge(self) -> None:
-        if not self.in_charge():
-            raise NotInCharge("this process no longer holds the scheduler lock")
 
 
 @dataclass(frozen=True)
@@ -99,22 +51,6 @@ class CycleOutcome:
     tickers_ok: int
     tickers_failed: int
     tickers_skipped: int
-
-
-def work(context: CycleContext, *, as_of: date | None = None, should_stop: Callable[[], bool] | None = None) -> int:
-    """This process's share of the tasks (of cycle `as_of`, or of any cycle); see worker.work.
-    It stops between ticker chunks on a stop request, or when `should_stop` says so."""
-    return worker.work(
-        context.engine,
-        context.preset,
-        worker=context.worker_id,
-        clock=context.clock,
-        lease=context.lease,
-        claim_size=context.claim_size,
-        training_lock=context.training_lock,
-        as_of=as_of,
-        should_stop=context.should_stop if should_stop is None else lambda: context.should_stop() or should_stop(),
-    )
 
 
 def close_abandoned_runs(context: CycleContext) -> None:
@@ -201,7 +137,7 @@ def _drain(context: CycleContext, as_of: date) -> None:
     while True:
         context.check_in_charge()
         try:
-            work(context, as_of=as_of, should_stop=lambda: not context.in_charge())
+            worker.work(context, as_of=as_of, should_stop=lambda: not context.in_charge())
         except CycleInterrupted:
             context.check_in_charge()
             raise
@@ -298,6 +234,16 @@ def backfill(
         if on_cycle:
             on_cycle(outcome)
     return outcomes
+
+
+def catch_up_now(context: CycleContext, *, through: date | None = None) -> list[CycleOutcome]:
+    """The forecast job of the daemon and of `run --once`: closes the runs a stopped process left
+    behind, then catches up every session owed through `through` (default: the latest session
+    whose close has passed), in order. The caller holds the scheduler lock."""
+    if through is None:
+        through = calendar.latest_completed_session(context.clock())
+    close_abandoned_runs(context)
+    return catch_up(context, through)
 
 
 def catch_up(context: CycleContext, latest: date) -> list[CycleOutcome]:

@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from forecaster import calendar
-from forecaster.cycle import CycleContext, backfill, catch_up, owed_sessions, run_cycle
+from forecaster.context import CycleContext
+from forecaster.cycle import backfill, catch_up, owed_sessions, run_cycle
 from forecaster.model.presets import PRESETS
 from forecaster.prices.sources.base import FetchResult
 from forecaster.prices.sources.synthetic import SyntheticSource

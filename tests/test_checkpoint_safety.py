@@ -16,7 +16,8 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from forecaster.cycle import CycleContext, run_cycle
+from forecaster.context import CycleContext
+from forecaster.cycle import run_cycle
 from forecaster.model.presets import PRESETS
 from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store.database import make_engine, upgrade

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from forecaster.config import Settings, load_settings, setting_names
-from forecaster.daemon.scheduler import daemon_triggers
+from forecaster.daemon.scheduler import Schedule
 from tests.support.processes import forecaster_env, forecaster_running, query_scalar, run_forecaster, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -351,7 +351,7 @@ def test_the_example_values_inside_compose_are_the_package_defaults_but_for_what
 
     settings = load_settings()
 
-    daemon_triggers(settings)  # both schedules parse in the zone
+    Schedule.from_settings(settings)  # both schedules parse in the zone
     assert settings.database == "postgresql+psycopg://forecaster:change-me@postgres:5432/forecaster"
     assert (settings.report_dir, settings.log_format) == ("/reports", "json")
     assert not settings.config_file

@@ -23,12 +23,13 @@ import pytest
 import torch
 
 from forecaster import calendar
-from forecaster.cycle import CycleContext, backfill
+from forecaster.context import CycleContext
+from forecaster.cycle import backfill
 from forecaster.model import intervals as iv
 from forecaster.model.cell import ACTIVATIONS, LOSSES, accumulate_gradient, predict
-from forecaster.model.features import TrainingWindows, training_windows
-from forecaster.model.forecasting import fit_and_forecast
+from forecaster.model.closes import ClosesMatrix
 from forecaster.model.presets import PRESETS
+from forecaster.model.step import forecast_step
 from forecaster.model.training import AdamState, fit
 from forecaster.model.volatility import ewma_volatility
 from forecaster.price_frame import PRICE_SCHEMA
@@ -116,30 +117,29 @@ def test_batched_fit_with_options_matches_torch_adam(activation, loss, weight_de
         np.testing.assert_allclose(params[k], p.detach().numpy(), rtol=1e-8, atol=1e-10)
 
 
+def _one_ticker(closes: np.ndarray, width: int) -> ClosesMatrix:
+    """Closes (oldest first) of ticker T on consecutive days, as the matrix a step takes."""
+    days = [date(2000, 1, 3) + timedelta(days=t) for t in range(len(closes))]
+    frame = pl.DataFrame({"ticker": ["T"] * len(closes), "session_date": days, "close": closes})
+    return ClosesMatrix.from_frame(frame, ["T"], width)
+
+
 def test_vol_scaled_returns_are_fed_oldest_first_in_units_of_the_days_volatility():
     closes = 100.0 * np.exp(np.cumsum(np.random.default_rng(6).normal(0, 0.01, size=40)))
     lags = 5
-    targets = np.arange(lags, 40)
-    x = np.stack([closes[targets - j] for j in range(1, lags + 1)], axis=-1)[None]  # (1, samples, lags)
-    windows = TrainingWindows(
-        tickers=["T"],
-        x=x,
-        y=closes[targets][None],
-        first=np.zeros(1, dtype=np.int64),
-        latest_lags=closes[::-1][:lags][None],
-    )
     preset = replace(PRESETS["default"], scaling="vol_scaled_returns", epochs_first_fit=3)
 
-    forecast = fit_and_forecast(windows, preset, epochs=3)
+    result = forecast_step(_one_ticker(closes, preset.window + lags), preset, epochs=3, warm=[None], targets=[None])
 
+    (forecast,) = result.forecasts
     returns = 100.0 * np.log(closes[1:] / closes[:-1])  # percent; returns[t - 1]: close t over close t - 1
     sigma = 100.0 * ewma_volatility(closes[None])[0, -1]  # percent, through the latest close
     # The cell sees the lags − 1 latest returns over σ, the oldest first, and its output is a move in σ.
     inputs = (returns[-(lags - 1) :] / sigma)[None, None, :]
-    h = predict(forecast.params, inputs, ACTIVATIONS[preset.activation])[0, 0]
-    assert forecast.predicted_close[0] == pytest.approx(closes[-1] * np.exp(sigma * h / 100.0), rel=1e-12)
+    h = predict(forecast.checkpoint.params[None], inputs, ACTIVATIONS[preset.activation])[0, 0]
+    assert forecast.predicted_close == pytest.approx(closes[-1] * np.exp(sigma * h / 100.0), rel=1e-12)
     # tanh bounds the output by 1: the forecast can move up to one day's σ, whatever σ is
-    assert abs(np.log(forecast.predicted_close[0] / closes[-1])) < sigma / 100.0
+    assert abs(np.log(forecast.predicted_close / closes[-1])) < sigma / 100.0
 
 
 AR_COEFFICIENT = 0.45  # φ: today's log return = φ · yesterday's + noise; strongly predictable, as real prices are not
@@ -174,40 +174,50 @@ def _ar1_closes(tickers: int, sessions: int, jump_at: int, seed: int) -> tuple[n
 @pytest.fixture(scope="module")
 def walk() -> Walk:
     """The default preset walked over 400 sessions of 8 AR(1) tickers, as a cycle walks them: the
-    last window + lags closes through each session, a full fit on the first, then the daily
-    warm start (weights and Adam state); the intervals made one session at a time alongside."""
+    forecast step on the last window + lags closes through each session, a full fit on the first,
+    then the daily warm start from the checkpoints it returned (weights, Adam state and the
+    intervals' state)."""
     preset = PRESETS["default"]
     n_closes = preset.window + preset.lags
     first = n_closes - 1
     closes, returns = _ar1_closes(WALK_TICKERS, first + WALK_SESSIONS + 1, first + VOLATILITY_JUMP, seed=2024)
     days = [date(2000, 1, 3) + timedelta(days=t) for t in range(closes.shape[1])]
     tickers = [f"AR{k}" for k in range(WALK_TICKERS)]
-    params = adam = None
-    state = iv.IntervalState.empty(WALK_TICKERS)
+    warm: list = [None] * WALK_TICKERS
     predicted, bounds = [], []
     for t in range(first, first + WALK_SESSIONS):
-        window = closes[:, t - n_closes + 1 : t + 1]  # (tickers, window + lags)
         frame = pl.DataFrame(
             {
                 "ticker": np.repeat(tickers, n_closes),
                 "session_date": days[t - n_closes + 1 : t + 1] * WALK_TICKERS,
-                "close": window.ravel(),
+                "close": closes[:, t - n_closes + 1 : t + 1].ravel(),
             }
         )
-        epochs = preset.epochs_first_fit if params is None else preset.epochs_per_session
-        forecast = fit_and_forecast(
-            training_windows(frame, lags=preset.lags, window=preset.window),
+        epochs = preset.epochs_first_fit if warm[0] is None else preset.epochs_per_session
+        result = forecast_step(
+            ClosesMatrix.from_frame(frame, tickers, n_closes),
             preset,
             epochs=epochs,
-            params=params,
-            adam=adam,
+            warm=warm,
+            targets=[days[t + 1]] * WALK_TICKERS,
         )
-        params, adam = forecast.params, forecast.adam
-        realised = np.where([target == days[t] for target in state.pending_target], closes[:, t], np.nan)
-        day_bounds, state = iv.interval_step(state, realised, window, forecast.predicted_close, days[t + 1])
-        predicted.append(forecast.predicted_close)
-        bounds.append(day_bounds)
+        assert [f.ticker for f in result.forecasts] == tickers
+        warm = [f.checkpoint for f in result.forecasts]
+        predicted.append([f.predicted_close for f in result.forecasts])
+        bounds.append(_bounds([f.interval for f in result.forecasts]))
     return Walk(closes, returns, first, np.array(predicted).T, bounds)
+
+
+def _bounds(intervals: list) -> iv.Bounds:
+    """The step's intervals of one session as arrays (NaN where a ticker has none)."""
+
+    def column(name: str) -> np.ndarray:
+        return np.array([np.nan if i is None else getattr(i, name) for i in intervals])
+
+    return iv.Bounds(
+        *(column(name) for name in ("lower_80", "upper_80", "lower_95", "upper_95")),
+        method=[None if i is None else i.method for i in intervals],
+    )
 
 
 def test_default_preset_captures_a_third_of_an_oracles_gain_on_an_ar1_series(walk):

@@ -224,17 +224,3 @@ def test_bounds_are_nested_around_the_forecast_and_positive(scores, predicted, d
 def test_ewma_volatility_of_a_flat_series_is_the_floor_not_zero():
     sigma = ewma_volatility(np.full((1, 30), 42.0))
     assert np.all(sigma > 0)
-
-
-def test_the_closes_matrix_is_each_tickers_latest_closes_right_aligned():
-    frame = pl.DataFrame(
-        {
-            "ticker": ["B", "A", "A", "A", "B"],
-            "session_date": [DAYS[1], DAYS[2], DAYS[0], DAYS[1], DAYS[0]],
-            "close": [21.0, 12.0, 10.0, 11.0, 20.0],
-        }
-    )
-    matrix = iv.closes_matrix(frame, ["A", "B", "C"], width=3)
-    np.testing.assert_array_equal(matrix[0], [10.0, 11.0, 12.0])
-    np.testing.assert_array_equal(matrix[1, 1:], [20.0, 21.0])
-    assert np.isnan(matrix[1, 0]) and np.isnan(matrix[2]).all()

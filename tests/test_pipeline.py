@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from forecaster import calendar
-from forecaster.cycle import CycleContext, backfill, catch_up, run_cycle
+from forecaster.context import CycleContext
+from forecaster.cycle import backfill, catch_up, run_cycle
 from forecaster.errors import CycleInterrupted
 from forecaster.model.presets import PRESETS
 from forecaster.prices.sources.base import FetchResult

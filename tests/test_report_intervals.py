@@ -7,9 +7,10 @@ import pytest
 import sqlalchemy as sa
 from matplotlib.image import imread
 
+from forecaster.model.intervals import PredictionInterval
 from forecaster.report.content import COVERAGE_OFF
 from forecaster.report.writer import write_report, write_reports
-from forecaster.store.model_states import PredictionInterval, TrainingResultRow, save_training_results
+from forecaster.store.predictions import ForecastRow, save_forecasts
 from forecaster.store.schema import prediction_accuracy
 from tests.support.report_tables import PRESET, Tables, around, at, day, read_csv, table_row
 
@@ -22,33 +23,28 @@ def tables(migrated_engine) -> Tables:
     return Tables(migrated_engine)
 
 
-def save_forecasts(
+def write_forecasts(
     tables: Tables, ticker: str, closes: list[float], forecasts: list[tuple[float, bool]], run: int
 ) -> None:
     """Closes of sessions 0.., and after each session a forecast, with bounds at +-1 (80 %) and +-2 (95 %) or none,
     written the way the daily cycle writes them."""
     tables.closes(ticker, dict(enumerate(closes)))
     rows = [
-        TrainingResultRow(
+        ForecastRow(
             ticker=ticker,
             preset=PRESET,
-            trained_through=day(n),
-            params={},
-            optimizer_state=None,
-            config_hash="test",
-            losses=[1.0],
             as_of=day(n),
             target_session=day(n + 1),
             predicted_close=predicted,
             last_close=closes[n],
+            interval=PredictionInterval(*around(predicted, 1, 2), method="test") if with_interval else None,
             run_id=run,
             created_at=at(n, 5),
-            interval=PredictionInterval(*around(predicted, 1, 2), method="test") if with_interval else None,
         )
         for n, (predicted, with_interval) in enumerate(forecasts)
     ]
     with tables.engine.begin() as connection:
-        save_training_results(rows, connection=connection)
+        save_forecasts(rows, connection=connection)
 
 
 @pytest.fixture
@@ -62,9 +58,9 @@ def interval_day(tables: Tables) -> int:
     KKK: forecasts without intervals.
     """
     run = tables.run(4)
-    save_forecasts(tables, "III", [100] * 5, [(100.5, True), (99.5, True), (102, True), (100, True), (101, True)], run)
-    save_forecasts(tables, "JJJ", [100] * 5, [(102, True), (102, True), (100, True), (100, True), (100, True)], run)
-    save_forecasts(tables, "KKK", [100] * 5, [(101, False)] * 5, run)
+    write_forecasts(tables, "III", [100] * 5, [(100.5, True), (99.5, True), (102, True), (100, True), (101, True)], run)
+    write_forecasts(tables, "JJJ", [100] * 5, [(102, True), (102, True), (100, True), (100, True), (100, True)], run)
+    write_forecasts(tables, "KKK", [100] * 5, [(101, False)] * 5, run)
     return 4
 
 

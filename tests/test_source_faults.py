@@ -22,7 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 from forecaster import calendar
-from forecaster.cycle import CycleContext, run_cycle
+from forecaster.context import CycleContext
+from forecaster.cycle import run_cycle
 from forecaster.model.presets import PRESETS
 from forecaster.prices.checks import check_fetched_prices
 from forecaster.prices.sources.yahoo import NO_ROWS, NOT_RETURNED, YahooSource

@@ -8,6 +8,7 @@ from datetime import date
 from forecaster.prices.sources.base import FetchResult
 from forecaster.prices.sources.retrying import RetryingSource
 from forecaster.prices.sources.synthetic import SyntheticSource
+from forecaster.retries import Backoff
 
 START, END = date(2024, 3, 1), date(2024, 3, 8)
 
@@ -35,7 +36,7 @@ class FlakySource:
 
 def test_a_transient_failure_is_retried_for_the_failed_tickers_only():
     flaky = FlakySource({"BBB"}, failures=2)
-    source = RetryingSource(flaky, retries=3, backoff_seconds=0.01, stop=threading.Event())
+    source = RetryingSource(flaky, backoff=Backoff(3, 0.01), stop=threading.Event())
 
     result = source.fetch(["AAA", "BBB"], START, END)
 
@@ -46,7 +47,7 @@ def test_a_transient_failure_is_retried_for_the_failed_tickers_only():
 
 def test_after_the_last_retry_the_tickers_are_reported_failed():
     flaky = FlakySource({"BBB"}, failures=10)
-    source = RetryingSource(flaky, retries=2, backoff_seconds=0.01, stop=threading.Event())
+    source = RetryingSource(flaky, backoff=Backoff(2, 0.01), stop=threading.Event())
 
     result = source.fetch(["AAA", "BBB"], START, END)
 
@@ -58,7 +59,7 @@ def test_a_stop_request_ends_the_backoff_wait_at_once_and_retries_nothing():
     stop = threading.Event()
     stop.set()
     flaky = FlakySource({"AAA"}, failures=10)
-    source = RetryingSource(flaky, retries=5, backoff_seconds=3600, stop=stop)
+    source = RetryingSource(flaky, backoff=Backoff(5, 3600), stop=stop)
 
     result = source.fetch(["AAA"], START, END)  # returns at once: an hour's wait would time the test out
 

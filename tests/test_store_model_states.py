@@ -1,32 +1,23 @@
-"""Training results: states, losses and forecasts written together, idempotently; warm-start states read back."""
+"""A chunk's results: checkpoints, losses and forecasts written together, idempotently; checkpoints read back."""
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
+import numpy as np
 import polars as pl
 import pytest
 import sqlalchemy as sa
 
+from forecaster.model.checkpoint import Checkpoint
 from forecaster.price_frame import PRICE_SCHEMA
-from forecaster.store.model_states import (
-    StoredState,
-    TrainingResultRow,
-    load_latest_states,
-    save_training_results,
-    stored_epochs,
-)
+from forecaster.store.model_states import load_latest_checkpoints
 from forecaster.store.prices import upsert_prices
+from forecaster.store.results import write_results
 from forecaster.store.runs import start_run
 from forecaster.store.schema import model_states, predictions, training_losses
-
-CREATED = datetime(2024, 3, 5, 23, 0, tzinfo=UTC)
-PARAMS = {
-    name: 0.1 * k + 1e-17 * k
-    for k, name in enumerate(["w_f", "u_f", "b_f", "w_i", "u_i", "b_i", "w_o", "u_o", "b_o", "w_c", "u_c", "b_c"])
-}
-ADAM = {"step": 300, "exp_avg": [1e-3] * 12, "exp_avg_sq": [1e-7] * 12}
+from forecaster.store.training_losses import stored_epochs
+from tests.support.results import CREATED, PARAMS, checkpoint, ticker_result
 
 
 def new_run(engine: sa.Engine) -> int:
@@ -34,23 +25,7 @@ def new_run(engine: sa.Engine) -> int:
         return start_run("daily", connection=connection, as_of=None, preset="seed", host="test", started_at=CREATED)
 
 
-def result(ticker: str, trained_through: date, run_id: int, **changes) -> TrainingResultRow:
-    row = TrainingResultRow(
-        ticker=ticker,
-        preset="seed",
-        trained_through=trained_through,
-        params=PARAMS,
-        optimizer_state=ADAM,
-        config_hash="c0ffee",
-        losses=[0.5, 0.25, 0.125],
-        as_of=trained_through,
-        target_session=trained_through + timedelta(days=1),
-        predicted_close=101.5,
-        last_close=100.0,
-        run_id=run_id,
-        created_at=CREATED,
-    )
-    return dataclasses.replace(row, **changes)
+result = ticker_result
 
 
 def all_rows(engine: sa.Engine) -> dict[str, list[tuple]]:
@@ -63,12 +38,12 @@ def all_rows(engine: sa.Engine) -> dict[str, list[tuple]]:
 
 def test_saving_the_same_results_twice_leaves_the_same_rows(migrated_engine):
     run_id = new_run(migrated_engine)
-    rows = [result("SPY", date(2024, 3, 4), run_id), result("QQQ", date(2024, 3, 4), run_id, optimizer_state=None)]
+    rows = [result("SPY", date(2024, 3, 4), run_id), result("QQQ", date(2024, 3, 4), run_id, adam_step=0)]
     with migrated_engine.begin() as connection:
-        save_training_results(rows, connection=connection)
+        write_results(rows, connection=connection)
     first = all_rows(migrated_engine)
     with migrated_engine.begin() as connection:
-        save_training_results(rows, connection=connection)
+        write_results(rows, connection=connection)
     assert all_rows(migrated_engine) == first
     assert [len(first[name]) for name in ("model_states", "training_losses", "predictions")] == [2, 6, 2]
     assert [(t, epoch, loss) for t, _, _, epoch, loss, _ in first["training_losses"] if t == "SPY"] == [
@@ -81,8 +56,8 @@ def test_saving_the_same_results_twice_leaves_the_same_rows(migrated_engine):
 def test_saving_a_day_again_replaces_its_state_losses_and_forecast(migrated_engine):
     first_run, second_run = new_run(migrated_engine), new_run(migrated_engine)
     with migrated_engine.begin() as connection:
-        save_training_results([result("SPY", date(2024, 3, 4), first_run)], connection=connection)
-        save_training_results(
+        write_results([result("SPY", date(2024, 3, 4), first_run)], connection=connection)
+        write_results(
             [result("SPY", date(2024, 3, 4), second_run, losses=[0.4], predicted_close=99.0, config_hash="beef")],
             connection=connection,
         )
@@ -95,29 +70,43 @@ def test_saving_a_day_again_replaces_its_state_losses_and_forecast(migrated_engi
 def test_results_repeating_a_key_are_refused(migrated_engine):
     run_id = new_run(migrated_engine)
     with pytest.raises(ValueError, match="given twice"), migrated_engine.begin() as connection:
-        save_training_results([result("SPY", date(2024, 3, 4), run_id)] * 2, connection=connection)
+        write_results([result("SPY", date(2024, 3, 4), run_id)] * 2, connection=connection)
 
 
-def test_the_latest_state_earlier_than_the_given_day_is_loaded(migrated_engine):
+def test_the_latest_checkpoint_earlier_than_the_given_day_is_loaded(migrated_engine):
     run_id = new_run(migrated_engine)
     with migrated_engine.begin() as connection:
-        save_training_results(
+        write_results(
             [
                 result("SPY", day, run_id, params={**PARAMS, "w_f": float(day.day)})
                 for day in (date(2024, 3, 1), date(2024, 3, 4), date(2024, 3, 5))
             ]
-            + [result("QQQ", date(2024, 3, 1), run_id, optimizer_state=None)]
+            + [result("QQQ", date(2024, 3, 1), run_id, adam_step=0, interval_state={"version": 1, "scores": [1.5]})]
             + [result("SPY", date(2024, 3, 4), run_id, preset="default")],
             connection=connection,
         )
     with migrated_engine.connect() as connection:
-        states = load_latest_states(["SPY", "QQQ", "IWM"], "seed", connection=connection, before=date(2024, 3, 5))
-        assert load_latest_states(["SPY"], "seed", connection=connection, before=date(2024, 3, 1)) == {}
-        assert load_latest_states([], "seed", connection=connection, before=date(2024, 3, 5)) == {}
-    assert states == {
-        "SPY": StoredState("SPY", "seed", date(2024, 3, 4), {**PARAMS, "w_f": 4.0}, ADAM, "c0ffee"),
-        "QQQ": StoredState("QQQ", "seed", date(2024, 3, 1), PARAMS, None, "c0ffee"),
-    }
+        states = load_latest_checkpoints(["SPY", "QQQ", "IWM"], "seed", connection=connection, before=date(2024, 3, 5))
+        assert load_latest_checkpoints(["SPY"], "seed", connection=connection, before=date(2024, 3, 1)) == {}
+        assert load_latest_checkpoints([], "seed", connection=connection, before=date(2024, 3, 5)) == {}
+    assert sorted(states) == ["QQQ", "SPY"]
+    _assert_same(states["SPY"], checkpoint(date(2024, 3, 4), params={**PARAMS, "w_f": 4.0}))
+    _assert_same(
+        states["QQQ"], checkpoint(date(2024, 3, 1), adam_step=0, interval_state={"version": 1, "scores": [1.5]})
+    )
+
+
+def _assert_same(loaded: object, expected: Checkpoint) -> None:
+    """Equal to the last bit: the JSON columns keep every digit of a float64."""
+    assert isinstance(loaded, Checkpoint), loaded
+    assert (loaded.trained_through, loaded.config_hash, loaded.adam_step, loaded.interval_state) == (
+        expected.trained_through,
+        expected.config_hash,
+        expected.adam_step,
+        expected.interval_state,
+    )
+    for name in ("params", "exp_avg", "exp_avg_sq"):
+        assert np.array_equal(getattr(loaded, name), getattr(expected, name)), name
 
 
 def test_five_thousand_tickers_are_written_in_a_few_statements(migrated_engine):
@@ -135,7 +124,7 @@ def test_five_thousand_tickers_are_written_in_a_few_statements(migrated_engine):
 
     with migrated_engine.begin() as connection:
         assert upsert_prices(closes, connection=connection, source="test", fetched_at=CREATED) == 5000
-        save_training_results(rows, connection=connection)
+        write_results(rows, connection=connection)
 
     with migrated_engine.connect() as connection:
         counts = [

@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from forecaster.model.intervals import PredictionInterval
 from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.store.accuracy import ACCURACY_SCHEMA, load_predictions
-from forecaster.store.model_states import PredictionInterval, TrainingResultRow, save_training_results
-from forecaster.store.predictions import latest_as_of, predicted_tickers
+from forecaster.store.predictions import ForecastRow, latest_as_of, predicted_tickers, save_forecasts
 from forecaster.store.prices import upsert_prices
 from forecaster.store.runs import start_run
 
@@ -28,22 +28,17 @@ def forecast(
     run_id: int,
     preset: str = "seed",
     interval: PredictionInterval | None = None,
-) -> TrainingResultRow:
-    return TrainingResultRow(
+) -> ForecastRow:
+    return ForecastRow(
         ticker=ticker,
         preset=preset,
-        trained_through=as_of,
-        params={"w_f": 0.5},
-        optimizer_state=None,
-        config_hash="h",
-        losses=[0.1],
         as_of=as_of,
         target_session=target,
         predicted_close=predicted,
         last_close=last,
+        interval=interval,
         run_id=run_id,
         created_at=NOW,
-        interval=interval,
     )
 
 
@@ -65,7 +60,7 @@ def example(migrated_engine):
     with migrated_engine.begin() as connection:
         upsert_prices(closes, connection=connection, source="test", fetched_at=NOW)
         run_id = start_run("daily", connection=connection, as_of=MON, preset="seed", host=None, started_at=NOW)
-        save_training_results(
+        save_forecasts(
             [
                 # up, and it went up (to 104): outside the 80 % interval by 1, inside the 95 % one
                 forecast("SPY", MON, TUE, 102.0, 100.0, run_id, interval=bounds(100.0, 103.0, 99.0, 105.0)),

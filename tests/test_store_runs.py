@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from forecaster.store import tasks
-from forecaster.store.model_states import TrainingResultRow, save_training_results
+from forecaster.store.predictions import ForecastRow, save_forecasts
 from forecaster.store.runs import (
     RunFailure,
     RunRecord,
@@ -30,24 +30,8 @@ def _start(connection: sa.Connection, as_of: date = TUESDAY, at: datetime = NINE
 
 
 def _forecast(connection: sa.Connection, ticker: str, run_id: int) -> None:
-    save_training_results(
-        [
-            TrainingResultRow(
-                ticker=ticker,
-                preset="default",
-                trained_through=TUESDAY,
-                params={"w_f": 0.5},
-                optimizer_state=None,
-                config_hash="h",
-                losses=[0.1],
-                as_of=TUESDAY,
-                target_session=WEDNESDAY,
-                predicted_close=101.0,
-                last_close=100.0,
-                run_id=run_id,
-                created_at=NINE_PM,
-            )
-        ],
+    save_forecasts(
+        [ForecastRow(ticker, "default", TUESDAY, WEDNESDAY, 101.0, 100.0, None, run_id, NINE_PM)],
         connection=connection,
     )
 

@@ -5,13 +5,14 @@ On SQLite and PostgreSQL. (Several workers racing for real: tests/test_workers.p
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from forecaster.context import CycleContext
 from forecaster.model.presets import PRESETS
+from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store import tasks
 from forecaster.store.runs import run_failures_of, start_run
 from forecaster.store.schema import cycle_tasks
@@ -129,16 +130,11 @@ def test_a_worker_records_why_an_abandoned_task_failed_in_its_run(migrated_engin
         tasks.enqueue(PRESET, TUESDAY, run, ["AAA"], connection=connection)
     now = _expire_three_leases(migrated_engine)
 
-    claims = work(
-        migrated_engine,
-        PRESETS[PRESET],
-        worker="w9",
-        clock=lambda: now,
-        lease=LEASE,
-        claim_size=10,
-        should_stop=lambda: False,
-        training_lock=threading.Lock(),
+    context = CycleContext(
+        engine=migrated_engine, source=SyntheticSource(), tickers=["AAA"], preset=PRESETS[PRESET], clock=lambda: now
     )
+
+    claims = work(context)
 
     with migrated_engine.connect() as connection:
         failures = run_failures_of(run, connection=connection)

@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from forecaster.cycle import CycleContext, run_cycle
+from forecaster.context import CycleContext
+from forecaster.cycle import run_cycle
 from forecaster.model.presets import PRESETS
 from forecaster.prices.ingest import ensure_prices
 from forecaster.prices.sources.synthetic import SyntheticSource
@@ -37,6 +38,13 @@ def _tuesdays_tasks(engine: sa.Engine) -> int:
     return run_id
 
 
+def _worker(engine: sa.Engine, now: datetime) -> CycleContext:
+    """A worker's context whose clock stands at `now`."""
+    return CycleContext(
+        engine=engine, source=SyntheticSource(seed=2), tickers=TICKERS, preset=PRESET, clock=lambda: now, lease=LEASE
+    )
+
+
 def _claim(engine: sa.Engine, worker: str, now: datetime) -> tasks.Claim:
     with engine.begin() as connection:
         return tasks.claim(PRESET.name, connection=connection, worker=worker, now=now, lease=LEASE, limit=10)
@@ -46,12 +54,10 @@ def test_a_worker_whose_lease_was_taken_over_writes_nothing(migrated_engine):
     run_id = _tuesdays_tasks(migrated_engine)
     slow = _claim(migrated_engine, "slow", NOW)
     taken_over = _claim(migrated_engine, "fast", NOW + LEASE + timedelta(seconds=1))
-    process_claim(migrated_engine, taken_over, PRESET, clock=lambda: NOW, lease=LEASE, should_stop=lambda: False)
+    process_claim(_worker(migrated_engine, NOW), taken_over, lambda: False)
     written = snapshot(migrated_engine)
 
-    process_claim(
-        migrated_engine, slow, PRESET, clock=lambda: NOW + timedelta(hours=1), lease=LEASE, should_stop=lambda: False
-    )
+    process_claim(_worker(migrated_engine, NOW + timedelta(hours=1)), slow, lambda: False)
 
     assert snapshot(migrated_engine) == written
     with migrated_engine.connect() as connection:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 from forecaster import calendar
 from forecaster.cli.common import settings_of, writable_directory
 from forecaster.errors import EXIT_FAILURE, EXIT_OK, CycleInterrupted, UserError
-from forecaster.signals import stop_on_signals
 
 log = logging.getLogger("forecaster.cli")
 
@@ -36,50 +34,29 @@ def command_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from forecaster.cycle import work
-    from forecaster.daemon.jobs import forecast_job, forecast_job_as_scheduler, opened_context, report_job
-    from forecaster.daemon.process import serve
-    from forecaster.daemon.scheduler import daemon_triggers
+    from forecaster import app
 
     settings = settings_of(args)
     if args.as_of and not args.once:
         raise UserError("--as-of: only with --once")
     if args.as_of and not calendar.is_session(args.as_of):
         raise UserError(f"--as-of {args.as_of}: not a NYSE trading session")
-    triggers = daemon_triggers(settings)
-    stop = threading.Event()
-    role = "forecaster run --once" if args.once else "forecaster run"
-    with (
-        stop_on_signals(stop),
-        opened_context(settings, role=role, stop=stop, exclusive=args.once, wait_for_database=not args.once) as (
-            context,
-            leadership,
-        ),
-    ):
-        if args.once:
-            try:
-                outcomes = forecast_job(context, as_of=args.as_of)
-            except CycleInterrupted:
-                log.warning(_STOPPED)
-                return EXIT_FAILURE
-            return EXIT_OK if outcomes[-1].status in ("ok", "partial") else EXIT_FAILURE
-        serve(
-            settings,
-            triggers,
-            forecast=lambda trigger: forecast_job_as_scheduler(context, settings, leadership, trigger=trigger),
-            report=lambda: report_job(context, settings),
-            work=lambda: work(context),
-            leadership=leadership,
-            stop=stop,
-        )
-    return EXIT_OK
+    if not args.once:
+        app.run_daemon(settings)
+        return EXIT_OK
+    try:
+        outcomes = app.run_once(settings, through=args.as_of)
+    except CycleInterrupted:
+        log.warning(_STOPPED)
+        return EXIT_FAILURE
+    return EXIT_OK if outcomes[-1].status in ("ok", "partial") else EXIT_FAILURE
 
 
 def command_backfill(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from forecaster.cycle import CycleOutcome, backfill, close_abandoned_runs
-    from forecaster.daemon.jobs import opened_context
+    from forecaster import app
+    from forecaster.cycle import CycleOutcome
 
     if args.end < args.start:
         raise UserError(f"--end {args.end} is before --start {args.start}")
@@ -87,7 +64,6 @@ def command_backfill(args: argparse.Namespace) -> int:
     if not sessions:
         raise UserError(f"no trading session between {args.start} and {args.end}")
     settings = settings_of(args)
-    stop = threading.Event()
     # A progress bar on a terminal only: in a container's log it would be noise.
     with tqdm(total=len(sessions), unit="session", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
 
@@ -95,13 +71,11 @@ def command_backfill(args: argparse.Namespace) -> int:
             bar.set_postfix_str(str(outcome.as_of), refresh=False)
             bar.update()
 
-        with stop_on_signals(stop), opened_context(settings, role="forecaster backfill", stop=stop) as (context, _):
-            close_abandoned_runs(context)
-            try:
-                outcomes = backfill(context, args.start, args.end, on_cycle=advance)
-            except CycleInterrupted:
-                log.warning(_STOPPED)
-                return EXIT_FAILURE
+        try:
+            outcomes = app.run_backfill(settings, args.start, args.end, on_cycle=advance)
+        except CycleInterrupted:
+            log.warning(_STOPPED)
+            return EXIT_FAILURE
     failed = sum(1 for outcome in outcomes if outcome.status == "failed")
     print(
         f"backfill {args.start} .. {args.end}: {len(outcomes)} sessions, "

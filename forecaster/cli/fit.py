@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forecaster.errors import EXIT_OK, UserError
+from forecaster.errors import EXIT_FAILURE, EXIT_OK, UserError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from forecaster.model.forecasting import Forecast
+    from forecaster.model.intervals import PredictionInterval
+    from forecaster.model.step import StepResult
 
 
 def read_params_file(path: str) -> np.ndarray:
@@ -40,7 +42,7 @@ def read_params_file(path: str) -> np.ndarray:
     return row
 
 
-def _write_losses_csv(path: str, tickers: list[str], losses: np.ndarray) -> None:
+def _write_losses_csv(path: str, tickers: list[str], losses: list[np.ndarray]) -> None:
     """epoch,loss for one ticker; ticker,epoch,loss for several."""
     try:
         with open(path, "w", newline="") as handle:
@@ -56,81 +58,67 @@ def _write_losses_csv(path: str, tickers: list[str], losses: np.ndarray) -> None
         raise UserError(f"{path}: cannot write ({error.strerror})") from None
 
 
-def _intervals(forecast: Forecast, closes: Any, width: int) -> list[dict[str, Any] | None]:
-    """Each ticker's 80 % and 95 % interval of its next close. With no forecast history in a
-    file, this is the interval method's fallback (the file's own returns, volatility-scaled)."""
-    from forecaster.model import intervals
-
-    window = intervals.closes_matrix(closes, forecast.tickers, width)  # (tickers, closes)
-    bounds = intervals.intervals(
-        intervals.IntervalState.empty(len(forecast.tickers)),
-        forecast.predicted_close,
-        intervals.volatility_scale(window),
-        intervals.fallback_scores(window),
-    )
-    return [
-        None
-        if bounds.method[k] is None
-        else {
-            "lower_80": float(bounds.lower_80[k]),
-            "upper_80": float(bounds.upper_80[k]),
-            "lower_95": float(bounds.lower_95[k]),
-            "upper_95": float(bounds.upper_95[k]),
-            "method": bounds.method[k],
-        }
-        for k in range(len(forecast.tickers))
-    ]
+def _interval_json(interval: PredictionInterval | None) -> dict[str, Any] | None:
+    if interval is None:
+        return None
+    return {
+        "lower_80": interval.lower_80,
+        "upper_80": interval.upper_80,
+        "lower_95": interval.lower_95,
+        "upper_95": interval.upper_95,
+        "method": interval.method,
+    }
 
 
 def command_fit(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from forecaster.model.cell import params_to_dict
-    from forecaster.model.features import TrainingWindows, training_windows
-    from forecaster.model.forecasting import fit_and_forecast, initial_params
+    from forecaster.model.closes import ClosesMatrix
     from forecaster.model.presets import get_preset
+    from forecaster.model.step import forecast_step
     from forecaster.prices.files import read_price_file
 
     preset = get_preset(args.preset)
     prices = read_price_file(args.prices, ticker=args.ticker)
-    closes = prices.select("ticker", "session_date", "close")
-    windows = training_windows(closes, lags=preset.lags, window=preset.window)
-    n_tickers = len(windows.tickers)
-    params = initial_params(n_tickers)
-    if args.init_params:
-        params[:] = read_params_file(args.init_params)
+    tickers = prices["ticker"].unique(maintain_order=True).to_list()
+    matrix = ClosesMatrix.from_frame(prices, tickers, preset.window + preset.lags)
+    for ticker, count in zip(tickers, matrix.counts, strict=True):
+        if count < preset.lags + 1:
+            raise UserError(f"{ticker}: {count} closes, need at least {preset.lags + 1} for {preset.lags} lags")
+    initial = read_params_file(args.init_params) if args.init_params else None
     epochs = args.epochs or preset.epochs_first_fit
+
+    def step(rows: ClosesMatrix, epochs: int) -> StepResult:
+        # No stored state and no target session: a first fit, and the intervals' fallback
+        # (the file's own volatility-scaled returns), as a new ticker's first cycle gets.
+        none = [None] * len(rows.tickers)
+        return forecast_step(rows, preset, epochs=epochs, warm=none, targets=none, initial=initial)
 
     # One epoch of the first ticker loads the compiled kernels (or compiles them, once per
     # install), so that train_seconds is the training alone.
     started = time.perf_counter()
-    first_ticker = TrainingWindows(
-        tickers=windows.tickers[:1],
-        x=windows.x[:1],
-        y=windows.y[:1],
-        first=windows.first[:1],
-        latest_lags=windows.latest_lags[:1],
-    )
-    fit_and_forecast(first_ticker, preset, epochs=1)
+    step(matrix.rows(tickers[:1]), 1)
     load_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    forecast = fit_and_forecast(windows, preset, epochs=epochs, params=params)
+    result = step(matrix, epochs)
     train_seconds = time.perf_counter() - started
 
     if args.losses_csv:
-        _write_losses_csv(args.losses_csv, forecast.tickers, forecast.losses)
-
-    bands = _intervals(forecast, closes, preset.window + preset.lags)
+        _write_losses_csv(args.losses_csv, [f.ticker for f in result.forecasts], [f.losses for f in result.forecasts])
+    samples = dict(zip(tickers, np.minimum(matrix.counts - preset.lags, preset.window), strict=True))
     results: list[dict[str, Any]] = [
         {
-            "ticker": ticker,
-            "samples": int(windows.x.shape[1] - windows.first[k]),
-            "final_loss": float(forecast.losses[k, -1]),
-            "last_close": float(forecast.last_close[k]),
-            "next_close": float(forecast.predicted_close[k]),
-            "interval": bands[k],
-            "params": params_to_dict(forecast.params[k]),
+            "ticker": forecast.ticker,
+            "samples": int(samples[forecast.ticker]),
+            "final_loss": float(forecast.losses[-1]),
+            "last_close": forecast.last_close,
+            "next_close": forecast.predicted_close,
+            "interval": _interval_json(forecast.interval),
+            "params": params_to_dict(forecast.checkpoint.params),
         }
-        for k, ticker in enumerate(forecast.tickers)
+        for forecast in result.forecasts
     ]
     if args.json:
         summary = {
@@ -140,19 +128,23 @@ def command_fit(args: argparse.Namespace) -> int:
             "train_seconds": train_seconds,
             "tickers": results,
         }
-        if n_tickers == 1:
+        if len(tickers) == 1:
             summary |= {key: results[0][key] for key in ("ticker", "final_loss", "params", "next_close", "interval")}
         print(json.dumps(summary))
     else:
         print(
-            f"preset {preset.name}: {epochs} epochs, {n_tickers} ticker(s), training took {train_seconds:.3f} s "
+            f"preset {preset.name}: {epochs} epochs, {len(tickers)} ticker(s), training took {train_seconds:.3f} s "
             f"(loading the compiled trainer {load_seconds:.2f} s)"
         )
-        for result in results:
-            band = result["interval"]
+        for row in results:
+            band = row["interval"]
             shown = f", 80 % interval {band['lower_80']:.4f} .. {band['upper_80']:.4f}" if band else ""
             print(
-                f"  {result['ticker']}: {result['samples']} samples, final loss {result['final_loss']:.6g}, "
-                f"last close {result['last_close']:.4f}, next close forecast {result['next_close']:.4f}{shown}"
+                f"  {row['ticker']}: {row['samples']} samples, final loss {row['final_loss']:.6g}, "
+                f"last close {row['last_close']:.4f}, next close forecast {row['next_close']:.4f}{shown}"
             )
+    if result.diverged:
+        shown = ", ".join(result.diverged)
+        print(f"forecaster fit: training diverged (a non-finite loss, weight or forecast) for {shown}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK

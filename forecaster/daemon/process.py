@@ -13,12 +13,10 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 
-from forecaster.config import Settings
 from forecaster.daemon import heartbeat
 from forecaster.daemon.leadership import Leadership
-from forecaster.daemon.scheduler import started_scheduler
+from forecaster.daemon.scheduler import Schedule, started_scheduler
 from forecaster.errors import CycleInterrupted, one_line
 from forecaster.signals import stop_on_signals
 
@@ -49,23 +47,23 @@ def _try_to_lead(leadership: Leadership, unreachable: list[str]) -> bool:
 
 
 def serve(
-    settings: Settings,
-    triggers: tuple[CronTrigger, CronTrigger],
+    schedule: Schedule,
     *,
     forecast: Callable[[str], object],
     report: Callable[[], object],
     work: Callable[[], int],
     leadership: Leadership,
+    heartbeat_file: str | None,
     stop: threading.Event,
 ) -> None:
     """Runs until SIGTERM or SIGINT. On PostgreSQL every process runs `work` (claim and train
     the cycles' tasks) in a worker thread; the one process that holds `leadership` also schedules
     `forecast` at once (the catch-up) and then on its trigger (it is passed what fired it), and
-    `report` on the report schedule. The scheduler checks every few seconds that it still holds
-    the lock and steps down when it does not (its database connection died); the others try to
-    take it every few seconds, riding out database outages, so another takes over when the
-    scheduler dies. On a signal, the job in flight sees `stop`, ends at its next ticker chunk,
-    and this returns once it has."""
+    `report` on the report schedule; with a `heartbeat_file`, every process beats into it. The
+    scheduler checks every few seconds that it still holds the lock and steps down when it does
+    not (its database connection died); the others try to take it every few seconds, riding out
+    database outages, so another takes over when the scheduler dies. On a signal, the job in
+    flight sees `stop`, ends at its next ticker chunk, and this returns once it has."""
 
     def work_until_stopped() -> None:
         while not stop.is_set():
@@ -99,14 +97,14 @@ def serve(
             while not stop.is_set():  # a timed wait keeps the main thread ready for signals
                 if scheduler is None:
                     if _try_to_lead(leadership, unreachable):
-                        scheduler = started_scheduler(settings, triggers, forecast, report)
+                        scheduler = started_scheduler(schedule, forecast, report)
                 elif not leadership.verify():
                     log.warning("stepping down as the scheduler; another process may take over")
                     scheduler.shutdown(wait=True)  # the job in flight stops at its next check
                     scheduler = None
-                if settings.heartbeat_file:
+                if heartbeat_file:
                     heartbeat.beat(
-                        settings.heartbeat_file,
+                        heartbeat_file,
                         role="worker" if scheduler is None else "scheduler",
                         database=unreachable[0] if unreachable else "ok",
                     )

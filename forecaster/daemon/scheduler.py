@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -31,25 +32,37 @@ def _log_job_event(event: JobExecutionEvent) -> None:
         log.error("job %s failed: %s", event.job_id, event.exception, exc_info=event.exception)
 
 
-def daemon_triggers(settings: Settings) -> tuple[CronTrigger, CronTrigger]:
-    """The forecast and report triggers; parsed before anything else so a bad one changes nothing."""
-    return (
-        cron_trigger(settings.schedule, settings.timezone),
-        cron_trigger(settings.report_schedule, settings.timezone, setting="report_schedule"),
-    )
+@dataclass(frozen=True)
+class Schedule:
+    """When the daemon forecasts and reports: both triggers, parsed before anything else so a bad
+    one changes nothing, with what APScheduler's job defaults need."""
+
+    forecast: CronTrigger
+    report: CronTrigger
+    forecast_expression: str
+    report_expression: str
+    timezone: str
+    misfire_grace_seconds: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Schedule:
+        return cls(
+            forecast=cron_trigger(settings.schedule, settings.timezone),
+            report=cron_trigger(settings.report_schedule, settings.timezone, setting="report_schedule"),
+            forecast_expression=settings.schedule,
+            report_expression=settings.report_schedule,
+            timezone=settings.timezone,
+            misfire_grace_seconds=settings.misfire_grace_seconds,
+        )
 
 
 def started_scheduler(
-    settings: Settings,
-    triggers: tuple[CronTrigger, CronTrigger],
-    forecast: Callable[[str], object],
-    report: Callable[[], object],
+    schedule: Schedule, forecast: Callable[[str], object], report: Callable[[], object]
 ) -> BackgroundScheduler:
     """A started scheduler: the forecast job at once (the catch-up) and on its trigger, the report on its own."""
-    forecast_trigger, report_trigger = triggers
     scheduler = BackgroundScheduler(
-        timezone=settings.timezone,
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.misfire_grace_seconds},
+        timezone=schedule.timezone,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": schedule.misfire_grace_seconds},
     )
     scheduler.add_listener(_log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     first = threading.Event()
@@ -59,17 +72,19 @@ def started_scheduler(
             first.set()
             forecast("catch-up on becoming the scheduler")
         else:
-            fired = previous_fire_time(forecast_trigger, datetime.now(UTC))
+            fired = previous_fire_time(schedule.forecast, datetime.now(UTC))
             forecast(f"the trigger at {fired.isoformat() if fired else 'unknown'}")
 
-    scheduler.add_job(forecast_now_or_on_trigger, forecast_trigger, id=FORECAST_JOB_ID, next_run_time=datetime.now(UTC))
-    scheduler.add_job(report, report_trigger, id=REPORT_JOB_ID)
+    scheduler.add_job(
+        forecast_now_or_on_trigger, schedule.forecast, id=FORECAST_JOB_ID, next_run_time=datetime.now(UTC)
+    )
+    scheduler.add_job(report, schedule.report, id=REPORT_JOB_ID)
     scheduler.start()
     log.info(
         "daemon started as the scheduler: forecasts on %r, reports on %r (%s); next forecast after the catch-up: %s",
-        settings.schedule,
-        settings.report_schedule,
-        settings.timezone,
-        next_fire_time(forecast_trigger, datetime.now(UTC)),
+        schedule.forecast_expression,
+        schedule.report_expression,
+        schedule.timezone,
+        next_fire_time(schedule.forecast, datetime.now(UTC)),
     )
     return scheduler

@@ -26,6 +26,8 @@ in the precision of its arrays.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numba
 import numpy as np
 
@@ -91,7 +93,12 @@ def params_to_dict(row: np.ndarray) -> dict[str, float]:
     return {name: float(value) for name, value in zip(PARAMETER_NAMES, row, strict=True)}
 
 
-def params_from_dict(values: dict[str, float]) -> np.ndarray:
+def initial_params(tickers: int) -> np.ndarray:
+    """The notebook's starting weights for every ticker: (tickers, 12)."""
+    return np.tile(params_from_dict(NOTEBOOK_INITIAL_PARAMS), (tickers, 1))
+
+
+def params_from_dict(values: Mapping[str, float]) -> np.ndarray:
     """A (12,) parameter row from a mapping of the 12 names; missing or extra names are errors."""
     missing = [name for name in PARAMETER_NAMES if name not in values]
     extra = sorted(set(values) - set(PARAMETER_NAMES))

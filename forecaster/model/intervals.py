@@ -30,16 +30,16 @@ The method, per ticker:
   out-of-sample ones, without needing anything from the fit. A window with fewer than
   `MIN_SCORES` returns as well gives no interval (NaN bounds, method None).
 
-Once per session and ticker, in one step (`interval_step`, fed by `closes_matrix` and
-`realised_closes` from the closes the cycle loaded): the previous forecast's score
-joins the state (`advance_state`), σ and the fallback scores come from the closes window,
-the bounds are computed (`intervals`), and the new forecast becomes the state's pending one
-(`with_pending`). No pass over history: the state carries what is needed from earlier
-sessions, at most `WINDOW` scores and one pending forecast, and is JSON (`state_to_json`,
-`state_from_json`). Every function works on many tickers at once, each ticker touching only
-its own row, and is deterministic: scores are rounded to `SCORE_DECIMALS` when they enter
-the state, so a state that went through JSON continues exactly as one kept in memory.
-`replay` runs the same step over stored forecasts (benchmarks and tests).
+Once per session and ticker, in one step (`interval_step`, fed from the ClosesMatrix the
+forecast step works on): the previous forecast's score joins the state (`advance_state`), σ
+and the fallback scores come from the closes window, the bounds are computed (`intervals`),
+and the new forecast becomes the state's pending one (`with_pending`). No pass over history:
+the state carries what is needed from earlier sessions, at most `WINDOW` scores and one
+pending forecast, and is JSON (`state_to_json`, `state_from_json`). Every function works on
+many tickers at once, each ticker touching only its own row, and is deterministic: scores
+are rounded to `SCORE_DECIMALS` when they enter the state, so a state that went through JSON
+continues exactly as one kept in memory. `replay` runs the same step over stored forecasts
+(benchmarks and tests).
 
 W = 250, λ = 0.94 and the symmetric rule were chosen on the tuning spans of
 benchmarks/accuracy.py (README, "Prediction intervals").
@@ -57,6 +57,7 @@ import numpy as np
 import polars as pl
 
 from forecaster import calendar
+from forecaster.model.closes import ClosesMatrix
 from forecaster.model.volatility import EWMA_DECAY, ewma_volatility
 
 LEVELS: tuple[float, float] = (0.80, 0.95)
@@ -98,6 +99,17 @@ class IntervalState:
 
 
 @dataclass(frozen=True)
+class PredictionInterval:
+    """80 % and 95 % bounds of one forecast close, and the method that made them."""
+
+    lower_80: float
+    upper_80: float
+    lower_95: float
+    upper_95: float
+    method: str
+
+
+@dataclass(frozen=True)
 class Bounds:
     """The intervals of many tickers' forecasts; NaN bounds (and method None) for no interval."""
 
@@ -107,6 +119,15 @@ class Bounds:
     upper_95: np.ndarray  # (tickers,)
     method: list[str | None]  # (tickers,): METHOD_CONFORMAL, METHOD_FALLBACK or None
 
+    def interval(self, k: int) -> PredictionInterval | None:
+        """Ticker k's interval, None when it has none."""
+        method = self.method[k]
+        if method is None:
+            return None
+        return PredictionInterval(
+            float(self.lower_80[k]), float(self.upper_80[k]), float(self.lower_95[k]), float(self.upper_95[k]), method
+        )
+
 
 def volatility_scale(closes: np.ndarray, decay: float = EWMA_DECAY) -> np.ndarray:
     """σ through the latest close: (tickers, n) closes, oldest first (0 or NaN padding at the
@@ -114,10 +135,11 @@ def volatility_scale(closes: np.ndarray, decay: float = EWMA_DECAY) -> np.ndarra
     return ewma_volatility(closes, decay)[:, -1]
 
 
-def fallback_scores(closes: np.ndarray, decay: float = EWMA_DECAY) -> np.ndarray:
+def fallback_scores(closes: np.ndarray, sigma: np.ndarray | None = None) -> np.ndarray:
     """The naive forecast's standardised errors over a window: (tickers, n) closes, oldest
-    first -> (tickers, n - 1) scores |r_t| / σ_(t-1), NaN where a return touches padding."""
-    sigma = ewma_volatility(closes, decay)  # (tickers, n)
+    first -> (tickers, n - 1) scores |r_t| / σ_(t-1), NaN where a return touches padding.
+    `sigma` is ewma_volatility(closes) when the caller has it already."""
+    sigma = ewma_volatility(closes) if sigma is None else sigma  # (tickers, n)
     valid = np.isfinite(closes) & (closes > 0)
     safe = np.where(valid, closes, 1.0)
     returns = np.abs(np.log(safe[:, 1:] / safe[:, :-1]))  # (tickers, n - 1)
@@ -194,7 +216,10 @@ def intervals(state: IntervalState, predicted_close: np.ndarray, sigma: np.ndarr
 
 
 def with_pending(
-    state: IntervalState, predicted_close: np.ndarray, sigma: np.ndarray, target_session: date | Sequence[date]
+    state: IntervalState,
+    predicted_close: np.ndarray,
+    sigma: np.ndarray,
+    target_session: date | Sequence[date | None],
 ) -> IntervalState:
     """The state after making forecasts for `target_session` (one date for all, or one per ticker)."""
     tickers = len(predicted_close)
@@ -215,59 +240,29 @@ def interval_step(
     realised_close: np.ndarray,
     closes: np.ndarray,
     predicted_close: np.ndarray,
-    target_session: date | Sequence[date],
+    target_session: date | Sequence[date | None],
+    *,
+    sigma: np.ndarray | None = None,
 ) -> tuple[Bounds, IntervalState]:
     """One session for many tickers: score yesterday's forecasts, bound today's, remember them.
 
     state: each ticker's state as of its previous forecast; realised_close (tickers,): the
-    close of its pending target session (NaN when unknown, see `realised_closes`); closes
-    (tickers, n): the closes the forecast was made from, oldest first, the last one the
-    session forecast from (0 or NaN padding at the front); predicted_close (tickers,).
-    Returns the bounds and the state to store with this session's model state.
+    close of its pending target session (NaN when unknown: ClosesMatrix.close_on of the
+    state's pending targets); closes (tickers, n): the closes the forecast was made from,
+    oldest first, the last one the session forecast from (0 or NaN padding at the front);
+    predicted_close (tickers,); `sigma` (tickers, n) is ewma_volatility(closes) when the
+    caller computed it already (the forecast step has). Returns the bounds and the state to
+    store with this session's model state.
     """
     assert closes.shape[0] == len(predicted_close) == len(state.pending_close), (
         f"tickers disagree: closes {closes.shape[0]}, forecasts {len(predicted_close)}, "
         f"state {len(state.pending_close)}"
     )
     advanced = advance_state(state, realised_close)
-    sigma_series = ewma_volatility(closes)  # (tickers, n)
-    sigma = sigma_series[:, -1]  # (tickers,)
-    bounds = intervals(advanced, predicted_close, sigma, fallback_scores(closes))
-    return bounds, with_pending(advanced, predicted_close, sigma, target_session)
-
-
-def closes_matrix(closes: pl.DataFrame, tickers: Sequence[str], width: int) -> np.ndarray:
-    """The (tickers, width) array `interval_step` takes from a (ticker, session_date, close) frame
-    (the closes a cycle loads): each ticker's last `width` closes, oldest first, right-aligned,
-    NaN in front where it has fewer."""
-    out = np.full((len(tickers), width), np.nan)
-    index = pl.DataFrame(
-        {"ticker": list(tickers), "k": np.arange(len(tickers))}, schema={"ticker": pl.String, "k": pl.Int64}
-    )
-    recent = (
-        closes.select("ticker", "session_date", "close")
-        .join(index, on="ticker")
-        .sort("k", "session_date")
-        .group_by("k", maintain_order=True)
-        .tail(width)
-        .with_columns((width - pl.len().over("k") + pl.int_range(pl.len()).over("k")).alias("slot"))  # right-aligned
-    )
-    out[recent["k"].to_numpy(), recent["slot"].to_numpy()] = recent["close"].to_numpy()
-    return out
-
-
-def realised_closes(state: IntervalState, tickers: Sequence[str], closes: pl.DataFrame) -> np.ndarray:
-    """The close of each ticker's pending target session from a (ticker, session_date, close)
-    frame (the closes a cycle loads): (tickers,), NaN when the state has no pending forecast
-    or the frame has no close on its target."""
-    wanted = pl.DataFrame(
-        {"ticker": list(tickers), "session_date": state.pending_target, "k": np.arange(len(tickers))},
-        schema={"ticker": pl.String, "session_date": pl.Date, "k": pl.Int64},
-    )
-    found = wanted.join(
-        closes.select("ticker", "session_date", "close"), on=["ticker", "session_date"], how="left"
-    ).sort("k")
-    return found["close"].fill_null(np.nan).to_numpy().astype(np.float64)
+    sigma_series = ewma_volatility(closes) if sigma is None else sigma  # (tickers, n)
+    latest_sigma = sigma_series[:, -1]  # (tickers,)
+    bounds = intervals(advanced, predicted_close, latest_sigma, fallback_scores(closes, sigma_series))
+    return bounds, with_pending(advanced, predicted_close, latest_sigma, target_session)
 
 
 def state_to_json(state: IntervalState) -> list[dict[str, Any]]:
@@ -319,8 +314,8 @@ def replay(predictions: pl.DataFrame, prices: pl.DataFrame, *, closes_per_foreca
     """The intervals the cycle would have given stored forecasts, session by session, with
     `interval_step`: predictions (ticker, as_of, target_session, predicted_close), prices
     (ticker, session_date, close). `closes_per_forecast` is the preset's window + lags: the
-    cycle loads the closes of that many NYSE sessions through as_of (fewer where some are
-    missing), and so does the replay.
+    cycle forecasts from the closes of that many NYSE sessions through as_of (fewer where some
+    are missing), and so does the replay.
 
     Returns the predictions with lower_80, upper_80, lower_95, upper_95, interval_method
     (sorted by as_of, ticker). A ticker's state starts empty at its first forecast here and
@@ -330,24 +325,20 @@ def replay(predictions: pl.DataFrame, prices: pl.DataFrame, *, closes_per_foreca
     prices = prices.select("ticker", "session_date", "close").sort("ticker", "session_date")
     tickers = sorted(predictions["ticker"].unique().to_list())
     index = {t: k for k, t in enumerate(tickers)}
-    by_ticker = {t: part for (t,), part in prices.group_by("ticker", maintain_order=True)}
-    dates = {t: part["session_date"].to_numpy() for t, part in by_ticker.items()}
-    values = {t: part["close"].to_numpy() for t, part in by_ticker.items()}
     state = IntervalState.empty(len(tickers))
     out = []
     for (as_of,), day in predictions.group_by("as_of", maintain_order=True):
         rows = [index[t] for t in day["ticker"]]
         day_state = _take(state, rows)
-        window = np.full((len(rows), closes_per_forecast), np.nan)  # (tickers today, closes)
-        first = np.datetime64(calendar.sessions_back(as_of, closes_per_forecast))  # as the cycle loads them
-        for j, ticker in enumerate(day["ticker"]):
-            start = np.searchsorted(dates[ticker], first, side="left")
-            end = np.searchsorted(dates[ticker], np.datetime64(as_of), side="right")
-            seen = values[ticker][start:end]
-            window[j, closes_per_forecast - len(seen) :] = seen
-        realised = realised_closes(day_state, day["ticker"].to_list(), prices)
+        first = calendar.sessions_back(as_of, closes_per_forecast)  # as the cycle loads them
+        seen = prices.filter(pl.col("session_date").is_between(first, as_of))
+        matrix = ClosesMatrix.from_frame(seen, day["ticker"].to_list(), closes_per_forecast)
         bounds, day_state = interval_step(
-            day_state, realised, window, day["predicted_close"].to_numpy(), day["target_session"].to_list()
+            day_state,
+            matrix.close_on(day_state.pending_target),
+            matrix.closes,
+            day["predicted_close"].to_numpy(),
+            day["target_session"].to_list(),
         )
         state = _put(state, rows, day_state)
         out.append(

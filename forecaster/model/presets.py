@@ -10,7 +10,7 @@ from typing import Literal
 
 from forecaster.errors import UserError
 
-#: How closes become the cell's inputs and target (see forecasting._scaled):
+#: How closes become the cell's inputs and target (see forecaster.model.features):
 #:   "none": raw closes (the notebook);
 #:   "vol_scaled_returns": the daily log returns in percent, 100 · log(close / previous close),
 #:   so `lags` closes give lags − 1 returns and the target is the next session's return, each

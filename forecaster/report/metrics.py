@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import polars as pl
 
-#: Prediction-interval levels, in percent.
-LEVELS = (80, 95)
+from forecaster.model.intervals import LEVELS as INTERVAL_LEVELS
+
+#: Prediction-interval levels, in percent (the interval method's, forecaster.model.intervals).
+LEVELS: tuple[int, ...] = tuple(round(100 * level) for level in INTERVAL_LEVELS)
 #: A coverage further than this many percentage points from its level is flagged.
 COVERAGE_TOLERANCE = 5.0
 

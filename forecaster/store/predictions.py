@@ -1,15 +1,69 @@
-"""The predictions table: which forecasts are made already. (How they fared: store.accuracy.)
-
-Forecasts are written by model_states.save_training_results, with the state that made them.
-"""
+"""The predictions table: forecasts written, and which are made already. (How they fared: store.accuracy.)"""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
+from forecaster.model.intervals import PredictionInterval
+from forecaster.store.bulk import upsert
 from forecaster.store.schema import predictions
+
+#: The interval columns, in PredictionInterval's order (method last, as interval_method).
+INTERVAL_COLUMNS = ("lower_80", "upper_80", "lower_95", "upper_95", "interval_method")
+
+
+@dataclass(frozen=True)
+class ForecastRow:
+    """A predictions row: made after the close of `as_of` for `target_session`."""
+
+    ticker: str
+    preset: str
+    as_of: date
+    target_session: date
+    predicted_close: float
+    last_close: float
+    interval: PredictionInterval | None
+    run_id: int
+    created_at: datetime
+
+
+def _interval_columns(interval: PredictionInterval | None) -> dict[str, Any]:
+    if interval is None:
+        return dict.fromkeys(INTERVAL_COLUMNS)
+    values = (interval.lower_80, interval.upper_80, interval.lower_95, interval.upper_95, interval.method)
+    return dict(zip(INTERVAL_COLUMNS, values, strict=True))
+
+
+def save_forecasts(rows: Sequence[ForecastRow], *, connection: sa.Connection) -> None:
+    """Upserts forecasts in one statement: a forecast saved again replaces the one of the same key."""
+    if not rows:
+        return
+    connection.execute(
+        upsert(
+            connection,
+            predictions,
+            update=["as_of", "predicted_close", "last_close", "run_id", "created_at", *INTERVAL_COLUMNS],
+        ),
+        [
+            {
+                "ticker": r.ticker,
+                "preset": r.preset,
+                "target_session": r.target_session,
+                "as_of": r.as_of,
+                "predicted_close": r.predicted_close,
+                "last_close": r.last_close,
+                "run_id": r.run_id,
+                "created_at": r.created_at,
+                **_interval_columns(r.interval),
+            }
+            for r in rows
+        ],
+    )
 
 
 def predicted_tickers(preset: str, target_session: date, *, connection: sa.Connection) -> set[str]:
@@ -18,11 +72,6 @@ def predicted_tickers(preset: str, target_session: date, *, connection: sa.Conne
         predictions.c.preset == preset, predictions.c.target_session == target_session
     )
     return set(connection.execute(statement).scalars())
-
-
-def count_for_run(run_id: int, *, connection: sa.Connection) -> int:
-    """Forecasts written by a run."""
-    return connection.execute(sa.select(sa.func.count()).where(predictions.c.run_id == run_id)).scalar_one()
 
 
 def latest_as_of(preset: str, *, connection: sa.Connection) -> date | None:

@@ -11,7 +11,7 @@ from datetime import date
 import polars as pl
 
 from forecaster.prices.sources.base import FetchResult, PriceSource
-from forecaster.retries import StopRequested, with_backoff
+from forecaster.retries import Backoff, StopRequested, with_backoff
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +21,14 @@ class _Unfetched(Exception):
 
 
 class RetryingSource:
-    """Wraps a PriceSource: tickers that fail are fetched again after 1, 2, 4… × `backoff_seconds`,
-    up to `retries` more times; a stop request ends the waiting early. What still fails is returned
+    """Wraps a PriceSource: tickers that fail are fetched again after 1, 2, 4… × backoff.first_delay,
+    up to backoff.retries more times; a stop request ends the waiting early. What still fails is returned
     as failed, for the run to record and the next cycle to retry."""
 
-    def __init__(self, source: PriceSource, *, retries: int, backoff_seconds: float, stop: threading.Event) -> None:
+    def __init__(self, source: PriceSource, *, backoff: Backoff, stop: threading.Event) -> None:
         self.source = source
         self.name = source.name
-        self.retries = retries
-        self.backoff_seconds = backoff_seconds
+        self.backoff = backoff
         self.stop = stop
 
     def fetch(self, tickers: Sequence[str], start: date, end: date) -> FetchResult:
@@ -49,12 +48,15 @@ class RetryingSource:
 
         def announce(_error: BaseException, retry: int, seconds: float) -> None:
             log.info(
-                "fetch failed for %d ticker(s); retry %d of %d in %.1f s", len(failures), retry, self.retries, seconds
+                "fetch failed for %d ticker(s); retry %d of %d in %.1f s",
+                len(failures),
+                retry,
+                self.backoff.retries,
+                seconds,
             )
 
         retrying = with_backoff(
-            retries=self.retries,
-            first_delay=self.backoff_seconds,
+            self.backoff,
             stop=self.stop,
             retry_on=_Unfetched,
             before_wait=announce,

@@ -1,0 +1,135 @@
+"""The composition root: from the settings to a running `run`, `run --once` or `backfill`.
+
+This is the one module that turns Settings into the objects the rest of the package takes:
+the engine, the price source (with its retries), the preset, the scheduler lock and the
+CycleContext that carries them; it also owns the process-level wiring (signals, waiting for a
+database that is not up yet). Everything below receives those objects, never the settings.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+from forecaster import cycle, worker
+from forecaster.config import Settings
+from forecaster.context import CycleContext
+from forecaster.cycle import CycleOutcome
+from forecaster.daemon.jobs import forecast_job_as_scheduler, report_job
+from forecaster.daemon.leadership import Leadership
+from forecaster.daemon.process import serve
+from forecaster.daemon.scheduler import Schedule
+from forecaster.errors import CycleInterrupted
+from forecaster.model.presets import get_preset
+from forecaster.prices.sources import source_from_spec
+from forecaster.prices.sources.retrying import RetryingSource
+from forecaster.retries import Backoff, StopRequested, database_retrying
+from forecaster.signals import stop_on_signals
+from forecaster.store.database import opened_engine, upgrade
+
+
+@contextmanager
+def opened_context(
+    settings: Settings,
+    *,
+    role: str,
+    stop: threading.Event,
+    exclusive: bool = True,
+    wait_for_database: bool = False,
+) -> Iterator[tuple[CycleContext, Leadership]]:
+    """The context of a command that writes, and its scheduler lock.
+
+    Preset and source first, so bad settings fail before the database is touched. Then, with
+    `exclusive`, the scheduler lock is taken or the command refused (on SQLite always: one
+    writing process per file), before the migrations run. With `wait_for_database` (the
+    daemon), a database that cannot be reached yet is retried with backoff. The lock is
+    released and the engine's connections closed when the block ends."""
+    preset = get_preset(settings.preset)
+    source = RetryingSource(
+        source_from_spec(settings.source, tickers=settings.tickers),
+        backoff=Backoff(settings.fetch_retries, settings.fetch_backoff_seconds),
+        stop=stop,
+    )
+    database_backoff = Backoff(settings.database_retries, settings.database_backoff_seconds)
+    with opened_engine(settings.database) as engine:
+        leadership = Leadership(engine, role=role)
+        try:
+            if exclusive or leadership.single_process:
+                _when_reachable(leadership.acquire_or_refuse, database_backoff, stop, retry=wait_for_database)
+            _when_reachable(lambda: upgrade(engine), database_backoff, stop, retry=wait_for_database)
+            yield (
+                CycleContext(
+                    engine=engine,
+                    source=source,
+                    tickers=settings.tickers,
+                    preset=preset,
+                    history_sessions=settings.history_sessions,
+                    claim_size=settings.claim_size,
+                    lease=timedelta(seconds=settings.lease_seconds),
+                    stop_event=stop,
+                    lock=leadership,
+                ),
+                leadership,
+            )
+        finally:
+            leadership.release()
+
+
+def _when_reachable(step: Callable[[], None], backoff: Backoff, stop: threading.Event, *, retry: bool) -> None:
+    """Runs `step`; with `retry`, again while the database cannot be reached (a container
+    started before its database). A stop request during a wait ends the command."""
+    if not retry:
+        step()
+        return
+    try:
+        database_retrying(backoff, stop)(step)
+    except StopRequested as stopped:
+        raise CycleInterrupted from stopped
+
+
+def run_once(settings: Settings, *, through: date | None) -> list[CycleOutcome]:
+    """`forecaster run --once`: catch up every session owed through `through` (default: the latest
+    session whose close has passed), then return. A stop request raises CycleInterrupted."""
+    Schedule.from_settings(settings)  # a bad schedule is refused here too, before any work
+    stop = threading.Event()
+    with (
+        stop_on_signals(stop),
+        opened_context(settings, role="forecaster run --once", stop=stop) as (context, _),
+    ):
+        return cycle.catch_up_now(context, through=through)
+
+
+def run_backfill(
+    settings: Settings, start: date, end: date, *, on_cycle: Callable[[CycleOutcome], None] | None = None
+) -> list[CycleOutcome]:
+    """`forecaster backfill`: one cycle for every session from `start` to `end`."""
+    stop = threading.Event()
+    with stop_on_signals(stop), opened_context(settings, role="forecaster backfill", stop=stop) as (context, _):
+        cycle.close_abandoned_runs(context)
+        return cycle.backfill(context, start, end, on_cycle=on_cycle)
+
+
+def run_daemon(settings: Settings) -> None:
+    """`forecaster run`: the daemon, until SIGTERM or SIGINT (see forecaster.daemon.process.serve)."""
+    schedule = Schedule.from_settings(settings)
+    stop = threading.Event()
+    database_backoff = Backoff(settings.database_retries, settings.database_backoff_seconds)
+    with (
+        stop_on_signals(stop),
+        opened_context(settings, role="forecaster run", stop=stop, exclusive=False, wait_for_database=True) as (
+            context,
+            leadership,
+        ),
+    ):
+        serve(
+            schedule,
+            forecast=lambda trigger: forecast_job_as_scheduler(context, database_backoff, trigger=trigger),
+            report=lambda: report_job(context.engine, context.preset.name, Path(settings.report_dir)),
+            work=lambda: worker.work(context),
+            leadership=leadership,
+            heartbeat_file=settings.heartbeat_file,
+            stop=stop,
+        )

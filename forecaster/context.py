@@ -1,0 +1,77 @@
+"""What every cycle of one process shares: the database, the price source, the watch list, the
+preset, the worker's knobs, the clock, the stop request and the scheduler lock.
+
+The composition root (forecaster.app) builds one from the settings for `run`, `run --once` and
+`backfill`; tests build one directly. Nothing below it reads the settings.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from forecaster.config import Settings
+from forecaster.errors import NotInCharge
+from forecaster.model.presets import Preset
+from forecaster.prices.sources.base import PriceSource
+
+_DEFAULTS = Settings.model_fields  # the settings' defaults, for a context built without settings (tests)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SchedulerLock(Protocol):
+    """The scheduler lock as a cycle sees it (forecaster.daemon.leadership.Leadership)."""
+
+    def verify(self) -> bool:
+        """True while this process holds the lock."""
+        ...
+
+
+@dataclass
+class CycleContext:
+    engine: sa.Engine
+    source: PriceSource
+    tickers: Sequence[str]
+    preset: Preset
+    #: how far back to fetch before the first session a ticker is forecast from
+    history_sessions: int = _DEFAULTS["history_sessions"].default
+    claim_size: int = _DEFAULTS["claim_size"].default  # tickers a worker leases at once
+    #: a claim not renewed by then is taken over by another worker
+    lease: timedelta = timedelta(seconds=_DEFAULTS["lease_seconds"].default)
+    clock: Callable[[], datetime] = utc_now
+    host: str = field(default_factory=socket.gethostname)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    #: one claim at a time per process: the compiled trainer already uses every core
+    training_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the scheduler lock this process runs cycles under; None where no lock is involved (tests)
+    lock: SchedulerLock | None = None
+
+    @property
+    def worker_id(self) -> str:
+        return f"{self.host}:{os.getpid()}"
+
+    def should_stop(self) -> bool:
+        return self.stop_event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleeps up to `seconds`; True when a stop was requested meanwhile."""
+        return self.stop_event.wait(seconds)
+
+    def in_charge(self) -> bool:
+        """False once this process no longer holds the scheduler lock (checked before each cycle
+        and while a cycle waits on other workers); always True where no lock is involved."""
+        return self.lock is None or self.lock.verify()
+
+    def check_in_charge(self) -> None:
+        if not self.in_charge():
+            raise NotInCharge("this process no longer holds the scheduler lock")
