@@ -9,7 +9,7 @@ random moment, then once more to the end. Afterwards the two must hold exactly t
 prices, forecasts, model states and losses (all columns but run ids and timestamps), every
 run's counts must add up, no run may be left running and no task left in the queue.
 
-Used by tests/test_chaos.py (a short version, in CI) and benchmarks/chaos.py (a long one).
+Used by tests/e2e/test_chaos.py (a short version, in CI) and benchmarks/chaos.py (a long one).
 """
 
 from __future__ import annotations

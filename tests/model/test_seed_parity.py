@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -13,8 +12,9 @@ from forecaster.model.features import training_windows
 from forecaster.model.forecasting import fit_and_forecast, initial_params
 from forecaster.model.notebook_reference import notebook_initial_values
 from forecaster.model.presets import PRESETS
+from tests.support import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "seed_parity"
+FIXTURES = paths.FIXTURES / "seed_parity"
 
 
 def _reference_windows():

@@ -2,7 +2,7 @@
 
 And a database that cannot be reached is exit 1 from every command. The commands run
 in-process through forecaster.cli.main with settings from the environment.
-(Hypothesis fuzzes files and settings the same way: tests/test_fuzz_inputs.py.)
+(Hypothesis fuzzes files and settings the same way: tests/cli/test_fuzz_inputs.py.)
 """
 
 from __future__ import annotations
