@@ -1,4 +1,7 @@
-"""The real daemon process: catch-up at start, clean exit on SIGTERM, consistent rows."""
+"""The real daemon process: catch-up at start, clean exit on SIGTERM, consistent rows.
+
+(What `forecaster status` says about it: tests/daemon/test_health.py.)
+"""
 
 from __future__ import annotations
 
@@ -93,16 +96,6 @@ def test_sigterm_mid_cycle_records_the_run_as_interrupted_and_the_next_start_com
     _assert_no_ticker_half_written(database_url)
 
 
-def test_status_fails_when_nothing_has_run_yet(sqlite_url):
-    env = forecaster_env(sqlite_url)
-    assert run_forecaster("db", "upgrade", env=env).returncode == 0
-
-    status = run_forecaster("status", env=env)
-
-    assert status.returncode == 1
-    assert "no run yet" in status.stdout
-
-
 @pytest.mark.parametrize("schedule", ["not a cron", "61 18 * * 1-5"])
 def test_a_bad_schedule_is_a_one_line_error(sqlite_url, schedule):
     result = run_forecaster("run", env=forecaster_env(sqlite_url, schedule=schedule, source="synthetic"))
@@ -184,20 +177,3 @@ def test_a_sqlite_file_deleted_under_the_daemon_is_one_error_line_per_trigger_an
     )
     assert "report job failed: OperationalError: unable to open database file" in text
     assert not database.exists()
-
-
-def test_a_daemons_heartbeat_says_it_is_alive_and_reaches_the_database_until_it_stops(sqlite_url, tmp_path):
-    beat = tmp_path / "heartbeat.json"
-    env = forecaster_env(sqlite_url, source="synthetic", tickers="AAA", heartbeat_file=str(beat))
-    before = run_forecaster("status", "--process", env=env)
-    daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
-    try:
-        wait_for(beat.exists, 90, "the first heartbeat")
-        alive = run_forecaster("status", "--process", env=env)
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=60)
-
-    assert before.returncode == 1 and "the daemon is not running" in before.stdout
-    assert alive.returncode == 0, alive.stdout + alive.stderr
-    assert f"pid {daemon.pid} (scheduler)" in alive.stdout and "reaches the database" in alive.stdout
