@@ -122,6 +122,12 @@ def run_backfill(path: Path, tickers: tuple[str, ...], preset: Preset, span: Spa
 # --------------------------------------------------------------------------- intervals
 
 
+def _mean(column: pl.Series) -> float:
+    value = column.mean()
+    assert isinstance(value, int | float), f"the mean of {column.name} is {value!r}"
+    return float(value)
+
+
 def naive_rule_frame(frame: pl.DataFrame, prices: pl.DataFrame, preset: Preset) -> pl.DataFrame:
     """The interval method applied to the naive forecast's errors: intervals around the last close,
     replayed over the same rows as the cycle would have made them."""
@@ -204,20 +210,20 @@ def interval_table(frames: dict[str, pl.DataFrame], tickers: list[str]) -> list[
         }
         n = scored[80]["model"].height
         for level in (80, 95):
-            coverage = 100.0 * float(scored[level]["model"]["covered"].mean())
+            coverage = 100.0 * _mean(scored[level]["model"]["covered"])
             cells.append(f"{coverage:>6.1f}")
             tolerance = 1.5 if ticker == "pooled" else 4.0
             if abs(coverage - level) > tolerance:
                 flags.append(f"cov{level} off by {coverage - level:+.1f} (> {tolerance})")
-        cells += [f"{float(scored[level]['model']['width'].mean()):>8.3f}" for level in (80, 95)]
-        cells += [f"{float(scored[level]['model']['winkler'].mean()):>8.3f}" for level in (80, 95)]
+        cells += [f"{_mean(scored[level]['model']['width']):>8.3f}" for level in (80, 95)]
+        cells += [f"{_mean(scored[level]['model']['winkler']):>8.3f}" for level in (80, 95)]
         for level in (80, 95):
-            ratio = float(common[level]["model"]["width"].mean()) / float(common[level]["naive"]["width"].mean())
+            ratio = _mean(common[level]["model"]["width"]) / _mean(common[level]["naive"]["width"])
             cells.append(f"{ratio:>9.4f}")
             if ticker == "pooled" and ratio > 1.0:
                 flags.append(f"wider than the naive rule at {level}")
         for level in (80, 95):
-            ratio = float(common[level]["model"]["winkler"].mean()) / float(common[level]["fixed"]["winkler"].mean())
+            ratio = _mean(common[level]["model"]["winkler"]) / _mean(common[level]["fixed"]["winkler"])
             cells.append(f"{ratio:>8.4f}")
             if ticker == "pooled" and ratio >= 1.0:
                 flags.append(f"Winkler not better than fixed {FIXED_WINDOW} at {level}")

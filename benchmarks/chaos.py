@@ -65,10 +65,10 @@ def trial(
 ) -> tuple[chaos.ChaosRun, list[str], list[str], float]:
     started = time.monotonic()
     if backend == "sqlite":
-        base = directory / "base.db"
-        chaos.prepare(f"sqlite:///{base}")
+        base_file = directory / "base.db"
+        chaos.prepare(f"sqlite:///{base_file}")
         for name in ("reference", "crashed"):
-            chaos.copy_sqlite(base, directory / f"{name}.db")
+            chaos.copy_sqlite(base_file, directory / f"{name}.db")
         reference, crashed = (f"sqlite:///{directory / name}.db" for name in ("reference", "crashed"))
         return _walk(reference, crashed, seed, kills, max_delay, directory, started)
     with postgres_copies() as (base, reference, crashed):
@@ -78,7 +78,9 @@ def trial(
         return _walk(reference, crashed, seed, kills, max_delay, directory, started)
 
 
-def _walk(reference: str, crashed: str, seed: int, kills: int, max_delay: float, directory: Path, started: float):
+def _walk(
+    reference: str, crashed: str, seed: int, kills: int, max_delay: float, directory: Path, started: float
+) -> tuple[chaos.ChaosRun, list[str], list[str], float]:
     chaos.run_to_the_end(reference)
     run = chaos.kill_again_and_again(crashed, directory, kills=kills, seed=seed, max_delay=max_delay)
     chaos.run_to_the_end(crashed)

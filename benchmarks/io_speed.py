@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from forecaster.prices.sources.synthetic import SyntheticSource
 SP500 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sp500_stocks_2013_2018_long.csv"
 
 
-def best_of(runs: int, action) -> float:
+def best_of(runs: int, action: Callable[[], object]) -> float:
     timings = []
     for _ in range(runs):
         started = time.perf_counter()

@@ -65,7 +65,8 @@ def populate(engine: sa.Engine, tickers: int, sessions: int, intervals: bool) ->
                     tickers_ok=tickers,
                     tickers_failed=0,
                 )
-            ).inserted_primary_key[0]
+                .returning(runs.c.id)
+            ).scalar_one()
             for d in days[:-1]
         ]
         c.execute(

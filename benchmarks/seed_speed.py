@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -28,6 +30,7 @@ from forecaster.model.step import StepResult, forecast_step
 
 PRICES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "seed_parity" / "prices.csv"
 SEED = PRESETS["seed"]
+T = TypeVar("T")
 
 
 def _closes(copies: int = 1) -> ClosesMatrix:
@@ -54,7 +57,7 @@ def _fit(closes: ClosesMatrix, epochs: int) -> StepResult:
     return forecast_step(closes, SEED, epochs=epochs, warm=none, targets=none)
 
 
-def _timed(function) -> tuple[float, object]:
+def _timed(function: Callable[[], T]) -> tuple[float, T]:
     started = time.perf_counter()
     result = function()
     return time.perf_counter() - started, result

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from statistics import median
@@ -71,7 +72,7 @@ def fma_rate_per_core() -> float:
     return 12 * n / best
 
 
-def _timed_cpu(function) -> float:
+def _timed_cpu(function: Callable[[], object]) -> float:
     started = time.process_time()
     function()
     return time.process_time() - started

@@ -9,7 +9,7 @@ random moment, then once more to the end. Afterwards the two must hold exactly t
 prices, forecasts, model states and losses (all columns but run ids and timestamps), every
 run's counts must add up, no run may be left running and no task left in the queue.
 
-Used by tests/test_chaos.py (a short version, in CI) and benchmarks/chaos.py (a long one).
+Used by tests/e2e/test_chaos.py (a short version, in CI) and benchmarks/chaos.py (a long one).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from tests.support import consistency
 from tests.support.processes import forecaster_env, run_forecaster, start_forecaster
 from tests.support.tables import product
 
@@ -98,12 +99,7 @@ def kill_again_and_again(url: str, log_dir: Path, *, kills: int, seed: int, max_
                 time.sleep(max(0.0, started + delay - time.monotonic()))
             else:  # mostly inside the walk: claims, training, writes, runs finishing
                 after, delay = "the first run", rng.uniform(0.0, max_delay)
-                _wait(
-                    lambda p=process, r=runs_before: (
-                        scalar(url, "SELECT max(id) FROM runs") > r or p.poll() is not None
-                    ),
-                    120,
-                )
+                _wait(lambda: scalar(url, "SELECT max(id) FROM runs") > runs_before or process.poll() is not None, 120)
                 time.sleep(delay)
             chosen = rng.choice([signal.SIGKILL, signal.SIGTERM])
             code = None
@@ -119,8 +115,8 @@ def kill_again_and_again(url: str, log_dir: Path, *, kills: int, seed: int, max_
         chaos.kills.append(
             Kill(number, chosen.name, after, delay, scalar(url, "SELECT count(*) FROM predictions"), code)
         )
-        half_written = half_written_tickers(url)
-        assert not half_written, f"{half_written} after\n{chaos.landings()}"
+        problems = consistency.half_written(url)
+        assert not problems, f"{problems} after\n{chaos.landings()}"
     return chaos
 
 
@@ -131,36 +127,9 @@ def _wait(condition: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.01)
 
 
-def half_written_tickers(url: str) -> list[str]:
-    """A forecast without its model state or losses, or a state without its forecast."""
-    checks = {
-        "forecasts without a model state": """
-            SELECT count(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM model_states s
-              WHERE s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of)""",
-        "model states without a forecast": """
-            SELECT count(*) FROM model_states s WHERE NOT EXISTS (SELECT 1 FROM predictions p
-              WHERE s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of)""",
-        "model states without losses": """
-            SELECT count(*) FROM model_states s WHERE NOT EXISTS (SELECT 1 FROM training_losses l
-              WHERE s.ticker = l.ticker AND s.preset = l.preset AND s.trained_through = l.trained_through)""",
-    }
-    return [f"{count} {what}" for what, sql in checks.items() if (count := scalar(url, sql))]
-
-
 def bookkeeping_problems(url: str) -> list[str]:
-    """Runs that do not add up, runs still running, tasks left over."""
-    checks = {
-        "runs whose tickers_ok is not their forecasts": """
-            SELECT count(*) FROM runs r WHERE r.tickers_ok <> (SELECT count(*) FROM predictions p WHERE p.run_id = r.id)""",
-        "runs whose tickers_failed is not their failures": """
-            SELECT count(*) FROM runs r WHERE r.tickers_failed <> (SELECT count(*) FROM run_failures f WHERE f.run_id = r.id)""",
-        "runs still running": "SELECT count(*) FROM runs WHERE status = 'running'",
-        "tasks left in the queue": "SELECT count(*) FROM cycle_tasks",
-        "completed runs whose counts do not cover the watch list": f"""
-            SELECT count(*) FROM runs WHERE kind = 'daily' AND status IN ('ok', 'partial')
-              AND tickers_ok + tickers_failed + tickers_skipped <> {len(OLD + NEW)}""",
-    }
-    return [f"{count} {what}" for what, sql in checks.items() if (count := scalar(url, sql))]
+    """Runs that do not add up (for this scenario's watch list), runs still running, tasks left over."""
+    return consistency.bookkeeping_problems(url, watch_list=len(OLD + NEW))
 
 
 def same_tables(reference_url: str, chaos_url: str) -> list[str]:

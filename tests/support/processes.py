@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -28,7 +29,7 @@ def run_forecaster(*args: str, env: dict[str, str], timeout: float = 120) -> sub
     )
 
 
-def start_forecaster(*args: str, env: dict[str, str], log_path) -> subprocess.Popen:
+def start_forecaster(*args: str, env: dict[str, str], log_path: str | os.PathLike[str]) -> subprocess.Popen[bytes]:
     """Starts `forecaster ARGS` with stdout and stderr going to `log_path`."""
     with open(log_path, "w") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
@@ -37,7 +38,9 @@ def start_forecaster(*args: str, env: dict[str, str], log_path) -> subprocess.Po
 
 
 @contextmanager
-def forecaster_running(*args: str, env: dict[str, str], log_path) -> Iterator[subprocess.Popen]:
+def forecaster_running(
+    *args: str, env: dict[str, str], log_path: str | os.PathLike[str]
+) -> Iterator[subprocess.Popen[bytes]]:
     """`start_forecaster`; the process is killed and reaped on the way out if still running
     (a failed test must not leave a daemon behind)."""
     process = start_forecaster(*args, env=env, log_path=log_path)
@@ -49,7 +52,7 @@ def forecaster_running(*args: str, env: dict[str, str], log_path) -> Iterator[su
             process.wait()
 
 
-def stop_forecaster(process: subprocess.Popen) -> int:
+def stop_forecaster(process: subprocess.Popen[bytes]) -> int:
     """SIGTERM to the process if it still runs; its exit code once it has stopped."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -65,7 +68,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def query_scalar(url: str, sql: str):
+def query_scalar(url: str, sql: str) -> Any:
     """One value from a fresh connection (the daemon holds its own)."""
     engine = sa.create_engine(url)
     try:

@@ -1,6 +1,6 @@
 """The task queue of a cycle: leases, the fence that lets only a lease's holder complete a task, and give-up.
 
-On SQLite and PostgreSQL. (Several workers racing for real: tests/test_workers.py.)
+On SQLite and PostgreSQL. (Several workers racing for real: tests/daemon/test_workers.py.)
 """
 
 from __future__ import annotations

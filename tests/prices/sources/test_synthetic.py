@@ -11,9 +11,7 @@ import pytest
 from forecaster import calendar
 from forecaster.errors import UserError
 from forecaster.price_frame import PRICE_SCHEMA
-from forecaster.prices.sources import source_from_spec
 from forecaster.prices.sources.synthetic import SyntheticSource
-from forecaster.prices.sources.yahoo import YahooSource
 
 JAN = (date(2024, 1, 1), date(2024, 1, 31))
 
@@ -109,26 +107,3 @@ def test_5000_tickers_by_300_sessions_come_in_one_call():  # its speed: benchmar
     prices = SyntheticSource().fetch([f"T{i:04d}" for i in range(5000)], date(2024, 1, 2), date(2025, 3, 13)).prices
     assert prices.height == 5000 * 300
     assert prices["ticker"].n_unique() == 5000
-
-
-# --- source_from_spec ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("spec", "seed"), [("synthetic", 0), ("synthetic:42", 42), (" Synthetic : 7 ", 7)])
-def test_synthetic_spec_builds_a_seeded_source(spec, seed):
-    source = source_from_spec(spec)
-    assert isinstance(source, SyntheticSource)
-    assert (source.seed, source.name) == (seed, f"synthetic:{seed}")
-
-
-def test_yahoo_spec_builds_a_yahoo_source():
-    assert isinstance(source_from_spec("yahoo"), YahooSource)
-
-
-@pytest.mark.parametrize(
-    "spec", ["", "yahooo", "yahoo:x", "synthetic:-1", "synthetic:abc", "synthetic:", "csv", "postgres://x"]
-)
-def test_an_unknown_spec_is_a_user_error_naming_it_and_the_accepted_forms(spec):
-    with pytest.raises(UserError) as caught:
-        source_from_spec(spec)
-    assert str(caught.value) == f"unknown price source {spec!r}: expected yahoo, csv:PATH, synthetic or synthetic:SEED"

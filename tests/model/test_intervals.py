@@ -1,6 +1,6 @@
 """The prediction-interval method (forecaster.model.intervals): its rules, one session at a time.
 
-Coverage on a long series with a volatility regime change is in test_forecast_quality.py.
+Coverage on a long series with a volatility regime change is in tests/model/test_forecast_quality.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 And a database that cannot be reached is exit 1 from every command. The commands run
 in-process through forecaster.cli.main with settings from the environment.
-(Hypothesis fuzzes files and settings the same way: tests/test_fuzz_inputs.py.)
+(Hypothesis fuzzes files and settings the same way: tests/cli/test_fuzz_inputs.py.)
 """
 
 from __future__ import annotations
@@ -78,6 +78,24 @@ def test_tickers_in_a_csv_file_are_upper_cased_like_the_watch_list(sqlite_url, m
 
     assert code == 0, err
     assert "SPY" in (_run(["predictions", "--format", "csv"], monkeypatch, capsys, database_url=sqlite_url)[1])
+
+
+def test_a_csv_source_without_some_tickers_of_the_watch_list_is_refused_before_any_work(
+    sqlite_url, monkeypatch, capsys, tmp_path
+):
+    prices = tmp_path / "prices.csv"
+    prices.write_text("date,ticker,close\n2024-03-04,AAA,10\n2024-03-05,AAA,11\n")
+    for name in [n for n in os.environ if n.startswith("FORECASTER_")]:
+        monkeypatch.delenv(name)
+
+    code = main(
+        ["run", "--once", "--database-url", sqlite_url, "--source", f"csv:{prices}", "--tickers", "AAA,BBB,CCC"]
+    )
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{prices}: no prices for BBB, CCC of the watch list in the file" in err
+    assert not (tmp_path / "forecaster.db").exists()
 
 
 @pytest.mark.parametrize(

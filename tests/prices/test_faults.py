@@ -2,7 +2,7 @@
 
 Each case runs one real cycle (run_cycle, on SQLite and PostgreSQL) over YahooSource with
 `download` replaced by a fake that returns a frame assembled exactly as yfinance 1.x assembles
-it (tests/test_source_yahoo.py). Two tickers are asked for: GOOD, whose prices are clean, and
+it (tests/support/yfinance_frames.py). Two tickers are asked for: GOOD, whose prices are clean, and
 ODD, whose prices carry the fault. The rules live in forecaster/prices/checks.py (its docstring
 lists them) and forecaster/prices/sources/yahoo.py; nothing is ever stored silently: either ODD's rows
 are stored as the rule says, or none of its rows is and `run_failures` says why.
@@ -27,7 +27,7 @@ from forecaster.cycle import run_cycle
 from forecaster.model.presets import PRESETS
 from forecaster.prices.checks import check_fetched_prices
 from forecaster.prices.sources.yahoo import NO_ROWS, NOT_RETURNED, YahooSource
-from tests.test_source_yahoo import download_frame, history
+from tests.support.yfinance_frames import download_frame, history
 
 AS_OF = date(2024, 3, 15)
 SESSIONS = calendar.sessions_between(calendar.sessions_back(AS_OF, 30), AS_OF)  # the 30 sessions fetched

@@ -13,31 +13,15 @@ from forecaster.context import CycleContext
 from forecaster.cycle import backfill, catch_up, run_cycle
 from forecaster.errors import CycleInterrupted
 from forecaster.model.presets import PRESETS
-from forecaster.prices.sources.base import FetchResult
 from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store import schema
 from forecaster.store.database import make_engine, upgrade
-from forecaster.store.model_states import stored_epochs
+from forecaster.store.training_losses import stored_epochs
+from tests.support.fakes import FaultySource
 from tests.support.tables import count_rows, snapshot
 
 TICKERS = ("AAA", "BBB", "CCC")
 MONDAY = date(2024, 3, 4)
-
-
-class FailingFor:
-    """The synthetic source, except that the named tickers fail as yfinance reports them."""
-
-    def __init__(self, *failing: str) -> None:
-        self.inner = SyntheticSource(seed=1)
-        self.name = "synthetic"
-        self.failing = set(failing)
-        self.calls = 0
-
-    def fetch(self, tickers, start, end) -> FetchResult:
-        self.calls += 1
-        result = self.inner.fetch([t for t in tickers if t not in self.failing], start, end)
-        result.failures |= {t: "no rows (unknown or delisted ticker?)" for t in tickers if t in self.failing}
-        return result
 
 
 @pytest.fixture
@@ -121,7 +105,7 @@ def test_a_cycle_after_three_missed_sessions_processes_all_three_in_order(engine
 
 
 def test_one_failing_ticker_is_recorded_and_the_others_go_on(engine):
-    outcome = run_cycle(_context(engine, source=FailingFor("BBB")), MONDAY)
+    outcome = run_cycle(_context(engine, source=FaultySource(seed=1, failing=["BBB"])), MONDAY)
 
     assert (outcome.status, outcome.tickers_ok, outcome.tickers_failed) == ("partial", 2, 1)
     with engine.connect() as connection:
@@ -134,7 +118,7 @@ def test_one_failing_ticker_is_recorded_and_the_others_go_on(engine):
 
 
 def test_a_failed_ticker_is_retried_by_the_next_cycle(engine):
-    run_cycle(_context(engine, source=FailingFor("BBB")), MONDAY)
+    run_cycle(_context(engine, source=FaultySource(seed=1, failing=["BBB"])), MONDAY)
 
     outcome = run_cycle(_context(engine), MONDAY)
 

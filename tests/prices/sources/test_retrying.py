@@ -5,48 +5,31 @@ from __future__ import annotations
 import threading
 from datetime import date
 
-from forecaster.prices.sources.base import FetchResult
 from forecaster.prices.sources.retrying import RetryingSource
-from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.retries import Backoff
+from tests.support.fakes import FaultySource
 
 START, END = date(2024, 3, 1), date(2024, 3, 8)
 
 
-class FlakySource:
+def _flaky(failing: set[str], failures: int) -> FaultySource:
     """Fails the named tickers on the first `failures` calls, then serves synthetic prices."""
-
-    name = "flaky"
-
-    def __init__(self, failing: set[str], failures: int) -> None:
-        self.inner = SyntheticSource(seed=2)
-        self.failing = failing
-        self.failures_left = failures
-        self.calls: list[list[str]] = []
-
-    def fetch(self, tickers, start, end) -> FetchResult:
-        self.calls.append(list(tickers))
-        if self.failures_left > 0:
-            self.failures_left -= 1
-            result = self.inner.fetch([t for t in tickers if t not in self.failing], start, end)
-            result.failures |= {t: "rate limited" for t in tickers if t in self.failing}
-            return result
-        return self.inner.fetch(tickers, start, end)
+    return FaultySource(seed=2, name="flaky", failing=failing, reason="rate limited", failing_calls=failures)
 
 
 def test_a_transient_failure_is_retried_for_the_failed_tickers_only():
-    flaky = FlakySource({"BBB"}, failures=2)
+    flaky = _flaky({"BBB"}, failures=2)
     source = RetryingSource(flaky, backoff=Backoff(3, 0.01), stop=threading.Event())
 
     result = source.fetch(["AAA", "BBB"], START, END)
 
     assert result.failures == {}
     assert sorted(result.prices["ticker"].unique().to_list()) == ["AAA", "BBB"]
-    assert flaky.calls == [["AAA", "BBB"], ["BBB"], ["BBB"]]
+    assert [list(call.tickers) for call in flaky.calls] == [["AAA", "BBB"], ["BBB"], ["BBB"]]
 
 
 def test_after_the_last_retry_the_tickers_are_reported_failed():
-    flaky = FlakySource({"BBB"}, failures=10)
+    flaky = _flaky({"BBB"}, failures=10)
     source = RetryingSource(flaky, backoff=Backoff(2, 0.01), stop=threading.Event())
 
     result = source.fetch(["AAA", "BBB"], START, END)
@@ -58,7 +41,7 @@ def test_after_the_last_retry_the_tickers_are_reported_failed():
 def test_a_stop_request_ends_the_backoff_wait_at_once_and_retries_nothing():
     stop = threading.Event()
     stop.set()
-    flaky = FlakySource({"AAA"}, failures=10)
+    flaky = _flaky({"AAA"}, failures=10)
     source = RetryingSource(flaky, backoff=Backoff(5, 3600), stop=stop)
 
     result = source.fetch(["AAA"], START, END)  # returns at once: an hour's wait would time the test out

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from forecaster.cli import main
+from tests.support import paths
 from tests.support.processes import forecaster_env, run_forecaster
 
-FIXTURES = Path(__file__).parent / "fixtures" / "seed_parity"
+FIXTURES = paths.FIXTURES / "seed_parity"
 
 
 def test_fit_reproduces_the_notebook_and_reports_json_and_losses(tmp_path, sqlite_url):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import date
@@ -21,6 +22,7 @@ from forecaster.store.database import (
     upgrade,
 )
 from forecaster.store.schema import metadata
+from tests.support import paths
 
 TABLES = {"prices", "runs", "run_failures", "model_states", "training_losses", "predictions"}
 
@@ -39,6 +41,29 @@ def test_upgrading_from_scratch_reaches_head_and_matches_the_schema_module(datab
     assert "prediction_accuracy" in sa.inspect(engine).get_view_names()
     assert schema_differences(engine) == []
     engine.dispose()
+
+
+def test_the_alembic_command_line_migrates_from_a_checkout_on_the_forecaster_database_setting(database_url):
+    """`alembic upgrade head` at the repository root (alembic.ini), the database named only by
+    FORECASTER_DATABASE_URL, as the README says: the same head as `forecaster db upgrade`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORECASTER_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=paths.ROOT,
+        env=env | {"FORECASTER_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    engine = make_engine(database_url)
+    try:
+        assert current_revision(engine) == head_revision()
+        assert schema_differences(engine) == []
+    finally:
+        engine.dispose()
 
 
 def test_the_schema_comparison_does_notice_a_difference(migrated_engine):

@@ -26,9 +26,10 @@ import yaml
 
 from forecaster.config import Settings, load_settings, setting_names
 from forecaster.daemon.scheduler import Schedule
+from tests.support import paths
 from tests.support.processes import forecaster_env, forecaster_running, query_scalar, run_forecaster, wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = paths.ROOT
 #: Settings docker-compose.yml sets itself; every other one comes from .env.
 COMPOSE_FIXED = {
     "FORECASTER_DATABASE_URL",

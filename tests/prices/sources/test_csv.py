@@ -12,7 +12,6 @@ import pytest
 import forecaster.prices.sources.csv_file
 from forecaster.errors import UserError
 from forecaster.price_frame import PRICE_SCHEMA
-from forecaster.prices.sources import source_from_spec
 from forecaster.prices.sources.csv_file import CsvSource
 
 LONG = (
@@ -98,15 +97,3 @@ def test_a_bad_file_is_a_user_error_naming_it(tmp_path):
 def test_a_missing_file_is_a_user_error_on_fetch(tmp_path):
     with pytest.raises(UserError, match="no such file"):
         CsvSource(tmp_path / "gone.csv").fetch(["AAA"], date(2024, 1, 2), date(2024, 1, 2))
-
-
-def test_csv_spec_builds_a_csv_source_named_by_its_spec(long_file):
-    source = source_from_spec(f"csv:{long_file}")
-    assert isinstance(source, CsvSource)
-    assert source.name == f"csv:{long_file}"
-    assert source.fetch(["BBB"], date(2024, 1, 2), date(2024, 1, 2)).prices.height == 1
-
-
-def test_csv_spec_without_a_path_is_a_user_error():
-    with pytest.raises(UserError, match="unknown price source 'csv:'"):
-        source_from_spec("csv:")

@@ -1,7 +1,7 @@
 """The default preset's options, and what it learns, on series whose answers are known.
 
 The model options (tanh activation, absolute-error loss, Adam weight decay) are checked
-against torch autograd and torch.optim.Adam, as the seed cell is in test_batched_training.py.
+against torch autograd and torch.optim.Adam, as the seed cell is in tests/model/test_batched_training.py.
 
 Learning is measured against an oracle: on a long synthetic series whose daily log returns
 follow an AR(1) with a known coefficient φ, the oracle forecasts φ · (today's return), the

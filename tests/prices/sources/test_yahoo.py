@@ -1,8 +1,8 @@
 """YahooSource: yfinance's wide (Price, Ticker) frame in, long PRICE_SCHEMA rows and per-ticker failures out.
 
 No test reaches the network: `download` is a fake returning frames assembled the way
-yfinance 1.x `download` assembles them (yfinance/multi.py), and one test checks that
-assembly against yfinance's own code with only `Ticker.history` replaced.
+yfinance 1.x `download` assembles them (yfinance/multi.py; tests/support/yfinance_frames.py),
+and one test checks that assembly against yfinance's own code with only `Ticker.history` replaced.
 """
 
 from __future__ import annotations
@@ -20,61 +20,8 @@ from yfinance.exceptions import YFRateLimitError
 
 from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.prices.sources.yahoo import NO_DATA, NO_ROWS, NOT_RETURNED, YahooSource
-
-
-def history(closes: dict[str, float], *, auto_adjust: bool = True) -> pd.DataFrame:
-    """One ticker's `Ticker.history()` frame: midnight New York timestamps, prices around each close."""
-    index = pd.DatetimeIndex(list(closes), name="Date").tz_localize("America/New_York")
-    close = np.array(list(closes.values()), dtype=float)
-    frame = pd.DataFrame(
-        {"Open": close - 0.5, "High": close + 1.0, "Low": close - 1.0, "Close": close},
-        index=index,
-    )
-    if not auto_adjust:
-        frame["Adj Close"] = close * 0.9
-    frame["Volume"] = np.arange(1, len(close) + 1, dtype=np.int64) * 1000
-    return frame
-
-
-def failed_history() -> pd.DataFrame:
-    """What yfinance keeps for a ticker whose download failed (yfinance.utils.empty_df)."""
-    empty = pd.DataFrame(
-        index=[],
-        data={"Open": np.nan, "High": np.nan, "Low": np.nan, "Close": np.nan, "Adj Close": np.nan, "Volume": np.nan},
-    )
-    empty.index.name = "Date"
-    return empty
-
-
-def download_frame(histories: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
-    """The frame `yfinance.download(group_by="column", multi_level_index=True)` builds from per-ticker
-    histories (None = that ticker failed): daily index made tz-naive, every ticker reindexed to the
-    union of dates, columns (Price, Ticker) sorted."""
-    frames = {ticker.upper(): failed_history() if h is None else h.copy() for ticker, h in histories.items()}
-    union = None
-    for frame in frames.values():
-        if not frame.empty:
-            frame.index = frame.index.tz_localize(None)
-            union = frame.index if union is None else union.union(frame.index)
-    union = pd.DatetimeIndex([]) if union is None else union
-    frames = {ticker: frame.reindex(union) for ticker, frame in frames.items()}
-    data = pd.concat(frames.values(), axis=1, sort=True, keys=frames.keys(), names=["Ticker", "Price"])
-    data.columns = data.columns.swaplevel(0, 1)
-    return data.sort_index(level=0, axis=1)
-
-
-class FakeDownload:
-    """Stands in for yfinance.download: records each call and returns (or raises) what it was given."""
-
-    def __init__(self, result: pd.DataFrame | Exception | None) -> None:
-        self.result = result
-        self.calls: list[dict] = []
-
-    def __call__(self, **kwargs):
-        self.calls.append(kwargs)
-        if isinstance(self.result, Exception):
-            raise self.result
-        return self.result
+from tests.support.fakes import FakeDownload
+from tests.support.yfinance_frames import download_frame, history
 
 
 def fetch(result, tickers, start=date(2024, 1, 2), end=date(2024, 1, 5), **options):

@@ -11,9 +11,10 @@ import pytest
 from forecaster.errors import UserError
 from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.prices.files import read_price_file
+from tests.support import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "prices"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = paths.FIXTURES / "prices"
+SHARED = paths.SHARED
 
 
 def shared_file(relative: str) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -14,8 +13,9 @@ from forecaster.model.features import features
 from forecaster.model.notebook_reference import notebook_initial_values
 from forecaster.model.presets import PRESETS
 from forecaster.model.step import TickerForecast, forecast_step
+from tests.support import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "seed_parity"
+FIXTURES = paths.FIXTURES / "seed_parity"
 SEED = PRESETS["seed"]
 
 

@@ -18,44 +18,22 @@ from forecaster import calendar
 from forecaster.context import CycleContext
 from forecaster.cycle import backfill, catch_up, owed_sessions, run_cycle
 from forecaster.model.presets import PRESETS
-from forecaster.prices.sources.base import FetchResult
-from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store import schema
 from forecaster.store.database import make_engine, upgrade
+from tests.support.fakes import FaultySource
 from tests.support.tables import count_rows, product
 
 OLD, NEW = ("AAA", "BBB", "CCC"), ("DDD", "EEE")
 MON, TUE, WED, THU, FRI = (date(2024, 3, d) for d in (4, 5, 6, 7, 8))
 
 
-class Source:
-    """The synthetic source, except that `failing` tickers fail as yfinance reports them,
-    `missing` (ticker, day) rows are absent, and nothing exists before `listed_since`. Counts its calls."""
-
-    name = "synthetic"
-
-    def __init__(
-        self, failing: Sequence[str] = (), missing: Sequence[tuple[str, date]] = (), listed_since: date | None = None
-    ) -> None:
-        self.inner = SyntheticSource(seed=5)
-        self.failing, self.missing, self.listed_since = set(failing), set(missing), listed_since
-        self.calls: list[tuple[tuple[str, ...], date, date]] = []
-
-    def fetch(self, tickers, start, end) -> FetchResult:
-        self.calls.append((tuple(tickers), start, end))
-        result = self.inner.fetch([t for t in tickers if t not in self.failing], start, end)
-        for ticker, day in self.missing:
-            result.prices = result.prices.filter(
-                (result.prices["ticker"] != ticker) | (result.prices["session_date"] != day)
-            )
-        if self.listed_since is not None:
-            result.prices = result.prices.filter(result.prices["session_date"] >= self.listed_since)
-        result.failures |= {t: "no rows (unknown or delisted ticker?)" for t in tickers if t in self.failing}
-        return result
+def _source(**faults) -> FaultySource:
+    """The synthetic prices of every test here, with the faults named (tests/support/fakes.py)."""
+    return FaultySource(seed=5, **faults)
 
 
-def _context(engine: sa.Engine, tickers: Sequence[str], source: Source | None = None, **kwargs) -> CycleContext:
-    return CycleContext(engine=engine, source=source or Source(), tickers=tickers, preset=PRESETS["default"], **kwargs)
+def _context(engine: sa.Engine, tickers: Sequence[str], source: FaultySource | None = None, **kwargs) -> CycleContext:
+    return CycleContext(engine=engine, source=source or _source(), tickers=tickers, preset=PRESETS["default"], **kwargs)
 
 
 @pytest.fixture
@@ -108,7 +86,7 @@ def test_a_ticker_that_failed_is_forecast_for_the_sessions_it_missed_once_it_com
     catch_up(_context(reference, OLD + NEW), MON)
     catch_up(_context(reference, OLD + NEW), WED)
     catch_up(_context(engine, OLD + NEW), MON)
-    catch_up(_context(engine, OLD + NEW, Source(failing=NEW)), TUE)  # NEW fail, the others go on
+    catch_up(_context(engine, OLD + NEW, _source(failing=NEW)), TUE)  # NEW fail, the others go on
 
     outcomes = catch_up(_context(engine, OLD + NEW), WED)
 
@@ -127,7 +105,7 @@ def test_what_is_owed_is_read_from_the_series_and_the_forecasts_alone(engine):
 
 
 def test_a_session_whose_data_stays_missing_is_given_up_after_three_failures_and_the_rest_goes_on(engine):
-    source = Source(missing=[("BBB", TUE)])  # the source never has BBB's close on Tuesday
+    source = _source(missing=[("BBB", TUE)])  # the source never has BBB's close on Tuesday
     catch_up(_context(engine, OLD, source), MON)
 
     for _ in range(3):
@@ -153,13 +131,13 @@ def test_a_session_whose_data_stays_missing_is_given_up_after_three_failures_and
 def test_a_fetch_failure_is_never_given_up(engine):
     catch_up(_context(engine, OLD), MON)
     for _ in range(3):
-        catch_up(_context(engine, OLD, Source(failing=["CCC"])), TUE)
+        catch_up(_context(engine, OLD, _source(failing=["CCC"])), TUE)
 
     assert owed_sessions(_context(engine, OLD), TUE) == {"CCC": [TUE]}
 
 
 def test_a_backfill_of_a_period_before_the_stored_prices_fetches_the_earlier_history(engine):
-    source = Source()
+    source = _source()
     backfill(_context(engine, OLD, source), date(2024, 6, 3), date(2024, 6, 7))
 
     outcomes = backfill(_context(engine, OLD, source), date(2024, 1, 2), date(2024, 1, 5))
@@ -173,7 +151,7 @@ def test_a_backfill_of_a_period_before_the_stored_prices_fetches_the_earlier_his
 
 
 def test_earlier_history_the_source_does_not_have_is_asked_for_once(engine):
-    source = Source(listed_since=date(2024, 5, 1))  # a ticker listed in May has no earlier closes
+    source = _source(listed_since=date(2024, 5, 1))  # a ticker listed in May has no earlier closes
     backfill(_context(engine, OLD, source), date(2024, 6, 3), date(2024, 6, 3))
     backfill(_context(engine, OLD, source), date(2024, 5, 20), date(2024, 5, 21))
     calls = len(source.calls)

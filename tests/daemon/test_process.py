@@ -1,12 +1,15 @@
-"""The real daemon process: catch-up at start, clean exit on SIGTERM, consistent rows."""
+"""The real daemon process: catch-up at start, clean exit on SIGTERM, consistent rows.
+
+(What `forecaster status` says about it: tests/daemon/test_health.py.)
+"""
 
 from __future__ import annotations
 
 import signal
 
 import pytest
-import sqlalchemy as sa
 
+from tests.support.consistency import half_written
 from tests.support.processes import (
     forecaster_env,
     forecaster_running,
@@ -17,35 +20,6 @@ from tests.support.processes import (
 )
 
 TICKERS = "AAA,BBB,CCC,DDD"
-
-
-def _assert_no_ticker_half_written(url: str) -> None:
-    """Every forecast has the model state and losses of the fit that made it, and vice versa."""
-    engine = sa.create_engine(url)
-    with engine.connect() as connection:
-        orphans = connection.execute(
-            sa.text("""
-            SELECT count(*) FROM predictions p
-            LEFT JOIN model_states s ON s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of
-            WHERE s.ticker IS NULL
-        """)
-        ).scalar_one()
-        stateless = connection.execute(
-            sa.text("""
-            SELECT count(*) FROM model_states s
-            LEFT JOIN predictions p ON s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of
-            WHERE p.ticker IS NULL
-        """)
-        ).scalar_one()
-        lossless = connection.execute(
-            sa.text("""
-            SELECT count(*) FROM model_states s WHERE NOT EXISTS (
-                SELECT 1 FROM training_losses l
-                WHERE l.ticker = s.ticker AND l.preset = s.preset AND l.trained_through = s.trained_through)
-        """)
-        ).scalar_one()
-    engine.dispose()
-    assert (orphans, stateless, lossless) == (0, 0, 0)
 
 
 def test_the_daemon_catches_up_at_start_then_exits_cleanly_on_sigterm(database_url, tmp_path):
@@ -66,7 +40,7 @@ def test_the_daemon_catches_up_at_start_then_exits_cleanly_on_sigterm(database_u
     log = (tmp_path / "daemon.log").read_text()
     assert "daemon started" in log and "daemon stopped" in log, log
     assert query_scalar(database_url, "SELECT count(*) FROM runs WHERE status <> 'ok'") == 0
-    _assert_no_ticker_half_written(database_url)
+    assert half_written(database_url) == []
     status = run_forecaster("status", env=env)
     assert status.returncode == 0, status.stdout + status.stderr
     assert "healthy" in status.stdout
@@ -84,23 +58,13 @@ def test_sigterm_mid_cycle_records_the_run_as_interrupted_and_the_next_start_com
     written = query_scalar(database_url, "SELECT count(*) FROM predictions")
     assert 0 < written < 200, "the stop should land mid-cycle"
     assert query_scalar(database_url, "SELECT status FROM runs ORDER BY id DESC LIMIT 1") == "interrupted"
-    _assert_no_ticker_half_written(database_url)
+    assert half_written(database_url) == []
 
     rerun = run_forecaster("run", "--once", env=env, timeout=180)
 
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert query_scalar(database_url, "SELECT count(*) FROM predictions") == 200
-    _assert_no_ticker_half_written(database_url)
-
-
-def test_status_fails_when_nothing_has_run_yet(sqlite_url):
-    env = forecaster_env(sqlite_url)
-    assert run_forecaster("db", "upgrade", env=env).returncode == 0
-
-    status = run_forecaster("status", env=env)
-
-    assert status.returncode == 1
-    assert "no run yet" in status.stdout
+    assert half_written(database_url) == []
 
 
 @pytest.mark.parametrize("schedule", ["not a cron", "61 18 * * 1-5"])
@@ -124,7 +88,7 @@ def test_run_once_stops_at_a_chunk_on_sigterm_and_running_it_again_completes_the
     assert "stopped before the end; run the same command again to complete it" in (tmp_path / "once.log").read_text()
     assert query_scalar(database_url, "SELECT status FROM runs") == "interrupted"
     assert 0 < query_scalar(database_url, "SELECT count(*) FROM predictions") < 200
-    _assert_no_ticker_half_written(database_url)
+    assert half_written(database_url) == []
 
     again = run_forecaster("run", "--once", env=env, timeout=180)
 
@@ -184,20 +148,3 @@ def test_a_sqlite_file_deleted_under_the_daemon_is_one_error_line_per_trigger_an
     )
     assert "report job failed: OperationalError: unable to open database file" in text
     assert not database.exists()
-
-
-def test_a_daemons_heartbeat_says_it_is_alive_and_reaches_the_database_until_it_stops(sqlite_url, tmp_path):
-    beat = tmp_path / "heartbeat.json"
-    env = forecaster_env(sqlite_url, source="synthetic", tickers="AAA", heartbeat_file=str(beat))
-    before = run_forecaster("status", "--process", env=env)
-    daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
-    try:
-        wait_for(beat.exists, 90, "the first heartbeat")
-        alive = run_forecaster("status", "--process", env=env)
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=60)
-
-    assert before.returncode == 1 and "the daemon is not running" in before.stdout
-    assert alive.returncode == 0, alive.stdout + alive.stderr
-    assert f"pid {daemon.pid} (scheduler)" in alive.stdout and "reaches the database" in alive.stdout

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from forecaster.config import load_settings, setting_names
 from forecaster.errors import UserError
+from tests.support import paths
 
 
 @pytest.fixture
@@ -132,6 +132,6 @@ def test_a_password_never_shows_in_the_settings_text(environ):
 
 
 def test_every_setting_is_documented_in_the_readme():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (paths.ROOT / "README.md").read_text()
 
     assert [name for name in setting_names() if f"`{name}`" not in readme] == []

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.consistency import half_written
 from tests.support.processes import forecaster_env, forecaster_running, run_forecaster
 
 TICKERS = ",".join(f"T{k:02d}" for k in range(20))
@@ -31,6 +32,7 @@ SESSIONS = 60
 FORECASTS = 20 * SESSIONS
 EPOCHS_FIRST_FIT, EPOCHS_PER_SESSION = 1000, 10  # the default preset
 STORED_FIRST_FIT = 109  # epochs 1-10, then every 10th (store/model_states.stored_epochs)
+FITS = [(STORED_FIRST_FIT, EPOCHS_FIRST_FIT), (EPOCHS_PER_SESSION, EPOCHS_PER_SESSION)]  # a first fit, a daily fit
 IGNORED_COLUMNS = {"created_at", "fetched_at", "run_id"}
 COUNTED = ("prices", "runs", "predictions", "model_states", "training_losses")
 
@@ -103,33 +105,9 @@ def _rows(path: Path) -> dict[str, list[tuple]]:
         connection.close()
 
 
-def _inconsistencies(path: Path) -> list[str]:
-    """Half-written tickers: a forecast without its state or losses, a state without its forecast,
-    a state whose losses are not the epochs of one fit."""
-    checks = {
-        "forecasts without a model state": """
-            SELECT count(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM model_states s
-              WHERE s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of)""",
-        "model states without a forecast": """
-            SELECT count(*) FROM model_states s WHERE NOT EXISTS (SELECT 1 FROM predictions p
-              WHERE s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of)""",
-        "losses without a model state": """
-            SELECT count(*) FROM training_losses l WHERE NOT EXISTS (SELECT 1 FROM model_states s
-              WHERE s.ticker = l.ticker AND s.preset = l.preset AND s.trained_through = l.trained_through)""",
-        "model states whose losses are not those of a first fit or of a daily fit": f"""
-            SELECT count(*) FROM model_states s WHERE (SELECT count(*) || ':' || coalesce(max(epoch), 0)
-              FROM training_losses l WHERE s.ticker = l.ticker AND s.preset = l.preset
-              AND s.trained_through = l.trained_through)
-              NOT IN ('{STORED_FIRST_FIT}:{EPOCHS_FIRST_FIT}', '{EPOCHS_PER_SESSION}:{EPOCHS_PER_SESSION}')""",
-    }
-    if _counts(path)["tables"] == 0:
-        return []
-    connection = sqlite3.connect(path)
-    try:
-        found = {what: connection.execute(sql).fetchone()[0] for what, sql in checks.items()}
-    finally:
-        connection.close()
-    return [f"{count} {what}" for what, count in found.items() if count]
+def _half_written(path: Path) -> list[str]:
+    """Half-written tickers, and model states whose losses are not the epochs of one fit."""
+    return half_written(f"sqlite:///{path}", fits=FITS)
 
 
 def _last_log_line(log_path: Path) -> str:
@@ -166,7 +144,8 @@ def _kill_again_and_again(env: dict[str, str], db: Path, logs: Path) -> list[str
             f"kill {number:2d} after {time.monotonic() - started:4.1f} s ({point.aim}): {counts} | last log line: {last_line}"
         )
         where = "\n".join(landings)
-        assert not _inconsistencies(db), f"{_inconsistencies(db)} after\n{where}"
+        problems = _half_written(db)
+        assert not problems, f"{problems} after\n{where}"
         lost = [t for t in COUNTED if counts[t] < previous[t]]
         assert not lost, f"committed rows of {lost} disappeared after\n{where}"
         previous = counts
@@ -203,7 +182,7 @@ def test_a_backfill_killed_at_twelve_points_then_rerun_leaves_exactly_the_rows_o
     expected = _rows(reference_db)
     assert len(expected["predictions"]) == FORECASTS
     assert _rows(crashed_db) == expected
-    assert not _inconsistencies(crashed_db)
+    assert not _half_written(crashed_db)
     connection = sqlite3.connect(crashed_db)
     try:
         statuses = dict(connection.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())

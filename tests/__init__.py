@@ -1,0 +1,1 @@
+"""The specification of forecaster, in folders that mirror the package (tests/support: shared helpers and fakes)."""

@@ -1,0 +1,1 @@
+"""forecaster.cli and forecaster.config: commands, settings, bad input, secrets, and fuzzed input."""

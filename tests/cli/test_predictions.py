@@ -1,0 +1,73 @@
+"""`forecaster predictions`: the forecasts newest first, with --latest, --as-of and --limit, in a table that fits a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from forecaster.cli import main
+
+pytestmark = pytest.mark.usefixtures("restored_logging")
+
+
+@pytest.fixture
+def forecast_database(sqlite_url, monkeypatch, capsys) -> str:
+    """Three sessions of forecasts for two tickers (synthetic prices), made in-process."""
+    for name in [n for n in os.environ if n.startswith("FORECASTER_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FORECASTER_DATABASE_URL", sqlite_url)
+    assert (
+        main(
+            [
+                "backfill",
+                "--start",
+                "2024-03-04",
+                "--end",
+                "2024-03-06",
+                "--source",
+                "synthetic",
+                "--tickers",
+                "AAA,BBB",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    return sqlite_url
+
+
+def _predictions(capsys, *flags: str) -> list[dict]:
+    assert main(["predictions", "--format", "json", *flags]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_predictions_are_newest_first_and_latest_gives_the_forecasts_from_the_last_session(forecast_database, capsys):
+    every = _predictions(capsys)
+    latest = _predictions(capsys, "--latest")
+
+    assert [(r["as_of"], r["ticker"]) for r in every] == [
+        ("2024-03-06", "AAA"),
+        ("2024-03-06", "BBB"),
+        ("2024-03-05", "AAA"),
+        ("2024-03-05", "BBB"),
+        ("2024-03-04", "AAA"),
+        ("2024-03-04", "BBB"),
+    ]
+    assert [(r["as_of"], r["ticker"]) for r in latest] == [("2024-03-06", "AAA"), ("2024-03-06", "BBB")]
+    assert all(r["lower_80"] < r["predicted_close"] < r["upper_80"] for r in every)
+
+
+def test_predictions_as_of_a_session_and_a_limit(forecast_database, capsys):
+    assert [r["ticker"] for r in _predictions(capsys, "--as-of", "2024-03-05")] == ["AAA", "BBB"]
+    assert len(_predictions(capsys, "--limit", "3")) == 3
+
+
+def test_the_predictions_table_fits_a_terminal_and_says_when_rows_were_left_out(forecast_database, capsys):
+    assert main(["predictions", "--limit", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    assert lines[0].split()[:4] == ["ticker", "made", "after", "for"]
+    assert len(lines) == 4 and "--limit 0 for all" in lines[-1]
+    assert max(len(line) for line in lines) <= 120

@@ -1,0 +1,1 @@
+"""End to end: the product as shipped (wheel, container) and real processes killed again and again."""

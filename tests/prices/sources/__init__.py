@@ -1,0 +1,1 @@
+"""forecaster.prices.sources: the yahoo, csv, synthetic and retrying sources, and the spec that picks one."""

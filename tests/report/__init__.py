@@ -1,0 +1,1 @@
+"""forecaster.report: the daily report (markdown, HTML, CSV), its metrics, intervals and charts."""

@@ -1,0 +1,1 @@
+"""forecaster.store: opening a database, the migrations, and each table read and written, on SQLite and PostgreSQL."""
