@@ -6,15 +6,16 @@ The `alembic` command line (alembic.ini at the repository root) works too, onlin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 
 from forecaster.store.schema import UtcDateTime, metadata
 
 
-def _render_item(type_: str, item: Any, autogen_context: Any) -> str | bool:
+def _render_item(type_: str, item: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Autogenerate writes UtcDateTime as the plain column type, so revisions never import the package."""
     if type_ == "type" and isinstance(item, UtcDateTime):
         return "sa.DateTime(timezone=True)"
@@ -34,7 +35,7 @@ def _run(connection: sa.Connection) -> None:
 def _url() -> str:
     from forecaster.config import load_settings
 
-    return context.config.get_main_option("sqlalchemy.url") or load_settings().database_url
+    return context.config.get_main_option("sqlalchemy.url") or load_settings().database
 
 
 def main() -> None:

@@ -14,9 +14,11 @@ Used by tests/e2e/test_chaos.py (a short version, in CI) and benchmarks/chaos.py
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,7 +101,7 @@ def kill_again_and_again(url: str, log_dir: Path, *, kills: int, seed: int, max_
                 time.sleep(max(0.0, started + delay - time.monotonic()))
             else:  # mostly inside the walk: claims, training, writes, runs finishing
                 after, delay = "the first run", rng.uniform(0.0, max_delay)
-                _wait(lambda: scalar(url, "SELECT max(id) FROM runs") > runs_before or process.poll() is not None, 120)
+                _wait(functools.partial(_first_run_started, url, runs_before, process), 120)
                 time.sleep(delay)
             chosen = rng.choice([signal.SIGKILL, signal.SIGTERM])
             code = None
@@ -118,6 +120,11 @@ def kill_again_and_again(url: str, log_dir: Path, *, kills: int, seed: int, max_
         problems = consistency.half_written(url)
         assert not problems, f"{problems} after\n{chaos.landings()}"
     return chaos
+
+
+def _first_run_started(url: str, runs_before: int, process: subprocess.Popen[bytes]) -> bool:
+    """A run newer than `runs_before` exists, or the process has already ended."""
+    return scalar(url, "SELECT max(id) FROM runs") > runs_before or process.poll() is not None
 
 
 def _wait(condition: Callable[[], bool], timeout: float) -> None:
