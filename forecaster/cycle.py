@@ -97,24 +97,7 @@ def run_cycle(
     error: str | None = None
     try:
         if todo:
-            if prefetch_failures is None:
-                failures = ensure_prices(
-                    context.engine,
-                    context.source,
-                    dict.fromkeys(todo, as_of),
-                    as_of,
-                    history_sessions=context.history_sessions,
-                    clock=context.clock,
-                )
-            else:
-                failures = {t: f for t, f in prefetch_failures.items() if t in todo}
-            with context.engine.begin() as connection:
-                run_store.record_failures(
-                    run_id, {t: (f.stage, f.reason) for t, f in failures.items()}, connection=connection
-                )
-                task_store.enqueue(
-                    preset.name, as_of, run_id, [t for t in todo if t not in failures], connection=connection
-                )
+            _enqueue(context, run_id, as_of, todo, prefetch_failures)
             _drain(context, as_of)
     except NotInCharge as exc:
         status, error = "interrupted", str(exc)
@@ -128,6 +111,33 @@ def run_cycle(
     finally:
         outcome = _finish(context, run_id, as_of, status, skipped, error)
     return outcome
+
+
+def _enqueue(
+    context: CycleContext,
+    run_id: int,
+    as_of: date,
+    todo: list[str],
+    prefetch_failures: Mapping[str, TickerFailure] | None,
+) -> None:
+    """Fetches what `todo` lacks (unless the caller fetched it), records the tickers the fetch
+    failed on, and makes the others the run's tasks."""
+    if prefetch_failures is None:
+        failures = ensure_prices(
+            context.engine,
+            context.source,
+            dict.fromkeys(todo, as_of),
+            as_of,
+            history_sessions=context.history_sessions,
+            clock=context.clock,
+        )
+    else:
+        failures = {t: f for t, f in prefetch_failures.items() if t in todo}
+    with context.engine.begin() as connection:
+        run_store.record_failures(run_id, {t: (f.stage, f.reason) for t, f in failures.items()}, connection=connection)
+        task_store.enqueue(
+            context.preset.name, as_of, run_id, [t for t in todo if t not in failures], connection=connection
+        )
 
 
 def _drain(context: CycleContext, as_of: date) -> None:

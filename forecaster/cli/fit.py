@@ -15,7 +15,9 @@ from forecaster.errors import EXIT_FAILURE, EXIT_OK, UserError
 if TYPE_CHECKING:
     import numpy as np
 
+    from forecaster.model.closes import ClosesMatrix
     from forecaster.model.intervals import PredictionInterval
+    from forecaster.model.presets import Preset
     from forecaster.model.step import StepResult
 
 
@@ -70,44 +72,63 @@ def _interval_json(interval: PredictionInterval | None) -> dict[str, Any] | None
     }
 
 
-def command_fit(args: argparse.Namespace) -> int:
-    import numpy as np
+def _summary_line(row: dict[str, Any]) -> str:
+    band = row["interval"]
+    shown = f", 80 % interval {band['lower_80']:.4f} .. {band['upper_80']:.4f}" if band else ""
+    return (
+        f"  {row['ticker']}: {row['samples']} samples, final loss {row['final_loss']:.6g}, "
+        f"last close {row['last_close']:.4f}, next close forecast {row['next_close']:.4f}{shown}"
+    )
 
-    from forecaster.model.cell import params_to_dict
+
+def _closes(args: argparse.Namespace, preset: Preset) -> ClosesMatrix:
+    """The file's closes (the --ticker's alone, if given), each ticker with enough for one sample."""
     from forecaster.model.closes import ClosesMatrix
-    from forecaster.model.presets import get_preset
-    from forecaster.model.step import forecast_step
     from forecaster.prices.files import read_price_file
 
-    preset = get_preset(args.preset)
     prices = read_price_file(args.prices, ticker=args.ticker)
     tickers = prices["ticker"].unique(maintain_order=True).to_list()
     matrix = ClosesMatrix.from_frame(prices, tickers, preset.window + preset.lags)
     for ticker, count in zip(tickers, matrix.counts, strict=True):
         if count < preset.lags + 1:
             raise UserError(f"{ticker}: {count} closes, need at least {preset.lags + 1} for {preset.lags} lags")
-    initial = read_params_file(args.init_params) if args.init_params else None
-    epochs = args.epochs or preset.epochs_first_fit
+    return matrix
 
-    def step(rows: ClosesMatrix, epochs: int) -> StepResult:
-        # No stored state and no target session: a first fit, and the intervals' fallback
-        # (the file's own volatility-scaled returns), as a new ticker's first cycle gets.
+
+def _timed_fit(
+    matrix: ClosesMatrix, preset: Preset, epochs: int, initial: np.ndarray | None
+) -> tuple[StepResult, float, float]:
+    """A first fit of every ticker, with no target session (so the intervals are the fallback's:
+    the file's own volatility-scaled returns, as a new ticker's first cycle gets them); and the
+    seconds it took to load the compiled kernels (one epoch of the first ticker, run first) and
+    to train."""
+    from forecaster.model.step import forecast_step
+
+    def fit(rows: ClosesMatrix, epochs: int) -> StepResult:
         none = [None] * len(rows.tickers)
         return forecast_step(rows, preset, epochs=epochs, warm=none, targets=none, initial=initial)
 
-    # One epoch of the first ticker loads the compiled kernels (or compiles them, once per
-    # install), so that train_seconds is the training alone.
     started = time.perf_counter()
-    step(matrix.rows(tickers[:1]), 1)
-    load_seconds = time.perf_counter() - started
+    fit(matrix.rows(matrix.tickers[:1]), 1)
+    loaded = time.perf_counter()
+    result = fit(matrix, epochs)
+    return result, loaded - started, time.perf_counter() - loaded
 
-    started = time.perf_counter()
-    result = step(matrix, epochs)
-    train_seconds = time.perf_counter() - started
 
+def command_fit(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from forecaster.model.cell import params_to_dict
+    from forecaster.model.presets import get_preset
+
+    preset = get_preset(args.preset)
+    matrix = _closes(args, preset)
+    epochs = args.epochs or preset.epochs_first_fit
+    initial = read_params_file(args.init_params) if args.init_params else None
+    result, load_seconds, train_seconds = _timed_fit(matrix, preset, epochs, initial)
     if args.losses_csv:
         _write_losses_csv(args.losses_csv, [f.ticker for f in result.forecasts], [f.losses for f in result.forecasts])
-    samples = dict(zip(tickers, np.minimum(matrix.counts - preset.lags, preset.window), strict=True))
+    samples = dict(zip(matrix.tickers, np.minimum(matrix.counts - preset.lags, preset.window), strict=True))
     results: list[dict[str, Any]] = [
         {
             "ticker": forecast.ticker,
@@ -126,23 +147,17 @@ def command_fit(args: argparse.Namespace) -> int:
             "epochs": epochs,
             "load_seconds": load_seconds,
             "train_seconds": train_seconds,
-            "tickers": results,
         }
-        if len(tickers) == 1:
+        summary["tickers"] = results
+        if len(matrix.tickers) == 1:
             summary |= {key: results[0][key] for key in ("ticker", "final_loss", "params", "next_close", "interval")}
         print(json.dumps(summary))
     else:
         print(
-            f"preset {preset.name}: {epochs} epochs, {len(tickers)} ticker(s), training took {train_seconds:.3f} s "
-            f"(loading the compiled trainer {load_seconds:.2f} s)"
+            f"preset {preset.name}: {epochs} epochs, {len(matrix.tickers)} ticker(s), training took "
+            f"{train_seconds:.3f} s (loading the compiled trainer {load_seconds:.2f} s)"
         )
-        for row in results:
-            band = row["interval"]
-            shown = f", 80 % interval {band['lower_80']:.4f} .. {band['upper_80']:.4f}" if band else ""
-            print(
-                f"  {row['ticker']}: {row['samples']} samples, final loss {row['final_loss']:.6g}, "
-                f"last close {row['last_close']:.4f}, next close forecast {row['next_close']:.4f}{shown}"
-            )
+        print("\n".join(_summary_line(row) for row in results))
     if result.diverged:
         shown = ", ".join(result.diverged)
         print(f"forecaster fit: training diverged (a non-finite loss, weight or forecast) for {shown}", file=sys.stderr)

@@ -46,6 +46,36 @@ def _try_to_lead(leadership: Leadership, unreachable: list[str]) -> bool:
     return acquired
 
 
+def _work_until_stopped(work: Callable[[], int], stop: threading.Event) -> None:
+    """The worker thread: claims and trains tasks until a stop request; waits a moment when there
+    are none, and rides out a database outage with one log line per outage."""
+    outage: str | None = None
+    while not stop.is_set():
+        try:
+            claims = work()
+        except CycleInterrupted:
+            return
+        except sa.exc.OperationalError as error:  # the database is away: expected, one line per outage
+            if outage is None:
+                log.warning(
+                    "worker: database unavailable (%s); retrying every %d s",
+                    one_line(error),
+                    WORKER_ERROR_PAUSE_SECONDS,
+                )
+            outage = one_line(error)
+            stop.wait(WORKER_ERROR_PAUSE_SECONDS)
+            continue
+        except Exception:
+            log.exception("worker: claim failed; retrying in %d s", WORKER_ERROR_PAUSE_SECONDS)
+            stop.wait(WORKER_ERROR_PAUSE_SECONDS)
+            continue
+        if outage is not None:
+            log.info("worker: database reachable again")
+            outage = None
+        if claims == 0:
+            stop.wait(WORKER_POLL_SECONDS)
+
+
 def serve(
     schedule: Schedule,
     *,
@@ -65,25 +95,9 @@ def serve(
     database outages, so another takes over when the scheduler dies. On a signal, the job in
     flight sees `stop`, ends at its next ticker chunk, and this returns once it has."""
 
-    def work_until_stopped() -> None:
-        while not stop.is_set():
-            try:
-                if work() == 0:
-                    stop.wait(WORKER_POLL_SECONDS)
-            except CycleInterrupted:
-                return
-            except sa.exc.OperationalError as error:  # the database is away: expected, one line
-                log.warning(
-                    "worker: database unavailable (%s); retrying in %d s", one_line(error), WORKER_ERROR_PAUSE_SECONDS
-                )
-                stop.wait(WORKER_ERROR_PAUSE_SECONDS)
-            except Exception:
-                log.exception("worker: claim failed; retrying in %d s", WORKER_ERROR_PAUSE_SECONDS)
-                stop.wait(WORKER_ERROR_PAUSE_SECONDS)
-
     with stop_on_signals(stop):
         # On SQLite (one writer, one process) the scheduler's own cycles do all the work.
-        worker = threading.Thread(target=work_until_stopped, name="worker")
+        worker = threading.Thread(target=_work_until_stopped, args=(work, stop), name="worker")
         if not leadership.single_process:
             worker.start()
         log.info(

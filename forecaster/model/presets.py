@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import Literal
 
@@ -46,40 +46,40 @@ class Preset:
         return hashlib.sha256(encoded).hexdigest()[:16]
 
 
-PRESETS: dict[str, Preset] = {
-    "seed": Preset(
-        name="seed",
-        lags=4,
-        scaling="none",
-        learning_rate=1e-4,
-        batch_size=40,
-        epochs_first_fit=2000,
-        epochs_per_session=20,
-        window=252,
-        carry_optimizer_state=True,
-    ),
-    # Tuned out of sample (benchmarks/accuracy.py, tuning spans): daily log returns in units of
-    # their EWMA volatility, fed oldest first, so the cell's output is a move in σ (bounded by ±1 σ
-    # by tanh, never by a fixed percentage) and the latest return is the one nearest the output;
-    # tanh so the forecast can go down; absolute-error loss because MAE is the score; weight decay
-    # 0.1, because real daily returns carry little signal and a less shrunk cell fits noise.
-    # Less decay learns a synthetic AR(1) better (0.03: 62 % of an oracle's gain, 0.1: 46 %) and
-    # real prices worse (tuning MAE/naive 0.9978 / 1.0008 against 0.9971 / 0.9995).
-    "default": Preset(
-        name="default",
-        lags=5,  # 5 closes: the cell sees the 4 latest daily returns
-        scaling="vol_scaled_returns",
-        learning_rate=1e-4,
-        batch_size=32,
-        epochs_first_fit=1000,
-        epochs_per_session=10,
-        window=252,
-        carry_optimizer_state=True,
-        activation="tanh",
-        loss="mae",
-        weight_decay=0.1,
-    ),
-}
+#: The notebook, exactly.
+SEED = Preset(
+    name="seed",
+    lags=4,
+    scaling="none",
+    learning_rate=1e-4,
+    batch_size=40,
+    epochs_first_fit=2000,
+    epochs_per_session=20,
+    window=252,
+    carry_optimizer_state=True,
+)
+
+#: Tuned out of sample (benchmarks/accuracy.py, tuning spans): daily log returns in units of
+#: their EWMA volatility, fed oldest first, so the cell's output is a move in σ (bounded by ±1 σ
+#: by tanh, never by a fixed percentage) and the latest return is the one nearest the output;
+#: tanh so the forecast can go down; absolute-error loss because MAE is the score; weight decay
+#: 0.1, because real daily returns carry little signal and a less shrunk cell fits noise.
+#: Less decay learns a synthetic AR(1) better (0.03: 62 % of an oracle's gain, 0.1: 46 %) and
+#: real prices worse (tuning MAE/naive 0.9978 / 1.0008 against 0.9971 / 0.9995).
+DEFAULT = replace(
+    SEED,
+    name="default",
+    lags=5,  # 5 closes: the cell sees the 4 latest daily returns
+    scaling="vol_scaled_returns",
+    batch_size=32,
+    epochs_first_fit=1000,
+    epochs_per_session=10,
+    activation="tanh",
+    loss="mae",
+    weight_decay=0.1,
+)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (SEED, DEFAULT)}
 
 
 def get_preset(name: str) -> Preset:

@@ -163,6 +163,63 @@ def _train_block(
             losses[epoch, j] = w[TOTAL * LANES + j] / max((count[j] + batch_size - 1) // batch_size, 1)
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _load_block(
+    w: np.ndarray,
+    lane_x: np.ndarray,
+    lane_y: np.ndarray,
+    count: np.ndarray,
+    lane_step: np.ndarray,
+    start: int,
+    lanes: int,
+    params: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    step: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    first: np.ndarray,
+) -> None:
+    """Tickers start .. start + lanes into the block's lanes: their samples from index 0, their
+    parameters, Adam moments and step."""
+    n_samples = x.shape[1]
+    for j in range(lanes):
+        k = start + j
+        count[j] = n_samples - first[k]
+        for n in range(count[j]):
+            lane_x[n, :, j] = x[k, first[k] + n]
+            lane_y[n, j] = y[k, first[k] + n]
+        for r in range(N_PARAMETERS):
+            w[r * LANES + j] = params[k, r]
+            w[(M + r) * LANES + j] = exp_avg[k, r]
+            w[(V + r) * LANES + j] = exp_avg_sq[k, r]
+        lane_step[j] = step[k]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _store_block(
+    w: np.ndarray,
+    lane_step: np.ndarray,
+    lane_losses: np.ndarray,
+    start: int,
+    lanes: int,
+    params: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    step: np.ndarray,
+    losses: np.ndarray,
+) -> None:
+    """The block's lanes back into tickers start .. start + lanes."""
+    for j in range(lanes):
+        k = start + j
+        for r in range(N_PARAMETERS):
+            params[k, r] = w[r * LANES + j]
+            exp_avg[k, r] = w[(M + r) * LANES + j]
+            exp_avg_sq[k, r] = w[(V + r) * LANES + j]
+        step[k] = lane_step[j]
+        losses[k] = lane_losses[:, j]
+
+
 @numba.njit(cache=True, parallel=True, error_model="numpy")
 def _fit_kernel(
     params: np.ndarray,  # (tickers, 12), updated in place
@@ -185,59 +242,22 @@ def _fit_kernel(
         start = block * LANES
         lanes = min(LANES, n_tickers - start)  # the rest of a short last block stays idle
         w = np.zeros(BLOCK_ROWS * LANES, x.dtype)
-        block_x = np.zeros((n_samples, lags, LANES), x.dtype)  # (samples, lags, lanes): each lane from its first sample
-        block_y = np.zeros((n_samples, LANES), x.dtype)
+        lane_x = np.zeros((n_samples, lags, LANES), x.dtype)  # (samples, lags, lanes): each lane from its first sample
+        lane_y = np.zeros((n_samples, LANES), x.dtype)
         count = np.zeros(LANES, dtype=np.int64)
-        block_step = np.zeros(LANES, dtype=np.int64)
-        block_losses = np.empty((epochs, LANES))
-        for j in range(lanes):
-            k = start + j
-            count[j] = n_samples - first[k]
-            for n in range(count[j]):
-                block_x[n, :, j] = x[k, first[k] + n]
-                block_y[n, j] = y[k, first[k] + n]
-            for r in range(N_PARAMETERS):
-                w[r * LANES + j] = params[k, r]
-                w[(M + r) * LANES + j] = exp_avg[k, r]
-                w[(V + r) * LANES + j] = exp_avg_sq[k, r]
-            block_step[j] = step[k]
+        lane_step = np.zeros(LANES, dtype=np.int64)
+        lane_losses = np.empty((epochs, LANES))
+        _load_block(w, lane_x, lane_y, count, lane_step, start, lanes, params, exp_avg, exp_avg_sq, step, x, y, first)
         # The activation as a literal, so each compiled body of the lane loops is branch-free.
         if activation == TANH:
             _train_block(
-                w,
-                count,
-                block_step,
-                block_x,
-                block_y,
-                block_losses,
-                batch_size,
-                learning_rate,
-                TANH,
-                loss,
-                weight_decay,
+                w, count, lane_step, lane_x, lane_y, lane_losses, batch_size, learning_rate, TANH, loss, weight_decay
             )
         else:
             _train_block(
-                w,
-                count,
-                block_step,
-                block_x,
-                block_y,
-                block_losses,
-                batch_size,
-                learning_rate,
-                RELU,
-                loss,
-                weight_decay,
+                w, count, lane_step, lane_x, lane_y, lane_losses, batch_size, learning_rate, RELU, loss, weight_decay
             )
-        for j in range(lanes):
-            k = start + j
-            for r in range(N_PARAMETERS):
-                params[k, r] = w[r * LANES + j]
-                exp_avg[k, r] = w[(M + r) * LANES + j]
-                exp_avg_sq[k, r] = w[(V + r) * LANES + j]
-            step[k] = block_step[j]
-            losses[k] = block_losses[:, j]
+        _store_block(w, lane_step, lane_losses, start, lanes, params, exp_avg, exp_avg_sq, step, losses)
     return losses
 
 

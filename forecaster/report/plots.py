@@ -98,95 +98,97 @@ def _legend(axes: Axes, handles: list) -> None:
     )
 
 
-def ticker_pngs(series: Iterable[TickerSeries]) -> Iterator[tuple[str, bytes]]:
-    """(ticker, PNG bytes) for each series, in order, all drawn on one reused figure."""
-    figure, (closes, loss) = _figure(2, (3, 1))
-    closes.set_ylabel("close", fontsize=FONT_PT)
-    loss.set_ylabel("loss", fontsize=FONT_PT)
-    loss.set_xlabel("session", fontsize=FONT_PT)
-    closes.yaxis.set_major_locator(MaxNLocator(nbins=5))
-    loss.yaxis.set_major_locator(MaxNLocator(nbins=3))
-    loss.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.4g}"))
-    title = figure.text(0.07, 0.93, "", fontsize=11, fontweight="bold")
-    (actual_line,) = closes.plot([], [], color=ACTUAL_COLOUR, linewidth=1.4, label="actual close")
-    (predicted_line,) = closes.plot(
-        [],
-        [],
-        color=PREDICTED_COLOUR,
-        linewidth=1.1,
-        linestyle="--",
-        marker=".",
-        markersize=4,
-        label="predicted for that session",
-    )
-    (next_point,) = closes.plot(
-        [], [], color=NEXT_COLOUR, marker="o", markersize=7, linestyle="none", label="next session"
-    )
-    # Right of the point, in a margin kept free for it: anywhere else it would hide the latest closes.
-    next_label = closes.annotate(
-        "", xy=(0, 0), xytext=(9, 0), textcoords="offset points", va="center", fontsize=FONT_PT, color=NEXT_COLOUR
-    )
-    band_handle = Patch(color=PREDICTED_COLOUR, alpha=0.2, label="80 % interval")
-    no_forecasts = closes.text(0.5, 0.5, "no forecasts", ha="center", va="center", transform=closes.transAxes)
-    (loss_line,) = loss.plot([], [], color="tab:green", linewidth=1.1, marker=".", markersize=3)
-    loss_caption = loss.text(
-        0.005,
-        0.95,
-        "last epoch's training loss of the fit after each close",
-        transform=loss.transAxes,
-        fontsize=FONT_PT - 1,
-        color="dimgray",
-        va="top",
-    )
-    band: Collection | None = None
+class _TickerFigure:
+    """The one figure every ticker chart is drawn on: its artists are made once, their data set per ticker."""
 
-    for one in series:
-        title.set_text(one.ticker)
+    def __init__(self) -> None:
+        self.figure, (self.closes, self.loss) = _figure(2, (3, 1))
+        self.closes.set_ylabel("close", fontsize=FONT_PT)
+        self.loss.set_ylabel("loss", fontsize=FONT_PT)
+        self.loss.set_xlabel("session", fontsize=FONT_PT)
+        self.closes.yaxis.set_major_locator(MaxNLocator(nbins=5))
+        self.loss.yaxis.set_major_locator(MaxNLocator(nbins=3))
+        self.loss.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.4g}"))
+        self.title = self.figure.text(0.07, 0.93, "", fontsize=11, fontweight="bold")
+        (self.actual,) = self.closes.plot([], [], color=ACTUAL_COLOUR, linewidth=1.4, label="actual close")
+        (self.predicted,) = self.closes.plot(
+            [], [], color=PREDICTED_COLOUR, linewidth=1.1, linestyle="--", marker=".", markersize=4,
+            label="predicted for that session",
+        )  # fmt: skip
+        (self.next_point,) = self.closes.plot(
+            [], [], color=NEXT_COLOUR, marker="o", markersize=7, linestyle="none", label="next session"
+        )
+        # Right of the point, in a margin kept free for it: anywhere else it would hide the latest closes.
+        self.next_label = self.closes.annotate(
+            "", xy=(0, 0), xytext=(9, 0), textcoords="offset points", va="center", fontsize=FONT_PT, color=NEXT_COLOUR
+        )
+        self.band_handle = Patch(color=PREDICTED_COLOUR, alpha=0.2, label="80 % interval")
+        self.band: Collection | None = None
+        self.no_forecasts = self.closes.text(
+            0.5, 0.5, "no forecasts", ha="center", va="center", transform=self.closes.transAxes
+        )
+        (self.loss_line,) = self.loss.plot([], [], color="tab:green", linewidth=1.1, marker=".", markersize=3)
+        self.loss_caption = self.loss.text(
+            0.005, 0.95, "", transform=self.loss.transAxes, fontsize=FONT_PT - 1, color="dimgray", va="top"
+        )
+
+    def png(self, one: TickerSeries) -> bytes:
+        self.title.set_text(one.ticker)
+        self._draw_closes(one)
+        self._draw_loss(one)
+        return _png(self.figure)
+
+    def _draw_closes(self, one: TickerSeries) -> None:
         realised = [(s, a) for s, a in zip(one.sessions, one.actual, strict=True) if a is not None]
-        actual_line.set_data([s for s, _ in realised], [a for _, a in realised])
-        predicted_line.set_data(one.sessions, one.predicted)
+        self.actual.set_data([s for s, _ in realised], [a for _, a in realised])
+        self.predicted.set_data(one.sessions, one.predicted)
         pending = [(s, p) for s, p, a in zip(one.sessions, one.predicted, one.actual, strict=True) if a is None]
-        next_point.set_data([s for s, _ in pending], [p for _, p in pending])
-        next_label.set_visible(bool(pending))
+        self.next_point.set_data([s for s, _ in pending], [p for _, p in pending])
+        self.next_label.set_visible(bool(pending))
         if pending:
-            next_label.xy = (date2num(pending[-1][0]), pending[-1][1])
-            next_label.set_text(f"{pending[-1][1]:,.2f}")
-
-        if band is not None:
-            band.remove()
-            band = None
+            self.next_label.xy = (date2num(pending[-1][0]), pending[-1][1])
+            self.next_label.set_text(f"{pending[-1][1]:,.2f}")
+        if self.band is not None:
+            self.band.remove()
+            self.band = None
         bounded = [
             (s, lo, hi) for s, lo, hi in zip(one.sessions, one.lower_80, one.upper_80, strict=True) if lo is not None
         ]
         if bounded:
             sessions, lower, upper = zip(*bounded, strict=True)
-            band = closes.fill_between(sessions, lower, upper, color=PREDICTED_COLOUR, alpha=0.2, linewidth=0)
-        _legend(closes, [actual_line, predicted_line, next_point, *([band_handle] if bounded else [])])
-
+            self.band = self.closes.fill_between(sessions, lower, upper, color=PREDICTED_COLOUR, alpha=0.2, linewidth=0)
+        _legend(self.closes, [self.actual, self.predicted, self.next_point, *([self.band_handle] if bounded else [])])
         values = [v for v in (*one.predicted, *(a for _, a in realised)) if v is not None]
         values += [v for _, lo, hi in bounded for v in (lo, hi) if v is not None]
-        no_forecasts.set_visible(not values)
-        closes.yaxis.set_visible(bool(values))
+        self.no_forecasts.set_visible(not values)
+        self.closes.yaxis.set_visible(bool(values))
         if values:
             low, high = min(values), max(values)
             margin = 0.05 * (high - low) or 0.01 * abs(high) or 1.0
-            closes.set_ylim(low - margin, high + margin)
+            self.closes.set_ylim(low - margin, high + margin)
             # At least a week shown: a single session would give a zero-width range the date locator rejects,
             # and a span of a day or two gets hourly ticks. On the right, room for the next forecast's label.
             last = max(one.sessions)
             first = min(min(one.sessions), last - _WEEK) - _DAY
-            closes.set_xlim(first, last + max(_DAY, (last - first) * 0.07))
+            self.closes.set_xlim(first, last + max(_DAY, (last - first) * 0.07))
 
-        loss_line.set_data(one.loss_sessions, one.losses)
-        loss_caption.set_text(
+    def _draw_loss(self, one: TickerSeries) -> None:
+        self.loss_line.set_data(one.loss_sessions, one.losses)
+        self.loss_caption.set_text(
             "last epoch's training loss of the fit after each close" if one.losses else "no training loss recorded"
         )
-        loss.yaxis.set_visible(bool(one.losses))
+        self.loss.yaxis.set_visible(bool(one.losses))
         if one.losses:
             low, high = min(one.losses), max(one.losses)
             margin = 0.1 * (high - low) or 0.01 * abs(high) or 1.0
-            loss.set_ylim(low - margin, high + margin * 6)  # the top third left to the caption
-        yield one.ticker, _png(figure)
+            self.loss.set_ylim(low - margin, high + margin * 6)  # the top third left to the caption
+
+
+def ticker_pngs(series: Iterable[TickerSeries]) -> Iterator[tuple[str, bytes]]:
+    """(ticker, PNG bytes) for each series, in order, all drawn on one reused figure."""
+    figure = _TickerFigure()
+    for one in series:
+        yield one.ticker, figure.png(one)
 
 
 def skill_png(pooled: SkillSeries, tickers: Sequence[SkillSeries], *, window: int) -> bytes:

@@ -57,6 +57,12 @@ def _timestamp() -> sa.DateTime:
 
 
 def upgrade() -> None:
+    _create_prices_and_runs()
+    _create_training_tables()
+    op.execute(PREDICTION_ACCURACY)
+
+
+def _create_prices_and_runs() -> None:
     op.create_table(
         "prices",
         sa.Column("ticker", sa.String(32), nullable=False),
@@ -100,6 +106,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_run_failures_run_id_runs"),
         sa.CheckConstraint("stage IN ('fetch', 'validate', 'train', 'write')", name="ck_run_failures_stage"),
     )
+
+
+def _create_training_tables() -> None:
+    """Model states, training losses and predictions, each referring to the run that wrote it."""
     op.create_table(
         "model_states",
         sa.Column("ticker", sa.String(32), nullable=False),
@@ -140,7 +150,6 @@ def upgrade() -> None:
     op.create_index("ix_predictions_ticker_target_session", "predictions", ["ticker", "target_session"])
     op.create_index("ix_predictions_preset_target_session", "predictions", ["preset", "target_session"])
     op.create_index("ix_predictions_preset_as_of", "predictions", ["preset", "as_of"])
-    op.execute(PREDICTION_ACCURACY)
 
 
 def downgrade() -> None:
