@@ -59,6 +59,7 @@ from forecaster.model import intervals as iv
 from forecaster.model.presets import PRESETS, Preset
 from forecaster.prices.files import read_price_file
 from forecaster.prices.sources.csv_file import CsvSource
+from forecaster.report import metrics
 from forecaster.store.accuracy import load_predictions
 from forecaster.store.database import make_engine, upgrade
 
@@ -169,18 +170,13 @@ def fixed_window_frame(frame: pl.DataFrame, window: int = FIXED_WINDOW) -> pl.Da
 
 
 def _interval_scores(frame: pl.DataFrame, level: int) -> pl.DataFrame:
-    """Per row: covered, width and Winkler score of the level-% interval, in % of the last close."""
-    alpha = 1.0 - level / 100.0
-    lower, upper, actual = pl.col(f"lower_{level}"), pl.col(f"upper_{level}"), pl.col("actual_close")
+    """Per row: covered, width and Winkler score of the level-% interval (the report's definitions),
+    the last two in % of the last close."""
     return frame.select(
         "ticker",
-        ((actual >= lower) & (actual <= upper)).cast(pl.Float64).alias("covered"),
-        (100.0 * (upper - lower) / pl.col("last_close")).alias("width"),
-        (
-            100.0
-            * ((upper - lower) + 2.0 / alpha * ((lower - actual).clip(0.0) + (actual - upper).clip(0.0)))
-            / pl.col("last_close")
-        ).alias("winkler"),
+        metrics.covered(level).alias("covered"),
+        (100.0 * metrics.width(level) / pl.col("last_close")).alias("width"),
+        (100.0 * metrics.winkler(level) / pl.col("last_close")).alias("winkler"),
     )
 
 

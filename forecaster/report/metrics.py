@@ -44,18 +44,37 @@ def _bounds(level: int) -> tuple[pl.Expr, pl.Expr]:
     return pl.col(f"lower_{level}"), pl.col(f"upper_{level}")
 
 
-def _covered(level: int) -> pl.Expr:
+def covered(level: int) -> pl.Expr:
     """1.0 when the close fell inside the interval (bounds included), 0.0 outside, null without an interval."""
     lower, upper = _bounds(level)
     return ((lower <= _ACTUAL) & (upper >= _ACTUAL)).cast(pl.Float64)
 
 
-def _winkler(level: int) -> pl.Expr:
+def width(level: int) -> pl.Expr:
+    """The interval's width, in price units."""
+    lower, upper = _bounds(level)
+    return upper - lower
+
+
+def winkler(level: int) -> pl.Expr:
     """The interval score, as in the view: width, plus 2/alpha times how far outside the close fell."""
     lower, upper = _bounds(level)
     penalty = 2.0 / (1.0 - level / 100.0)
     return upper - lower + penalty * ((lower - _ACTUAL).clip(lower_bound=0) + (_ACTUAL - upper).clip(lower_bound=0))
 
+
+#: The per-forecast scores of the prediction_accuracy view, by its column names; the view computes
+#: them in SQL (migrations/), tests/report/test_metrics.py holds the two definitions equal.
+ROW_SCORES: dict[str, pl.Expr] = {
+    "error": _ERROR,
+    "abs_error": _ERROR.abs(),
+    "pct_error": _APE,
+    "naive_error": _NAIVE_ERROR,
+    "naive_abs_error": _NAIVE_ERROR.abs(),
+    "direction_hit": (_sign(_PREDICTED - _LAST) == _sign(_ACTUAL - _LAST)).cast(pl.Int64),
+    **{f"covered_{level}": covered(level).cast(pl.Int64) for level in LEVELS},
+    **{f"winkler_{level}": winkler(level) for level in LEVELS},
+}
 
 _MAE = _ERROR.abs().mean()
 _NAIVE_MAE = _NAIVE_ERROR.abs().mean()
@@ -74,9 +93,9 @@ ACCURACY: dict[str, pl.Expr] = {
 #: Interval metrics over the forecasts that have an interval (the others are ignored).
 INTERVALS: dict[str, pl.Expr] = {
     "n_interval": pl.col("lower_80").is_not_null().sum().cast(pl.Int64),
-    **{f"coverage_{level}_pct": 100.0 * _covered(level).mean() for level in LEVELS},
-    **{f"width_{level}_pct": (100.0 * (_bounds(level)[1] - _bounds(level)[0]) / _LAST).mean() for level in LEVELS},
-    **{f"winkler_{level}_pct": (100.0 * _winkler(level) / _LAST).mean() for level in LEVELS},
+    **{f"coverage_{level}_pct": 100.0 * covered(level).mean() for level in LEVELS},
+    **{f"width_{level}_pct": (100.0 * width(level) / _LAST).mean() for level in LEVELS},
+    **{f"winkler_{level}_pct": (100.0 * winkler(level) / _LAST).mean() for level in LEVELS},
 }
 
 METRICS: dict[str, pl.Expr] = {**ACCURACY, **INTERVALS}
