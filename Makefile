@@ -19,11 +19,13 @@ $(STAMP): pyproject.toml
 test: setup
 	$(BIN)/python -m pytest -q
 
-# Style and types: ruff's formatter and linter over everything, mypy over the package.
+# Style, types and layers: ruff's formatter and linter over everything, mypy over the package, its
+# migrations and the benchmarks, and import-linter's layer contract (pyproject.toml).
 lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The image and the compose stack, built and run for real (docker, or podman + podman-compose).
 container-test:

@@ -55,7 +55,8 @@ def populate(engine: sa.Engine, tickers: int, sessions: int, intervals: bool) ->
     with engine.begin() as c:
         run_ids = [
             c.execute(
-                runs.insert().values(
+                runs.insert()
+                .values(
                     kind="backfill",
                     as_of=d,
                     preset=PRESET,
