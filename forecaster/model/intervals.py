@@ -51,6 +51,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -150,7 +151,7 @@ def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
     """Per row, the k-th smallest finite score with k = ⌈(n + 1) · level⌉, n the row's count of
     finite scores: (tickers, m) -> (tickers,). NaN when k > n (too few scores for the level)."""
     n = np.isfinite(scores).sum(axis=1)  # (tickers,)
-    k = np.array([math.ceil(round((count + 1) * level, 9)) for count in n], dtype=np.int64)  # (tickers,)
+    k = _order_statistics(scores.shape[1], level)[n]  # (tickers,)
     ordered = np.sort(np.where(np.isfinite(scores), scores, np.inf), axis=1)  # NaN last, as +inf
     rows = np.arange(len(scores))
     picked = (
@@ -159,6 +160,13 @@ def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
         else np.full(len(scores), np.inf)
     )
     return np.where((k >= 1) & (k <= n), picked, np.nan)
+
+
+@cache
+def _order_statistics(width: int, level: float) -> np.ndarray:
+    """(width + 1,): k = ⌈(n + 1) · level⌉ for n = 0 .. width scores (rounded first, so that
+    float error in the product, as in 200.00000000000003, does not move k)."""
+    return np.array([math.ceil(round((n + 1) * level, 9)) for n in range(width + 1)], dtype=np.int64)
 
 
 def advance_state(state: IntervalState, realised_close: np.ndarray) -> IntervalState:
