@@ -1,4 +1,4 @@
-"""The daemon's catch-up killed at random moments, many times over: the long version of tests/test_chaos.py.
+"""The daemon's catch-up killed at random moments, many times over: the long version of tests/e2e/test_chaos.py.
 
     .venv/bin/python benchmarks/chaos.py                      # 3 seeds x 40 kills, SQLite and PostgreSQL
     .venv/bin/python benchmarks/chaos.py --seeds 1 --kills 20 --backend sqlite

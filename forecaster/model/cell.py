@@ -49,7 +49,7 @@ LOSSES: dict[str, int] = {"mse": MSE, "mae": MAE}
 
 #: The notebook's starting weights: torch.rand(1) eight times after torch.manual_seed(0), in the
 #: notebook's creation order, biases 0. Written out so the daemon need not import torch;
-#: tests/test_seed_parity.py checks them against torch itself.
+#: tests/model/test_seed_parity.py checks them against torch itself.
 NOTEBOOK_INITIAL_PARAMS: dict[str, float] = {
     "w_f": 0.49625658988952637,
     "u_f": 0.7682217955589294,
@@ -181,7 +181,7 @@ def loss_lanes(w: np.ndarray, y: np.ndarray, loss: int) -> None:
 #     ∂L/∂c   = ∂L/∂c' · f                                              -> DC
 # starting after the last step from loss_lanes: ∂L/∂h = weight · 2(pred − y) for the squared error,
 # weight · sign(pred − y) for the absolute one, and ∂L/∂c = 0 (c after the last step is not used).
-# tests/test_batched_training.py checks the result against torch's autograd to 1e-9.
+# tests/model/test_batched_training.py checks the result against torch's autograd to 1e-9.
 @numba.njit(cache=True, fastmath=FLOAT_FLAGS, error_model="numpy")
 def backward_lanes(w: np.ndarray, x: np.ndarray, step: np.ndarray, activation: int) -> None:
     """Backpropagates one lag step of every lane, given what forward_lanes kept of it in step:

@@ -64,7 +64,7 @@ def winkler(level: int) -> pl.Expr:
 
 
 #: The per-forecast scores of the prediction_accuracy view, by its column names; the view computes
-#: them in SQL (migrations/), tests/report/test_metrics.py holds the two definitions equal.
+#: them in SQL (migrations/), tests/report/test_scores.py holds the two definitions equal.
 ROW_SCORES: dict[str, pl.Expr] = {
     "error": _ERROR,
     "abs_error": _ERROR.abs(),

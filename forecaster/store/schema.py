@@ -1,6 +1,6 @@
 """The tables, as SQLAlchemy Core objects. Migrations create them; this module mirrors them.
 
-tests/test_migrations.py checks that a database migrated to head matches `metadata`
+tests/store/test_migrations.py checks that a database migrated to head matches `metadata`
 on SQLite and PostgreSQL, so a change here without a migration (or the reverse) fails.
 """
 
