@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from forecaster.errors import UserError
-from forecaster.tickers import parse_tickers
+from forecaster.markets import resolve_calendar
+from forecaster.tickers import normalise_suffix, normalise_ticker, parse_tickers
 
 ENV_PREFIX = "FORECASTER_"
 FILE_SUFFIX = "_FILE"
@@ -35,8 +37,9 @@ class Settings(BaseSettings):
     source: str = "yahoo"  # yahoo | csv:PATH | synthetic[:SEED]
     tickers: Annotated[tuple[str, ...], NoDecode] = ("SPY", "QQQ", "IWM")
     preset: str = "default"
-    schedule: str = "30 18 * * 1-5"  # crontab: minute hour day month day-of-week
-    timezone: str = "America/New_York"
+    calendars: Annotated[dict[str, str], NoDecode] = {}  # ticker or .SUFFIX -> exchange_calendars name
+    schedule: str | None = None  # crontab (minute hour day month day-of-week); None: after each market's close
+    timezone: str = "America/New_York"  # the zone of an explicit schedule and of the report schedule
     report_schedule: str = "0 19 * * 1-5"
     report_dir: str = "reports"
     log_format: Literal["human", "json"] = "human"
@@ -48,6 +51,13 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(3600, ge=1, le=7 * 86_400)
     claim_size: int = Field(500, ge=1, le=10_000)  # tickers a worker leases at once
     lease_seconds: int = Field(120, ge=1, le=86_400)  # a worker's lease; once expired another worker takes the tickers
+    settle_minutes: int | None = Field(None, ge=0, le=1440)  # after a close until its bar is final; None: per market
+    gap_wait_sessions: int = Field(3, ge=0, le=60)  # sessions a missing close is waited for before it is a gap
+    overlap_sessions: int = Field(15, ge=1, le=250)  # latest stored sessions each fetch asks for again (restatements)
+    # a close-to-close move beyond this fraction is looked at twice before it is stored
+    jump_threshold: float = Field(0.40, ge=0.05, le=10, allow_inf_nan=False)
+    fetch_batch_size: int = Field(200, ge=1, le=5000)  # tickers per request to Yahoo
+    delisted_after_sessions: int = Field(5, ge=1, le=250)  # sessions in a row without data: probably delisted
     heartbeat_file: str | None = None  # the daemon rewrites it every few seconds (`forecaster status --process`)
     config_file: str | None = None  # the TOML file these settings were read with (environment or --config only)
 
@@ -55,6 +65,36 @@ class Settings(BaseSettings):
     @classmethod
     def _tickers(cls, value: Any) -> tuple[str, ...]:
         return parse_tickers(value)
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value  # blank: after each market's close
+
+    @field_validator("calendars", mode="before")
+    @classmethod
+    def _calendars(cls, value: Any) -> dict[str, str]:
+        return parse_calendars(value)
+
+    @model_validator(mode="after")
+    def _every_ticker_has_a_market(self) -> Settings:
+        """An unknown suffix or index on the watch list fails here, at load (markets' UserError, exit 2)."""
+        _ = self.markets  # resolving them is the check
+        return self
+
+    def calendar_of(self, ticker: str) -> str:
+        """The exchange_calendars name `ticker` trades on: its entry in `calendars`, else its
+        suffix's, else what its symbol says (forecaster.markets); a UserError naming it when unknown."""
+        try:
+            symbol = normalise_ticker(ticker)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        return resolve_calendar(symbol, self.calendars)
+
+    @property
+    def markets(self) -> dict[str, str]:
+        """{ticker: calendar name} for the watch list, in its order."""
+        return {ticker: self.calendar_of(ticker) for ticker in self.tickers}
 
     @property
     def database(self) -> str:
@@ -139,6 +179,46 @@ class _TomlFile(PydanticBaseSettingsSource):
         if unknown:
             raise UserError(f"{self.path}: unknown setting {unknown[0]!r}")
         return values
+
+
+CALENDAR_NAME_LENGTH = 16
+_CALENDARS_FORM = "TICKER=CALENDAR or .SUFFIX=CALENDAR, comma-separated, e.g. 7203.T=XTKS,.XY=XNYS,BTC-USD=24/7"
+
+
+def parse_calendars(value: str | Mapping[str, object]) -> dict[str, str]:
+    """The calendar overrides from "7203.T=XTKS, .XY=XNYS" or a mapping (a TOML table): keys normalised
+    as tickers, or as suffixes when they start with "."; calendar names kept as given, checked only
+    for their form (exchange_calendars knows the names: forecaster.calendar checks them when it
+    builds one). The same key given two calendars is an error."""
+    if isinstance(value, str):
+        pairs: list[tuple[str, object]] = []
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            key, equals, calendar = item.rpartition("=")  # the last "=": a symbol may hold one (EURUSD=X=24/5)
+            if not equals or not key.strip():
+                raise ValueError(f"{item!r} is not {_CALENDARS_FORM}")
+            pairs.append((key, calendar.strip()))
+    elif isinstance(value, Mapping):
+        pairs = [(str(key), name) for key, name in value.items()]
+    else:
+        raise ValueError(f"expected {_CALENDARS_FORM}, or a table of them")
+    calendars: dict[str, str] = {}
+    for written, name in pairs:
+        key = normalise_suffix(written) if written.strip().startswith(".") else normalise_ticker(written)
+        if not isinstance(name, str):
+            hint = ' (in TOML, quote a key that holds a dot: "7203.T" = "XTKS")' if isinstance(name, dict) else ""
+            raise ValueError(f"the calendar of {key} must be a name, got {name!r}{hint}")
+        if not name:
+            raise ValueError(f"{key} is given no calendar (expected {key}=NAME, e.g. {key}=XNYS)")
+        if not (name.isascii() and len(name) <= CALENDAR_NAME_LENGTH) or any(c.isspace() or c in ",=" for c in name):
+            raise ValueError(
+                f"calendar {name!r} for {key} is not a calendar name (ASCII, no spaces, commas or =, "
+                f"at most {CALENDAR_NAME_LENGTH} characters, e.g. XTKS or 24/7)"
+            )
+        if calendars.setdefault(key, name) != name:
+            raise ValueError(f"{key} is given two calendars, {calendars[key]} and {name}")
+    return calendars
 
 
 def _explicit(settings: Settings) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
+from forecaster.cli import main
 from forecaster.config import load_settings, setting_names
 from forecaster.errors import UserError
 from tests.support import paths
@@ -25,12 +26,33 @@ def environ(monkeypatch):
     return set_variables
 
 
-def test_defaults_are_sqlite_yahoo_and_weekdays_after_the_close(environ):
+def test_defaults_are_sqlite_yahoo_and_after_each_markets_close(environ):
     settings = load_settings()
 
     assert settings.database == "sqlite:///forecaster.db"
     assert settings.source == "yahoo"
-    assert (settings.schedule, settings.timezone) == ("30 18 * * 1-5", "America/New_York")
+    assert settings.schedule is None  # no crontab: the daemon schedules each market after its close
+    assert settings.timezone == "America/New_York"  # of an explicit schedule, and of the report schedule
+
+
+def test_defaults_of_the_market_settings(environ):
+    settings = load_settings()
+
+    assert settings.calendars == {}
+    assert settings.settle_minutes is None  # each market's own (forecaster.markets.settle_minutes)
+    assert (settings.gap_wait_sessions, settings.overlap_sessions, settings.delisted_after_sessions) == (3, 15, 5)
+    assert (settings.jump_threshold, settings.fetch_batch_size) == (0.40, 200)
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_explicit_schedule_is_an_override_and_a_blank_one_is_none(environ, tmp_path, blank):
+    environ(FORECASTER_SCHEDULE="30 18 * * 1-5")
+    assert load_settings().schedule == "30 18 * * 1-5"
+
+    config = tmp_path / "forecaster.toml"
+    config.write_text(f'schedule = "{blank}"\n')
+    environ(FORECASTER_SCHEDULE=blank, FORECASTER_CONFIG_FILE=str(config))
+    assert load_settings().schedule is None
 
 
 def test_environment_overrides_the_file_which_overrides_the_defaults(environ, tmp_path):
@@ -66,6 +88,29 @@ def test_tickers_from_the_environment_are_comma_separated_upper_cased_and_dedupl
         ({"FORECASTER_FETCH_BACKOFF_SECONDS": "nan"}, "fetch_backoff_seconds"),
         ({"FORECASTER_DATABASE_BACKOFF_SECONDS": "inf"}, "database_backoff_seconds"),
         ({"FORECASTER_CONFIG_FILE": "/nonexistent/forecaster.toml"}, "config file not found"),
+        ({"FORECASTER_TICKERS": "SPY,straße"}, "'straße' is not a symbol"),
+        ({"FORECASTER_SETTLE_MINUTES": "-1"}, "settle_minutes"),
+        ({"FORECASTER_SETTLE_MINUTES": "1441"}, "settle_minutes"),
+        ({"FORECASTER_GAP_WAIT_SESSIONS": "61"}, "gap_wait_sessions"),
+        ({"FORECASTER_OVERLAP_SESSIONS": "0"}, "overlap_sessions"),
+        ({"FORECASTER_OVERLAP_SESSIONS": "251"}, "overlap_sessions"),
+        ({"FORECASTER_JUMP_THRESHOLD": "0.04"}, "jump_threshold"),
+        ({"FORECASTER_JUMP_THRESHOLD": "11"}, "jump_threshold"),
+        ({"FORECASTER_JUMP_THRESHOLD": "nan"}, "jump_threshold"),
+        ({"FORECASTER_JUMP_THRESHOLD": "inf"}, "jump_threshold"),
+        ({"FORECASTER_FETCH_BATCH_SIZE": "0"}, "fetch_batch_size"),
+        ({"FORECASTER_FETCH_BATCH_SIZE": "5001"}, "fetch_batch_size"),
+        ({"FORECASTER_DELISTED_AFTER_SESSIONS": "0"}, "delisted_after_sessions"),
+        ({"FORECASTER_DELISTED_AFTER_SESSIONS": "251"}, "delisted_after_sessions"),
+        ({"FORECASTER_CALENDARS": "7203.T"}, "'7203.T' is not TICKER=CALENDAR or .SUFFIX=CALENDAR"),
+        ({"FORECASTER_CALENDARS": "7203.T="}, "7203.T is given no calendar"),
+        ({"FORECASTER_CALENDARS": "=XTKS"}, "'=XTKS' is not TICKER=CALENDAR"),
+        ({"FORECASTER_CALENDARS": "S&P=XNYS"}, "ticker 'S&P' is not a symbol"),
+        ({"FORECASTER_CALENDARS": ".T-X=XNYS"}, "suffix '.T-X' is not a market suffix"),
+        ({"FORECASTER_CALENDARS": "7203.T=X TKS"}, "calendar 'X TKS' for 7203.T is not a calendar name"),
+        ({"FORECASTER_CALENDARS": "7203.T=XTKSXTKSXTKSXTKS1"}, "is not a calendar name"),
+        ({"FORECASTER_CALENDARS": "7203.T=Ｘ"}, "calendar 'Ｘ' for 7203.T is not a calendar name"),
+        ({"FORECASTER_CALENDARS": "7203.T=XTKS,7203.t=XOSL"}, "7203.T is given two calendars, XTKS and XOSL"),
     ],
 )
 def test_a_bad_setting_is_a_user_error_naming_it(environ, variables, named):
@@ -135,3 +180,86 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (paths.ROOT / "README.md").read_text()
 
     assert [name for name in setting_names() if f"`{name}`" not in readme] == []
+
+
+def test_calendars_from_the_environment_normalise_their_keys_and_keep_the_names_as_given(environ):
+    environ(FORECASTER_CALENDARS=" 7203.t=XTKS, .xy=XNYS,,BTC-USD=24/7,eurusd=x=24/5")
+
+    assert load_settings().calendars == {"7203.T": "XTKS", ".XY": "XNYS", "BTC-USD": "24/7", "EURUSD=X": "24/5"}
+
+
+def test_calendars_from_the_file_are_a_table_or_the_same_string(environ, tmp_path):
+    config = tmp_path / "forecaster.toml"
+    config.write_text('[calendars]\n"7203.t" = "XTKS"\n".xy" = "XNYS"\n')
+    assert load_settings(config_file=str(config)).calendars == {"7203.T": "XTKS", ".XY": "XNYS"}
+
+    config.write_text('calendars = "7203.t=XTKS,.xy=XNYS"\n')
+    assert load_settings(config_file=str(config)).calendars == {"7203.T": "XTKS", ".XY": "XNYS"}
+
+
+def test_an_unquoted_dotted_key_in_the_file_is_an_error_that_says_to_quote_it(environ, tmp_path):
+    config = tmp_path / "forecaster.toml"
+    config.write_text('[calendars]\n7203.T = "XTKS"\n')  # TOML reads it as the table 7203 with a key T
+
+    with pytest.raises(UserError, match=r'setting calendars: .*quote a key that holds a dot: "7203.T" = "XTKS"'):
+        load_settings(config_file=str(config))
+
+
+def test_each_ticker_of_a_watch_list_across_markets_gets_its_calendar(environ):
+    environ(
+        FORECASTER_TICKERS="7203.T,VOD.L,BTC-USD,SPY,FOO.XY,6758.T",
+        FORECASTER_CALENDARS=".XY=XNYS,6758.T=XOSL",
+    )
+
+    settings = load_settings()
+
+    assert settings.markets == {
+        "7203.T": "XTKS",
+        "VOD.L": "XLON",
+        "BTC-USD": "24/7",
+        "SPY": "XNYS",
+        "FOO.XY": "XNYS",  # its suffix's override
+        "6758.T": "XOSL",  # its own override, over the suffix table
+    }
+    assert settings.calendar_of("vod.l") == "XLON"  # any ticker, as written
+    assert settings.calendar_of("ETH-USD") == "24/7"  # on the watch list or not
+
+
+def test_an_unknown_suffix_on_the_watch_list_fails_at_load_naming_the_ticker_and_the_setting(environ):
+    environ(FORECASTER_TICKERS="SPY,FOO.XY")
+
+    with pytest.raises(UserError) as caught:
+        load_settings()
+
+    assert str(caught.value).startswith(
+        "ticker FOO.XY: unknown exchange suffix .XY; set its calendar with FORECASTER_CALENDARS"
+    )
+
+
+def test_an_unknown_suffix_given_as_a_flag_fails_too(environ):
+    with pytest.raises(UserError, match="ticker FOO.XY: unknown exchange suffix .XY"):
+        load_settings().with_overrides(tickers="FOO.XY")
+
+
+def test_calendar_of_a_malformed_or_unknown_ticker_is_a_user_error(environ):
+    settings = load_settings()
+
+    with pytest.raises(UserError, match="'S&P' is not a symbol"):
+        settings.calendar_of("S&P")
+    with pytest.raises(UserError, match=r"ticker \^FOO: an index whose exchange is not known"):
+        settings.calendar_of("^FOO")
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_an_unknown_suffix_is_exit_2_before_the_database_is_touched(environ, tmp_path, capsys):
+    database = tmp_path / "forecaster.db"
+    environ(
+        FORECASTER_SOURCE="synthetic", FORECASTER_TICKERS="SPY,FOO.XY", FORECASTER_DATABASE_URL=f"sqlite:///{database}"
+    )
+
+    code = main(["run", "--once"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "ticker FOO.XY: unknown exchange suffix .XY" in err
+    assert not database.exists()
