@@ -2,17 +2,23 @@
 
 Three layouts are recognised from the header:
 
-- yfinance, one ticker: ``Date,Close,High,Low,Open,Volume`` (any order, maybe ``Adj Close``);
-  the ticker is the ``ticker`` argument, else the file name's stem upper-cased.
-- long: ``date,ticker,close[,open,high,low,adj_close,volume]``.
+- yfinance, one ticker: ``Date,Close,High,Low,Open,Volume`` (any order, maybe ``Adj Close``,
+  ``Dividends`` and ``Stock Splits``, as ``Ticker.history().to_csv()`` writes them); the ticker
+  is the ``ticker`` argument, else the file name's stem upper-cased.
+- long: ``date,ticker,close[,open,high,low,adj_close,volume,dividends,stock_splits]``.
 - ``yf.download(...).to_csv()`` with MultiIndex columns: a ``Price,...`` line, a ``Ticker,...``
   line (or the two swapped, for ``group_by="ticker"``), then usually a ``Date,,,`` line; one
-  or many tickers, named by the file. An empty cell there means the ticker has no row that day.
+  or many tickers, named by the file, with Dividends and Stock Splits fields too when downloaded
+  with ``actions=True``. An empty cell there means the ticker has no row that day.
 
-Column names are case-insensitive; ``_`` and spaces in them are ignored. Other columns
-(Dividends, Stock Splits, ...) are ignored. Dates are the calendar date as written: ``2023-01-03``,
-``2023-01-03 00:00:00`` and ``2023-01-03 00:00:00-05:00`` all mean 2023-01-03. Dates are not
-checked against the trading calendar (the seed notebook's own prices include a Saturday).
+Column names are case-insensitive; ``_`` and spaces in them are ignored. Dividends and stock
+splits are the price frame's corporate actions (forecaster.price_frame.ACTION_SCHEMA): the cash
+dividend going ex that day and the split ratio, 0 or empty on other days. Every optional column,
+actions included, must be numeric where it is not empty (else a UserError naming the file, the
+line and the column). Other columns (Capital Gains, ...) are ignored. Dates are the calendar date
+as written: ``2023-01-03``, ``2023-01-03 00:00:00`` and ``2023-01-03 00:00:00-05:00`` all mean
+2023-01-03 (the session date, whatever the offset). Dates are not checked against the trading
+calendar (the seed notebook's own prices include a Saturday).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ _ALIASES = {
     "close": "close",
     "adjclose": "adj_close",
     "volume": "volume",
+    "dividends": "dividends",
+    "stocksplits": "stock_splits",
 }
 _LINE = "_line"  # the 1-based line number of each data row, for error messages
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[ T].*)?$"

@@ -1,6 +1,7 @@
 """Frames exactly as yfinance 1.x `download` returns them, built without the network.
 
-`history` is one ticker's `Ticker.history()` frame, `failed_history` what yfinance keeps for a
+`history` is one ticker's `Ticker.history()` frame (with its Dividends and Stock Splits columns,
+as `download(actions=True)` asks for them), `failed_history` what yfinance keeps for a
 ticker whose download failed, and `download_frame` the wide frame `download` assembles from them
 (yfinance/multi.py): MultiIndex columns (Price, Ticker), the union of every ticker's dates, NaN
 rows for a failed ticker, an empty frame when every ticker failed.
@@ -13,8 +14,19 @@ import numpy as np
 import pandas as pd
 
 
-def history(closes: dict[str, float], *, auto_adjust: bool = True) -> pd.DataFrame:
-    """One ticker's `Ticker.history()` frame: midnight New York timestamps, prices around each close."""
+def history(
+    closes: dict[str, float],
+    *,
+    auto_adjust: bool = True,
+    actions: bool = True,
+    dividends: dict[str, float] | None = None,
+    splits: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """One ticker's `Ticker.history()` frame: midnight New York timestamps, prices around each close.
+
+    With `actions` (what YahooSource asks `download` for) it ends with yfinance's "Dividends" and
+    "Stock Splits" columns: the given `dividends` and `splits` on their dates (keys of `closes`),
+    0.0 on every other day, as yfinance fills them."""
     index = pd.DatetimeIndex(list(closes), name="Date").tz_localize("America/New_York")
     close = np.array(list(closes.values()), dtype=float)
     frame = pd.DataFrame(
@@ -24,6 +36,14 @@ def history(closes: dict[str, float], *, auto_adjust: bool = True) -> pd.DataFra
     if not auto_adjust:
         frame["Adj Close"] = close * 0.9
     frame["Volume"] = np.arange(1, len(close) + 1, dtype=np.int64) * 1000
+    if actions:
+        for column, events in (("Dividends", dividends or {}), ("Stock Splits", splits or {})):
+            unknown = set(events) - set(closes)
+            if unknown:
+                raise ValueError(f"{column} on dates without a close: {sorted(unknown)}")
+            frame[column] = [float(events.get(day, 0.0)) for day in closes]
+    elif dividends or splits:
+        raise ValueError("dividends and splits need actions=True")
     return frame
 
 

@@ -14,7 +14,7 @@ from forecaster.price_frame import empty_prices
 
 @dataclass
 class FetchResult:
-    """Prices for the tickers that succeeded (forecaster.price_frame.PRICE_SCHEMA), and a
+    """Prices for the tickers that succeeded (forecaster.price_frame.SOURCE_SCHEMA), and a
     one-line reason for each that did not."""
 
     prices: pl.DataFrame = field(default_factory=empty_prices)

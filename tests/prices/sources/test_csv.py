@@ -11,7 +11,7 @@ import pytest
 
 import forecaster.prices.sources.csv_file
 from forecaster.errors import UserError
-from forecaster.price_frame import PRICE_SCHEMA
+from forecaster.price_frame import SOURCE_SCHEMA
 from forecaster.prices.sources.csv_file import CsvSource
 
 LONG = (
@@ -31,7 +31,7 @@ def long_file(tmp_path) -> Path:
 def test_returns_the_asked_tickers_between_start_and_end_inclusive(long_file):
     result = CsvSource(long_file).fetch(["AAA", "BBB"], date(2024, 1, 3), date(2024, 1, 4))
     assert result.failures == {}
-    assert result.prices.schema == pl.Schema(PRICE_SCHEMA)
+    assert result.prices.schema == pl.Schema(SOURCE_SCHEMA)
     assert result.prices.select("ticker", "session_date", "close").rows() == [
         ("AAA", date(2024, 1, 3), 11.0),
         ("AAA", date(2024, 1, 4), 12.0),

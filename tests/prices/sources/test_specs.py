@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from forecaster.config import Settings
 from forecaster.errors import UserError
 from forecaster.prices.sources import source_from_spec
 from forecaster.prices.sources.csv_file import CsvSource
@@ -33,6 +34,21 @@ def test_synthetic_spec_builds_a_seeded_source(spec, seed):
     source = source_from_spec(spec)
     assert isinstance(source, SyntheticSource)
     assert (source.seed, source.name) == (seed, f"synthetic:{seed}")
+
+
+def test_synthetic_spec_puts_each_ticker_on_the_calendar_the_settings_give_it():
+    settings = Settings(tickers="AAA,BTC-USD", calendars="AAA=24/7")
+    source = source_from_spec("synthetic:3", tickers=settings.tickers, calendar_of=settings.calendar_of)
+
+    weekend = source.fetch(["AAA", "BTC-USD", "SPY"], date(2024, 3, 30), date(2024, 3, 31)).prices
+
+    assert weekend["ticker"].unique(maintain_order=True).to_list() == ["AAA", "BTC-USD"]  # SPY: New York's, no weekend
+
+
+def test_without_calendar_of_the_synthetic_spec_takes_each_calendar_from_the_symbol():
+    weekend = source_from_spec("synthetic").fetch(["AAA", "BTC-USD"], date(2024, 3, 30), date(2024, 3, 31)).prices
+
+    assert weekend["ticker"].unique().to_list() == ["BTC-USD"]
 
 
 def test_yahoo_spec_builds_a_yahoo_source():
