@@ -14,7 +14,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USER_ERROR = 2
 
-FailureStage = Literal["fetch", "validate", "train", "write"]
+FailureStage = Literal["fetch", "prices", "validate", "train", "write"]
 
 
 class UserError(Exception):

@@ -35,6 +35,7 @@ ACCURACY_SCHEMA: dict[str, pl.DataType] = {
     "winkler_80": pl.Float64(),
     "winkler_95": pl.Float64(),
     "run_id": pl.Int64(),
+    "calendar": pl.String(),
 }
 
 

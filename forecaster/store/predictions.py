@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from forecaster.model.intervals import PredictionInterval
 from forecaster.store.bulk import upsert
-from forecaster.store.schema import predictions
+from forecaster.store.schema import forecast_series, predictions
 
 #: The interval columns, in PredictionInterval's order (method last, as interval_method).
 INTERVAL_COLUMNS = ("lower_80", "upper_80", "lower_95", "upper_95", "interval_method")
@@ -74,7 +74,13 @@ def predicted_tickers(preset: str, target_session: date, *, connection: sa.Conne
     return set(connection.execute(statement).scalars())
 
 
-def latest_as_of(preset: str, *, connection: sa.Connection) -> date | None:
-    """The last session any forecast of `preset` was made after, or None when there is none."""
+def latest_as_of(preset: str, *, connection: sa.Connection, calendar: str | None = None) -> date | None:
+    """The last session any forecast of `preset` was made after (of a ticker whose series is on
+    `calendar`, when given), or None when there is none."""
     statement = sa.select(sa.func.max(predictions.c.as_of)).where(predictions.c.preset == preset)
+    if calendar is not None:
+        s = forecast_series.c
+        statement = statement.join_from(
+            predictions, forecast_series, sa.and_(s.preset == predictions.c.preset, s.ticker == predictions.c.ticker)
+        ).where(s.calendar == calendar)
     return connection.execute(statement).scalar_one()

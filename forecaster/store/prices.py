@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import polars as pl
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.store.bulk import bound, dialect_insert, insert_frame, upsert
-from forecaster.store.schema import price_history, prices
+from forecaster.store.schema import SOURCE_LENGTH, price_history, prices
 
 PRICE_COLUMNS = tuple(PRICE_SCHEMA)
 _VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
@@ -49,6 +50,7 @@ def upsert_prices(
             f"price frame repeats {duplicated.height} (ticker, session_date) keys, "
             f"e.g. {first['ticker']} {first['session_date']}"
         )
+    source = _fitting(source, SOURCE_LENGTH)
     values = frame.select(PRICE_COLUMNS).with_columns(pl.col(_VALUE_COLUMNS).cast(pl.Float64).fill_nan(None))
     is_new = pl.col("ticker").is_in(list(new_tickers))
     new = values.filter(is_new)
@@ -67,6 +69,37 @@ def upsert_prices(
         rows = [{**row, "source": source, "fetched_at": fetched_at} for row in batch.to_dicts()]
         written += len(connection.execute(statement, rows).all())
     return written
+
+
+@dataclass(frozen=True)
+class Rebase:
+    """Multiply a ticker's stored prices from `start` (None: its first) to before `end` (None: its
+    last, included) by `factor`, its volumes by `volume_factor`: one restatement of its history."""
+
+    ticker: str
+    start: date | None
+    end: date | None
+    factor: float
+    volume_factor: float = 1.0
+
+
+def rebase_prices(rebases: Sequence[Rebase], *, connection: sa.Connection) -> None:
+    """Applies each rebase to the stored open, high, low, close and adjusted close (and volume)."""
+    for rebase in rebases:
+        condition = [prices.c.ticker == rebase.ticker]
+        if rebase.start is not None:
+            condition.append(prices.c.session_date >= rebase.start)
+        if rebase.end is not None:
+            condition.append(prices.c.session_date < rebase.end)
+        scaled = {name: prices.c[name] * rebase.factor for name in ("open", "high", "low", "close", "adj_close")}
+        if rebase.volume_factor != 1.0:
+            scaled["volume"] = prices.c.volume * rebase.volume_factor
+        connection.execute(prices.update().where(*condition).values(**scaled))
+
+
+def _fitting(name: str, length: int) -> str:
+    """A source's name as the column holds it: a long one (a csv: source's path) keeps its end."""
+    return name if len(name) <= length else f"{name[:4]}…{name[-(length - 5) :]}"
 
 
 def load_closes(tickers: Sequence[str], *, connection: sa.Connection, start: date, end: date) -> pl.DataFrame:

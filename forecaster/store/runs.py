@@ -9,6 +9,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 
+from forecaster.calendar import NYSE
 from forecaster.errors import FailureStage
 from forecaster.store import tasks
 from forecaster.store.bulk import upsert
@@ -32,6 +33,7 @@ class RunRecord:
     tickers_skipped: int
     error: str | None
     host: str | None
+    calendar: str | None  # None for a run recorded before cycles had calendars
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,13 @@ def start_run(
     preset: str | None,
     host: str | None,
     started_at: datetime,
+    calendar: str = NYSE,
 ) -> int:
     """Records a run as 'running' and returns its id."""
     result = connection.execute(
-        runs.insert().values(kind=kind, as_of=as_of, preset=preset, host=host, started_at=started_at, status="running")
+        runs.insert().values(
+            kind=kind, as_of=as_of, preset=preset, host=host, started_at=started_at, status="running", calendar=calendar
+        )
     )
     key = result.inserted_primary_key
     assert key is not None, "an INSERT of one row has its primary key"

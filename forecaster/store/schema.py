@@ -57,7 +57,13 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 #: tables make unsafe inside the migration's transaction.
 RUN_KINDS = ("daily", "backfill", "fit")
 RUN_STATUSES = ("running", "ok", "partial", "failed", "interrupted")
-FAILURE_STAGES = ("fetch", "validate", "train", "write")
+#: fetch: the source call failed; prices: what it returned could not be stored yet, or the close
+#: is not there yet (both retried, never given up); validate: too little history for a forecast;
+#: train, write: the model or the database refused the ticker.
+FAILURE_STAGES = ("fetch", "prices", "validate", "train", "write")
+
+#: The longest source name the prices table keeps (a longer one keeps its end: store.prices).
+SOURCE_LENGTH = 64
 
 prices = sa.Table(
     "prices",
@@ -70,8 +76,9 @@ prices = sa.Table(
     sa.Column("close", sa.Float, nullable=False),
     sa.Column("adj_close", sa.Float),
     sa.Column("volume", sa.Float),
-    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(SOURCE_LENGTH), nullable=False),
     sa.Column("fetched_at", UtcDateTime, nullable=False),
+    sa.Index(None, "session_date"),
 )
 
 runs = sa.Table(
@@ -89,6 +96,7 @@ runs = sa.Table(
     sa.Column("tickers_skipped", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("error", sa.Text),
     sa.Column("host", sa.String(255)),
+    sa.Column("calendar", sa.String(16)),  # the exchange calendar of the cycle's tickers and sessions
     sa.CheckConstraint(_one_of("kind", RUN_KINDS), name="kind"),
     sa.CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     sa.Index(None, "started_at"),
@@ -169,6 +177,7 @@ cycle_tasks = sa.Table(
     sa.Column("lease_expires_at", UtcDateTime),
     sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),  # leases taken, stops excepted
     sa.Column("lease_id", sa.String(32)),  # the claim holding the task; only it may complete the task
+    sa.Column("calendar", sa.String(16), nullable=False, server_default=sa.text("'XNYS'")),
     sa.CheckConstraint(_one_of("status", TASK_STATUSES), name="status"),
     sa.Index(None, "run_id"),
 )
@@ -182,6 +191,8 @@ forecast_series = sa.Table(
     sa.Column("ticker", sa.String(32), primary_key=True),
     sa.Column("first_as_of", sa.Date, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    #: the exchange calendar whose sessions the series owes forecasts from (forecaster.markets)
+    sa.Column("calendar", sa.String(16), nullable=False, server_default=sa.text("'XNYS'")),
 )
 
 #: How far back the price source has been asked for each ticker, so that earlier history is
@@ -191,6 +202,32 @@ price_history = sa.Table(
     metadata,
     sa.Column("ticker", sa.String(32), primary_key=True),
     sa.Column("requested_from", sa.Date, nullable=False),
+)
+
+PRICE_EVENT_KINDS = (
+    "restatement",  # the source restated its history (a dividend or a split): stored closes rebased by `factor`
+    "correction",  # a stored close the source now gives differently, not as one ratio: replaced
+    "jump",  # a move beyond the jump threshold, confirmed by a second look and kept
+    "unit_change",  # the source switched units (pence and pounds): the history before rebased by `factor`
+    "gap",  # a session of the calendar with no close after the wait: forecast around
+    "late",  # a session missing at an earlier fetch, filled in later
+    "off_calendar",  # a close on a day the calendar calls a holiday: kept
+    "stale",  # a zero-volume bar repeating the previous close on a session: kept, flagged
+    "dividend",  # the source reported a dividend going ex (`factor`: cash per share)
+    "split",  # the source reported a split (`factor`: the ratio, 2.0 for 2-for-1)
+)
+
+#: What the ingest saw happen to a ticker's prices, one row per (ticker, session, kind).
+price_events = sa.Table(
+    "price_events",
+    metadata,
+    sa.Column("ticker", sa.String(32), primary_key=True),
+    sa.Column("session_date", sa.Date, primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # PRICE_EVENT_KINDS
+    sa.Column("factor", sa.Float),
+    sa.Column("detail", sa.Text, nullable=False),  # one line: what was seen and what the ingest did
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.Index(None, "seen_at"),
 )
 
 #: The view `prediction_accuracy` (created by the migrations, so not part of `metadata`):
@@ -203,7 +240,9 @@ prediction_accuracy = sa.table(
     sa.column("target_session", sa.Date),
     sa.column("predicted_close", sa.Float),
     sa.column("last_close", sa.Float),
-    sa.column("actual_close", sa.Float),
+    sa.column(
+        "actual_close", sa.Float
+    ),  # the target close in the forecast's price basis: last · close(target) / close(as_of)
     sa.column("error", sa.Float),  # predicted - actual
     sa.column("abs_error", sa.Float),
     sa.column("pct_error", sa.Float),  # 100 * |predicted - actual| / actual
@@ -220,4 +259,5 @@ prediction_accuracy = sa.table(
     sa.column("winkler_80", sa.Float),  # interval score: width + (2 / 0.2) · how far outside the close fell
     sa.column("winkler_95", sa.Float),  # width + (2 / 0.05) · how far outside
     sa.column("run_id", sa.Integer),
+    sa.column("calendar", sa.String),  # the ticker's exchange calendar
 )

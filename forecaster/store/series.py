@@ -1,24 +1,27 @@
 """Forecast series: which (preset, ticker) pairs are forecast, from which session on, and what is missing.
 
 A ticker's series starts at `first_as_of`, recorded once when the ticker first joins the
-watch list (before any work on it), and owes a forecast from every NYSE session from then
-on. What a catch-up owes is therefore a function of the watch list's history and the
+watch list (before any work on it), and owes a forecast from every session of its calendar
+(forecaster.markets) from then on. What a catch-up owes is therefore a function of the watch list's history and the
 calendar, never of where an interrupted run stopped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
 
+from forecaster.calendar import NYSE
 from forecaster.store.bulk import insert_missing
 from forecaster.store.schema import forecast_series, predictions, run_failures, runs
 
-#: Failure stages that say the ticker's data or model for that session is at fault, not the
-#: network: a session that failed this often at them is given up (fetch failures never are).
+#: Failure stages that say the ticker's history or model for that session is at fault: a session
+#: that failed this often at them is given up. A fetch that failed, prices that could not be
+#: stored yet and a close not published yet ('fetch', 'prices') never count: a later fetch may
+#: bring them, so nothing is given up before it could exist.
 GIVE_UP_STAGES = ("validate", "train", "write")
 
 
@@ -32,14 +35,47 @@ class SeriesProgress:
     last_as_of: date | None  # the latest of them
 
 
-def enroll(preset: str, tickers: Sequence[str], first_as_of: date, *, connection: sa.Connection, now: datetime) -> None:
-    """Starts a series at `first_as_of` for each ticker that has none yet; existing series keep theirs."""
+def enroll(
+    preset: str,
+    tickers: Sequence[str],
+    first_as_of: date,
+    *,
+    connection: sa.Connection,
+    now: datetime,
+    calendar: str = NYSE,
+) -> None:
+    """Starts a series at `first_as_of` on `calendar` for each ticker that has none yet; existing
+    series keep theirs."""
     if not tickers:
         return
     connection.execute(
         insert_missing(connection, forecast_series),
-        [{"preset": preset, "ticker": t, "first_as_of": first_as_of, "created_at": now} for t in tickers],
+        [
+            {"preset": preset, "ticker": t, "first_as_of": first_as_of, "created_at": now, "calendar": calendar}
+            for t in tickers
+        ],
     )
+
+
+def moved_calendars(preset: str, calendars: Mapping[str, str], *, connection: sa.Connection) -> dict[str, str]:
+    """Records each series' calendar as `calendars` gives it ({ticker: name}: the watch list's
+    resolution, its overrides included) and returns {ticker: the calendar it had} for those that
+    moved (a changed override, or a series from before calendars)."""
+    if not calendars:
+        return {}
+    s = forecast_series.c
+    stored = connection.execute(
+        sa.select(s.ticker, s.calendar).where(s.preset == preset, s.ticker.in_(list(calendars)))
+    ).all()
+    moved = {ticker: old for ticker, old in stored if old != calendars[ticker]}
+    if moved:
+        connection.execute(
+            forecast_series.update()
+            .where(s.preset == preset, s.ticker == sa.bindparam("key_ticker"))
+            .values(calendar=sa.bindparam("new_calendar")),
+            [{"key_ticker": t, "new_calendar": calendars[t]} for t in moved],
+        )
+    return moved
 
 
 def unenrolled(preset: str, tickers: Sequence[str], *, connection: sa.Connection) -> list[str]:

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from forecaster.calendar import NYSE
 from forecaster.store.bulk import upsert
 from forecaster.store.schema import cycle_tasks
 
@@ -28,12 +29,13 @@ MAX_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class Claim:
-    """Tickers of one cycle (preset, as_of) leased to one worker under `lease_id`."""
+    """Tickers of one cycle (preset, calendar, as_of) leased to one worker under `lease_id`."""
 
     preset: str
     as_of: date
     lease_id: str
     tickers: list[str]
+    calendar: str = NYSE
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,24 @@ class AbandonedTask:
     attempts: int
 
 
-def enqueue(preset: str, as_of: date, run_id: int, tickers: Sequence[str], *, connection: sa.Connection) -> None:
+def enqueue(
+    preset: str,
+    as_of: date,
+    run_id: int,
+    tickers: Sequence[str],
+    *,
+    connection: sa.Connection,
+    calendar: str = NYSE,
+) -> None:
     """Makes each ticker a pending task of `run_id`. A task of the same cycle left by an earlier
     run is taken over and reset; its old lease no longer completes it."""
     if not tickers:
         return
     connection.execute(
         upsert(
-            connection, cycle_tasks, update=["run_id", "status", "worker", "lease_id", "lease_expires_at", "attempts"]
+            connection,
+            cycle_tasks,
+            update=["run_id", "status", "worker", "lease_id", "lease_expires_at", "attempts", "calendar"],
         ),
         [
             {
@@ -66,20 +78,21 @@ def enqueue(preset: str, as_of: date, run_id: int, tickers: Sequence[str], *, co
                 "lease_id": None,
                 "lease_expires_at": None,
                 "attempts": 0,
+                "calendar": calendar,
             }
             for t in tickers
         ],
     )
 
 
-def _cycle(preset: str, as_of: date) -> sa.ColumnElement[bool]:
-    return sa.and_(cycle_tasks.c.preset == preset, cycle_tasks.c.as_of == as_of)
+def _cycle(preset: str, calendar: str, as_of: date) -> sa.ColumnElement[bool]:
+    return sa.and_(cycle_tasks.c.preset == preset, cycle_tasks.c.calendar == calendar, cycle_tasks.c.as_of == as_of)
 
 
 def _held_by(claim: Claim) -> sa.ColumnElement[bool]:
     """The claim's tasks that still carry its lease: the fence every write through a claim passes."""
     return sa.and_(
-        _cycle(claim.preset, claim.as_of),
+        _cycle(claim.preset, claim.calendar, claim.as_of),
         cycle_tasks.c.lease_id == claim.lease_id,
         cycle_tasks.c.status == "leased",
     )
@@ -118,20 +131,22 @@ def claim(
     limit: int,
     as_of: date | None = None,
 ) -> Claim | None:
-    """Leases up to `limit` claimable tasks of the earliest claimable cycle (or of `as_of`).
+    """Leases up to `limit` claimable tasks of the earliest claimable cycle (or of `as_of`), the
+    tasks of one calendar (the first by name when two calendars' cycles share the session).
 
     Earliest first, because a ticker's state for one session is the warm start of the next.
     """
-    cycles = sa.select(sa.func.min(cycle_tasks.c.as_of)).where(_claimable(preset, now))
+    cycles = sa.select(cycle_tasks.c.as_of, cycle_tasks.c.calendar).where(_claimable(preset, now))
     if as_of is not None:
         cycles = cycles.where(cycle_tasks.c.as_of == as_of)
-    first = connection.execute(cycles).scalar_one()
-    if first is None:
+    row = connection.execute(cycles.order_by(cycle_tasks.c.as_of, cycle_tasks.c.calendar).limit(1)).first()
+    if row is None:
         return None
+    first, calendar = row
     tickers = list(
         connection.execute(
             sa.select(cycle_tasks.c.ticker)
-            .where(_claimable(preset, now), cycle_tasks.c.as_of == first)
+            .where(_claimable(preset, now), _cycle(preset, calendar, first))
             .order_by(cycle_tasks.c.ticker)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -142,7 +157,7 @@ def claim(
     lease_id = uuid.uuid4().hex
     connection.execute(
         cycle_tasks.update()
-        .where(_cycle(preset, first), cycle_tasks.c.ticker.in_(tickers))
+        .where(_cycle(preset, calendar, first), cycle_tasks.c.ticker.in_(tickers))
         .values(
             status="leased",
             worker=worker,
@@ -151,7 +166,7 @@ def claim(
             attempts=cycle_tasks.c.attempts + 1,
         )
     )
-    return Claim(preset=preset, as_of=first, lease_id=lease_id, tickers=tickers)
+    return Claim(preset=preset, as_of=first, lease_id=lease_id, tickers=tickers, calendar=calendar)
 
 
 def complete(claim: Claim, tickers: Sequence[str], status: str, *, connection: sa.Connection) -> dict[str, int]:
@@ -187,10 +202,12 @@ def release(claim: Claim, tickers: Sequence[str], *, connection: sa.Connection) 
         )
 
 
-def open_tasks(preset: str, as_of: date, *, connection: sa.Connection) -> int:
+def open_tasks(preset: str, as_of: date, *, connection: sa.Connection, calendar: str = NYSE) -> int:
     """Tasks of the cycle still pending or leased (an expired lease counts: it will be reclaimed)."""
     return connection.execute(
-        sa.select(sa.func.count()).where(_cycle(preset, as_of), cycle_tasks.c.status.in_(["pending", "leased"]))
+        sa.select(sa.func.count()).where(
+            _cycle(preset, calendar, as_of), cycle_tasks.c.status.in_(["pending", "leased"])
+        )
     ).scalar_one()
 
 

@@ -83,8 +83,9 @@ def test_the_view_compares_each_forecast_with_the_realised_and_the_naive_close(e
     expected = pl.DataFrame(
         [
             # ticker, preset, as_of, target, predicted, last, actual, error, abs, pct, naive, naive abs, hit,
-            # lower_80, upper_80, lower_95, upper_95, method, covered 80, 95, Winkler 80 (width + 10 · miss), 95 (+ 40 · miss), run
-            ("IWM", "seed", MON, TUE, 20.0, 20.0, 20.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1, *[None] * 9, run_id),
+            # lower_80, upper_80, lower_95, upper_95, method, covered 80, 95, Winkler 80 (width + 10 · miss), 95 (+ 40 · miss), run,
+            # calendar
+            ("IWM", "seed", MON, TUE, 20.0, 20.0, 20.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1, *[None] * 9, run_id, None),
             (
                 "QQQ",
                 "seed",
@@ -109,6 +110,7 @@ def test_the_view_compares_each_forecast_with_the_realised_and_the_naive_close(e
                 1.0 + 10 * 1.5,
                 3.0 + 40 * 0.5,
                 run_id,
+                None,  # no series: the rows were written by hand
             ),
             (
                 "SPY",
@@ -134,8 +136,26 @@ def test_the_view_compares_each_forecast_with_the_realised_and_the_naive_close(e
                 3.0 + 10 * 1.0,
                 6.0,
                 run_id,
+                None,  # no series: the rows were written by hand
             ),
-            ("SPY", "seed", TUE, WED, 105.0, 104.0, None, None, None, None, None, None, None, *[None] * 9, run_id),
+            (
+                "SPY",
+                "seed",
+                TUE,
+                WED,
+                105.0,
+                104.0,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                *[None] * 9,
+                run_id,
+                None,
+            ),
         ],
         schema=ACCURACY_SCHEMA,
         orient="row",

@@ -51,9 +51,23 @@ def test_a_run_is_recorded_as_running_then_finished_with_the_counts_of_what_it_w
             error=None,
             finished_at=NINE_PM + timedelta(minutes=2),
         )
-    assert running == RunRecord(run_id, "daily", TUESDAY, "default", NINE_PM, None, "running", 0, 0, 0, None, "box")
+    assert running == RunRecord(
+        run_id, "daily", TUESDAY, "default", NINE_PM, None, "running", 0, 0, 0, None, "box", "XNYS"
+    )
     assert finished == RunRecord(
-        run_id, "daily", TUESDAY, "default", NINE_PM, NINE_PM + timedelta(minutes=2), "partial", 2, 1, 3, None, "box"
+        run_id,
+        "daily",
+        TUESDAY,
+        "default",
+        NINE_PM,
+        NINE_PM + timedelta(minutes=2),
+        "partial",
+        2,
+        1,
+        3,
+        None,
+        "box",
+        "XNYS",
     )
 
 
