@@ -1,8 +1,9 @@
-"""Rules applied to fetched prices before they are stored: repair what is safe, reject the rest.
+"""Rules applied to fetched prices, row by row, before they are stored: repair what is safe, reject
+what cannot be a price, and flag what needs a second look or a note.
 
-A rejected ticker stores nothing from that fetch; the cycle records it in `run_failures`
-(stage "validate") with the reason, and the next cycle fetches it again. Each rule below is
-also listed in the README's "Failure behaviour" section.
+A rejected ticker stores nothing from that fetch; the cycle records it in `run_failures` (stage
+"prices", never counted toward giving a session up) with the reason, and the next cycle fetches
+it again. Each rule is also listed in the README's "Failure behaviour" section.
 
 Repaired (the rest of the ticker's rows are stored):
 
@@ -10,102 +11,168 @@ Repaired (the rest of the ticker's rows are stored):
 - rows out of date order are sorted;
 - a date fetched twice with the same close keeps the row fetched last
   (the yahoo source itself keeps the later of two rows for a day: a live row beside the final one);
-- a session missing inside the fetched range (no row at all) is not invented: the others are
-  stored, a warning names the missing sessions, and the lag windows simply use the closes that
-  exist. Rejecting would stall the ticker for good, since every later fetch would hold the gap.
+- a session missing inside the fetched range is not invented: the catch-up waits for it, then
+  accepts it as a gap (forecaster.walks).
 
-Rejected (the whole fetch of that ticker):
+Rejected (the whole fetch of that ticker): a close that is zero, negative or not finite; one date
+with two different closes.
 
-- a close that is zero, negative or not finite;
-- one date with two different closes;
-- a close that moves more than ±40 % (MAX_DAILY_MOVE) from the previous close, within the fetch,
-  from the last stored close before the fetched rows, or to the first stored close after them
-  (when the caller passes them): with split-adjusted data
-  (yfinance's default) a move that large is far more often an unadjusted split or a bad tick
-  than a real move, and one such step would dominate the lag features of every window that
-  holds it. A genuine move that large is rejected too; the reason names both closes so an
-  operator can tell. (A split adjusts the whole history retroactively: when new closes jump
-  only against the stored ones, forecaster.prices.ingest fetches the ticker's stored span again
-  and, if that history is clean, replaces the stored rows with it.)
+Flagged, and stored (price events, forecaster.store.price_events):
 
-A ticker the source does not return, or returns without a single close (vanished, delisted),
-is the source's failure (stage "fetch"), not this module's.
+- a close that moves beyond the jump threshold from the close before it: returned as a jump to
+  confirm; the ingest looks again at the source, and stores it (event "jump") only if the second
+  look shows the same close (forecaster.prices.ingest);
+- a close on a day the ticker's calendar has no session: kept (the data is the truth, the
+  calendar a schedule), event "off_calendar"; unless it is a stale carry (volume 0, the previous
+  close repeated: Yahoo's filler on a holiday), which is not a session at all and is dropped;
+- a stale carry on a session: kept, event "stale";
+- a dividend or a split the source reports on a row's date: event "dividend" or "split".
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
 
-from forecaster import calendar
-from forecaster.errors import UserError
+from forecaster.calendar import TradingCalendar
+from forecaster.price_frame import empty_prices
+from forecaster.store.price_events import PriceEvent
 
-log = logging.getLogger(__name__)
+#: Relative difference under which two closes of the same session are the same close.
+SAME_CLOSE = 1e-7
 
-#: Largest accepted change from one close to the next, as a fraction of the earlier close.
-MAX_DAILY_MOVE = 0.40
+
+_JUMP_SCHEMA: dict[str, pl.DataType] = {
+    "ticker": pl.String(),
+    "session_date": pl.Date(),
+    "close": pl.Float64(),
+    "before_date": pl.Date(),
+    "before_close": pl.Float64(),
+}
+
+
+@dataclass
+class Checked:
+    rows: pl.DataFrame  # the rows to store (SOURCE_SCHEMA)
+    rejected: dict[str, str] = field(default_factory=dict)  # ticker -> one-line reason
+    #: (ticker, session_date, close, before_date, before_close): moves beyond the threshold, to confirm
+    jumps: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_JUMP_SCHEMA))
+    events: list[PriceEvent] = field(default_factory=list)
 
 
 def check_fetched_prices(
     prices: pl.DataFrame,
     *,
+    calendar: TradingCalendar,
+    jump_threshold: float,
     last_stored: Mapping[str, tuple[date, float]] | None = None,
     next_stored: Mapping[str, tuple[date, float]] | None = None,
-    max_move: float = MAX_DAILY_MOVE,
-) -> tuple[pl.DataFrame, dict[str, str]]:
-    """(the rows to store, {ticker: reason} for tickers rejected whole); see the module docstring.
+) -> Checked:
+    """The rows to store, the tickers rejected whole, the jumps to confirm and the events seen.
 
     `last_stored` is, per ticker, the stored (session_date, close) just before the fetched rows,
-    `next_stored` the one just after them (when earlier history is fetched): the fetched closes
-    are checked against those neighbours too.
+    `next_stored` the one just after them (when earlier history is fetched), in the fetched
+    rows' price basis: moves from and to those neighbours are checked too.
     """
     rows = (
         prices.filter(pl.col("close").is_not_null() & ~pl.col("close").is_nan())
         .with_row_index("_order")
         .sort("ticker", "session_date", "_order")
     )
-    failures: dict[str, str] = {}
-    bad_close = rows.filter(~pl.col("close").is_finite() | (pl.col("close") <= 0))
-    for ticker, group in bad_close.group_by("ticker", maintain_order=True):
-        first = group.row(0, named=True)
-        failures[ticker[0]] = f"close {first['close']} on {first['session_date']} is not a positive price"
-    conflicting = (
-        rows.group_by("ticker", "session_date")
-        .agg(pl.col("close").n_unique().alias("closes"))
-        .filter(pl.col("closes") > 1)
-        .sort("ticker", "session_date")
-    )
-    for ticker, session_date, _ in conflicting.iter_rows():
-        failures.setdefault(ticker, f"two different closes for {session_date}")
+    rejected = _conflicting_closes(rows) | _bad_closes(rows)
     clean = (
-        rows.filter(~pl.col("ticker").is_in(list(failures)))
+        rows.filter(~pl.col("ticker").is_in(list(rejected)))
         .unique(["ticker", "session_date"], keep="last", maintain_order=True)
         .drop("_order")
     )
-    failures |= _jumps(clean, last_stored or {}, next_stored or {}, max_move)
-    clean = clean.filter(~pl.col("ticker").is_in(list(failures)))
-    _warn_missing_sessions(clean, last_stored or {})
-    return clean, failures
+    clean, events = _calendar_rules(clean, calendar, last_stored or {})
+    events += _actions(clean)
+    jumps = _jumps(clean, last_stored or {}, next_stored or {}, jump_threshold)
+    return Checked(clean if clean.height else empty_prices(), rejected, jumps, events)
+
+
+def _bad_closes(rows: pl.DataFrame) -> dict[str, str]:
+    bad = rows.filter(~pl.col("close").is_finite() | (pl.col("close") <= 0))
+    return {
+        ticker: f"close {group['close'][0]} on {group['session_date'][0]} is not a positive price"
+        for (ticker,), group in bad.group_by("ticker", maintain_order=True)
+    }
+
+
+def _conflicting_closes(rows: pl.DataFrame) -> dict[str, str]:
+    conflicting = (
+        rows.filter(pl.col("close").is_finite() & (pl.col("close") > 0))
+        .group_by("ticker", "session_date")
+        .agg((pl.col("close").max() - pl.col("close").min() > SAME_CLOSE * pl.col("close").min()).alias("differ"))
+        .filter(pl.col("differ"))
+        .sort("ticker", "session_date")
+    )
+    failures: dict[str, str] = {}
+    for ticker, session_date, _ in conflicting.iter_rows():
+        failures.setdefault(ticker, f"two different closes for {session_date}")
+    return failures
+
+
+def _stale(rows: pl.DataFrame, last_stored: Mapping[str, tuple[date, float]]) -> pl.Expr:
+    """Rows that repeat the close before them with volume 0: a carried-over filler, not a trade."""
+    stored = pl.col("ticker").replace_strict(
+        {t: c for t, (_, c) in last_stored.items()}, default=None, return_dtype=pl.Float64
+    )
+    previous = pl.col("close").shift(1).over("ticker").fill_null(stored)
+    return (pl.col("volume") == 0) & (pl.col("close") == previous)
+
+
+def _calendar_rules(
+    rows: pl.DataFrame, calendar: TradingCalendar, last_stored: Mapping[str, tuple[date, float]]
+) -> tuple[pl.DataFrame, list[PriceEvent]]:
+    if rows.is_empty():
+        return rows, []
+    days = rows["session_date"].unique().to_list()
+    sessions = {d for d in days if calendar.start <= d <= calendar.end and calendar.is_session(d)}
+    marked = rows.with_columns(
+        pl.col("session_date").is_in(list(sessions)).alias("_session"),
+        _stale(rows, last_stored).fill_null(False).alias("_stale"),
+    )
+    events = []
+    for row in marked.filter(~pl.col("_session") | pl.col("_stale")).iter_rows(named=True):
+        ticker, day, close = row["ticker"], row["session_date"], row["close"]
+        if not row["_session"] and row["_stale"]:
+            detail = f"a zero-volume carry of {close:.6g} on a day {calendar.label} has no session: not stored"
+            events.append(PriceEvent(ticker, day, "stale", detail))
+        elif not row["_session"]:
+            detail = f"a close of {close:.6g} on a day {calendar.label} has no session: kept"
+            events.append(PriceEvent(ticker, day, "off_calendar", detail))
+        else:
+            events.append(PriceEvent(ticker, day, "stale", f"volume 0 and the previous close {close:.6g} repeated"))
+    kept = marked.filter(pl.col("_session") | ~pl.col("_stale")).drop("_session", "_stale")
+    return kept, events
+
+
+def _actions(rows: pl.DataFrame) -> list[PriceEvent]:
+    events = []
+    for row in rows.filter((pl.col("dividends") > 0) | (pl.col("stock_splits") > 0)).iter_rows(named=True):
+        if row["dividends"]:
+            detail = f"a dividend of {row['dividends']:.6g} per share goes ex"
+            events.append(PriceEvent(row["ticker"], row["session_date"], "dividend", detail, row["dividends"]))
+        if row["stock_splits"]:
+            detail = f"a split of {row['stock_splits']:.6g} for 1"
+            events.append(PriceEvent(row["ticker"], row["session_date"], "split", detail, row["stock_splits"]))
+    return events
 
 
 def _jumps(
     clean: pl.DataFrame,
     last_stored: Mapping[str, tuple[date, float]],
     next_stored: Mapping[str, tuple[date, float]],
-    max_move: float,
-) -> dict[str, str]:
-    """{ticker: reason} for the first close that moves beyond ±max_move from the close before it."""
-    neighbours = [(t, d, c) for stored in (last_stored, next_stored) for t, (d, c) in stored.items()]
-    stored = pl.DataFrame(
-        {
-            "ticker": [t for t, _, _ in neighbours],
-            "session_date": [d for _, d, _ in neighbours],
-            "close": [float(c) for _, _, c in neighbours],
-        },
-        schema={"ticker": pl.String, "session_date": pl.Date, "close": pl.Float64},
+    threshold: float,
+) -> pl.DataFrame:
+    """Every close that moves beyond ±threshold from the close before it (stored neighbours included)."""
+    neighbours = [(t, d, float(c)) for stored in (last_stored, next_stored) for t, (d, c) in stored.items()]
+    stored = pl.DataFrame(neighbours, schema=["ticker", "session_date", "close"], orient="row").cast(
+        {"ticker": pl.String, "session_date": pl.Date, "close": pl.Float64}
     )
     fetched = clean.select("ticker", "session_date", "close")
     stored = stored.filter(pl.col("ticker").is_in(fetched["ticker"].unique().implode()))
@@ -114,45 +181,12 @@ def _jumps(
         .sort("ticker", "session_date", maintain_order=True)
         .unique(["ticker", "session_date"], keep="last", maintain_order=True)
     )
-    moves = (
+    return (
         series.with_columns(
             pl.col("session_date").shift(1).over("ticker").alias("before_date"),
             pl.col("close").shift(1).over("ticker").alias("before_close"),
         )
         .filter(pl.col("before_close").is_not_null())
-        .filter((pl.col("close") / pl.col("before_close") - 1).abs() > max_move)
+        .filter((pl.col("close") / pl.col("before_close") - 1).abs() > threshold)
+        .select(list(_JUMP_SCHEMA))
     )
-    failures: dict[str, str] = {}
-    for row in moves.iter_rows(named=True):
-        move = row["close"] / row["before_close"] - 1
-        failures.setdefault(
-            row["ticker"],
-            f"close moved {move:+.0%} from {row['before_close']:.6g} on {row['before_date']} to "
-            f"{row['close']:.6g} on {row['session_date']}, beyond ±{max_move:.0%}: an unadjusted split or a bad tick?",
-        )
-    return failures
-
-
-def _warn_missing_sessions(clean: pl.DataFrame, last_stored: Mapping[str, tuple[date, float]]) -> None:
-    """Logs the NYSE sessions with no row between a ticker's first (or last stored) and last fetched date."""
-    spans = clean.group_by("ticker").agg(
-        pl.col("session_date").min().alias("first"), pl.col("session_date").max().alias("last"), pl.col("session_date")
-    )
-    for ticker, first, last, dates in spans.sort("ticker").iter_rows():
-        if ticker in last_stored:
-            first = min(first, last_stored[ticker][0])
-            dates = [*dates, last_stored[ticker][0]]
-        try:
-            expected = calendar.sessions_between(first, last)
-        except UserError:  # dates outside the calendar's years: nothing to compare with
-            continue
-        missing = sorted(set(expected) - set(dates))
-        if missing:
-            shown = ", ".join(map(str, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            log.warning(
-                "%s: %d session(s) missing from the fetched prices (%s); storing the others, the lag windows skip them",
-                ticker,
-                len(missing),
-                shown,
-                extra={"event": "sessions_missing", "ticker": ticker},
-            )

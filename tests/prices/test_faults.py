@@ -10,7 +10,6 @@ are stored as the rule says, or none of its rows is and `run_failures` says why.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -21,16 +20,19 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from forecaster import calendar
+from forecaster.calendar import NYSE, trading_calendar
 from forecaster.context import CycleContext
 from forecaster.cycle import run_cycle
 from forecaster.model.presets import PRESETS
-from forecaster.prices.checks import check_fetched_prices
+from forecaster.price_frame import conform
+from forecaster.prices.checks import Checked, check_fetched_prices
 from forecaster.prices.sources.yahoo import NO_ROWS, NOT_RETURNED, YahooSource
 from tests.support.yfinance_frames import download_frame, history
 
+NYSE_CALENDAR = trading_calendar(NYSE)
+
 AS_OF = date(2024, 3, 15)
-SESSIONS = calendar.sessions_between(calendar.sessions_back(AS_OF, 30), AS_OF)  # the 30 sessions fetched
+SESSIONS = NYSE_CALENDAR.sessions_between(NYSE_CALENDAR.sessions_back(AS_OF, 30), AS_OF)  # the 30 sessions fetched
 CLOSES = [100.0 + 0.5 * k + (k % 3) for k in range(len(SESSIONS))]  # calm, distinct closes
 
 
@@ -92,7 +94,7 @@ FAULTS = [
         "a NaN close on the session forecast from leaves nothing to forecast from",
         lambda: _with_odd(history(_closes({len(SESSIONS) - 1: np.nan}))),
         _stored(drop=(len(SESSIONS) - 1,)),
-        ("validate", f"no close for {AS_OF}"),
+        ("prices", f"no close for {AS_OF} yet"),
     ),
     Fault(
         "a day returned twice (final and live row) keeps the row returned later",
@@ -108,34 +110,34 @@ FAULTS = [
         None,
     ),
     Fault(
-        "a close that halves overnight (an unadjusted split) rejects the ticker",
+        "a close that halves overnight and stays there is a move a second look confirms: kept",
         lambda: _with_odd(history(_closes(_split_from(15)))),
+        _stored(_split_from(15)),
         None,
-        ("validate", "close moved -5"),
     ),
     Fault(
-        "a close that doubles overnight (a reverse split, or a bad tick) rejects the ticker",
+        "a close that doubles for a day, shown the same on a second look, is kept too",
         lambda: _with_odd(history(_closes({15: CLOSES[15] * 2}))),
+        _stored({15: CLOSES[15] * 2}),
         None,
-        ("validate", "beyond ±40%"),
     ),
     Fault(
         "a zero close rejects the ticker",
         lambda: _with_odd(history(_closes({8: 0.0}))),
         None,
-        ("validate", "not a positive price"),
+        ("prices", "not a positive price"),
     ),
     Fault(
         "a negative close rejects the ticker",
         lambda: _with_odd(history(_closes({8: -3.0}))),
         None,
-        ("validate", "not a positive price"),
+        ("prices", "not a positive price"),
     ),
     Fault(
         "an infinite close rejects the ticker",
         lambda: _with_odd(history(_closes({8: np.inf}))),
         None,
-        ("validate", "not a positive price"),
+        ("prices", "not a positive price"),
     ),
     Fault("a ticker that vanished (all NaN) fails at the fetch", lambda: _with_odd(None), None, ("fetch", NO_ROWS)),
     Fault(
@@ -207,14 +209,6 @@ def test_a_fault_in_one_tickers_download_is_repaired_or_rejected_with_a_reason(e
         assert (outcome.status, _forecast_tickers(engine)) == ("partial", ["GOOD"])
 
 
-def test_a_missing_session_is_logged_with_its_date(engine, caplog):
-    with caplog.at_level(logging.WARNING, logger="forecaster.prices.checks"):
-        _cycle(engine, _session_missing_for_everyone())
-
-    missing = [r.getMessage() for r in caplog.records if r.name == "forecaster.prices.checks"]
-    assert len(missing) == 2 and all(str(SESSIONS[12]) in message for message in missing), missing
-
-
 def test_a_rejected_ticker_is_fetched_again_and_stored_once_its_data_is_clean(engine):
     _cycle(engine, _with_odd(history(_closes({8: 0.0}))))
 
@@ -226,7 +220,7 @@ def test_a_rejected_ticker_is_fetched_again_and_stored_once_its_data_is_clean(en
 
 def test_a_split_the_source_has_adjusted_its_history_for_replaces_the_stored_history(engine):
     _cycle(engine, _with_odd(history(_closes())))
-    next_day = calendar.next_session(AS_OF)
+    next_day = NYSE_CALENDAR.next_session(AS_OF)
     adjusted = {d: c / 2 for d, c in {**_closes(), next_day.isoformat(): CLOSES[-1] + 0.5}.items()}
     clean_next = {**_closes(), next_day.isoformat(): CLOSES[-1] + 0.5}
 
@@ -236,15 +230,45 @@ def test_a_split_the_source_has_adjusted_its_history_for_replaces_the_stored_his
     assert _stored_closes(engine, "ODD") == [(date.fromisoformat(d), c) for d, c in adjusted.items()]
 
 
-def test_a_split_between_the_stored_history_and_an_unadjusted_fetch_is_rejected(engine):
+def _events(engine: sa.Engine, ticker: str) -> list[tuple[date, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT session_date, kind FROM price_events WHERE ticker = :t ORDER BY session_date, kind"),
+            {"t": ticker},
+        ).all()
+    return [(d if isinstance(d, date) else date.fromisoformat(d), kind) for d, kind in rows]
+
+
+def test_a_halving_against_the_stored_history_that_a_second_look_confirms_is_kept_and_flagged(engine):
     _cycle(engine, _with_odd(history(_closes())))
-    next_day = calendar.next_session(AS_OF)
+    next_day = NYSE_CALENDAR.next_session(AS_OF)
     after_split = {**_closes(), next_day.isoformat(): CLOSES[-1] / 2}
     clean_next = {**_closes(), next_day.isoformat(): CLOSES[-1] + 0.5}
 
     outcome = _cycle(engine, download_frame({"GOOD": history(clean_next), "ODD": history(after_split)}), next_day)
 
-    assert _failures(engine, outcome.run_id)["ODD"][0] == "validate"
+    assert "ODD" not in _failures(engine, outcome.run_id), "no ticker stalls on one price"
+    assert _stored_closes(engine, "ODD")[-1] == (next_day, CLOSES[-1] / 2)
+    assert (next_day, "jump") in _events(engine, "ODD")
+
+
+def test_a_jump_the_second_look_does_not_repeat_is_not_stored_and_asked_for_again(engine):
+    _cycle(engine, _with_odd(history(_closes())))
+    next_day = NYSE_CALENDAR.next_session(AS_OF)
+    looks = iter([CLOSES[-1] / 2, CLOSES[-1] + 0.5])  # a bad tick, then the right close
+    clean_next = {**_closes(), next_day.isoformat(): CLOSES[-1] + 0.5}
+
+    def download(**_):
+        odd = {**_closes(), next_day.isoformat(): next(looks)}
+        return download_frame({"GOOD": history(clean_next), "ODD": history(odd)})
+
+    context = CycleContext(
+        engine=engine, source=YahooSource(download=download), tickers=("GOOD", "ODD"), preset=PRESETS["default"]
+    )
+    outcome = run_cycle(context, next_day)
+
+    stage, reason = _failures(engine, outcome.run_id)["ODD"]
+    assert stage == "prices" and "second look" in reason, reason
     assert _stored_closes(engine, "ODD")[-1][0] == AS_OF
 
 
@@ -252,41 +276,56 @@ def test_a_split_between_the_stored_history_and_an_unadjusted_fetch_is_rejected(
 
 
 def _frame(rows: list[tuple[str, date, float]]) -> pl.DataFrame:
-    from forecaster.price_frame import PRICE_SCHEMA
-
-    return pl.DataFrame(
-        [{"ticker": t, "session_date": d, "close": c} for t, d, c in rows], schema_overrides=PRICE_SCHEMA
-    ).with_columns(pl.lit(None, pl.Float64).alias(name) for name in ("open", "high", "low", "adj_close", "volume"))
+    return conform(pl.DataFrame(rows, schema=["ticker", "session_date", "close"], orient="row"))
 
 
-def test_a_jump_from_the_last_stored_close_rejects_the_ticker():
+def _check(rows: list[tuple[str, date, float]], **kwargs) -> Checked:
+    return check_fetched_prices(_frame(rows), calendar=NYSE_CALENDAR, jump_threshold=0.40, **kwargs)
+
+
+def test_a_jump_from_the_last_stored_close_is_a_move_to_confirm():
     day1, day2 = SESSIONS[-2], SESSIONS[-1]
-    clean, failures = check_fetched_prices(
-        _frame([("ODD", day2, 50.0), ("GOOD", day2, 101.0)]),
-        last_stored={"ODD": (day1, 100.0), "GOOD": (day1, 100.0)},
+    checked = _check(
+        [("ODD", day2, 50.0), ("GOOD", day2, 101.0)], last_stored={"ODD": (day1, 100.0), "GOOD": (day1, 100.0)}
     )
-    assert clean["ticker"].to_list() == ["GOOD"]
-    assert failures == {
-        "ODD": f"close moved -50% from 100 on {day1} to 50 on {day2}, beyond ±40%: an unadjusted split or a bad tick?"
-    }
+    assert checked.rejected == {} and checked.rows["ticker"].to_list() == ["GOOD", "ODD"]
+    assert checked.jumps.rows() == [("ODD", day2, 50.0, day1, 100.0)]
 
 
-@pytest.mark.parametrize("move, rejected", [(0.39, False), (-0.39, False), (0.41, True), (-0.41, True)])
-def test_the_jump_threshold_is_forty_percent_either_way(move, rejected):
-    _, failures = check_fetched_prices(_frame([("T", SESSIONS[0], 100.0), ("T", SESSIONS[1], 100.0 * (1 + move))]))
-    assert ("T" in failures) is rejected
+@pytest.mark.parametrize("move, flagged", [(0.39, False), (-0.39, False), (0.41, True), (-0.41, True)])
+def test_the_jump_threshold_is_forty_percent_either_way(move, flagged):
+    checked = _check([("T", SESSIONS[0], 100.0), ("T", SESSIONS[1], 100.0 * (1 + move))])
+    assert (checked.jumps.height == 1) is flagged
 
 
 def test_two_different_closes_for_one_date_reject_the_ticker_and_the_same_close_twice_is_kept_once():
-    clean, failures = check_fetched_prices(
-        _frame(
-            [
-                ("A", SESSIONS[0], 10.0),
-                ("A", SESSIONS[0], 10.5),
-                ("B", SESSIONS[0], 10.0),
-                ("B", SESSIONS[0], 10.0),
-            ]
+    checked = _check(
+        [("A", SESSIONS[0], 10.0), ("A", SESSIONS[0], 10.5), ("B", SESSIONS[0], 10.0), ("B", SESSIONS[0], 10.0)]
+    )
+    assert checked.rejected == {"A": f"two different closes for {SESSIONS[0]}"}
+    assert checked.rows.select("ticker", "session_date", "close").rows() == [("B", SESSIONS[0], 10.0)]
+
+
+def test_a_close_on_a_day_the_calendar_has_no_session_is_kept_and_flagged_unless_it_is_a_stale_carry():
+    good_friday, saturday = date(2024, 3, 29), date(2024, 3, 30)  # NYSE closed on both
+    rows = conform(
+        pl.DataFrame(
+            {
+                "ticker": ["A"] * 3 + ["B"] * 2,
+                "session_date": [date(2024, 3, 28), good_friday, date(2024, 4, 1), date(2024, 3, 28), saturday],
+                "close": [10.0, 10.2, 10.1, 5.0, 5.0],
+                "volume": [100.0, 50.0, 80.0, 100.0, 0.0],
+            }
         )
     )
-    assert failures == {"A": f"two different closes for {SESSIONS[0]}"}
-    assert clean.select("ticker", "session_date", "close").rows() == [("B", SESSIONS[0], 10.0)]
+    checked = check_fetched_prices(rows, calendar=NYSE_CALENDAR, jump_threshold=0.4)
+    assert checked.rows.select("ticker", "session_date").rows() == [
+        ("A", date(2024, 3, 28)),
+        ("A", good_friday),
+        ("A", date(2024, 4, 1)),
+        ("B", date(2024, 3, 28)),
+    ]
+    assert [(e.ticker, e.session_date, e.kind) for e in checked.events] == [
+        ("A", good_friday, "off_calendar"),
+        ("B", saturday, "stale"),
+    ]

@@ -1,4 +1,8 @@
-"""read_price_file: three layouts in, one PRICE_SCHEMA frame out; every bad file is one UserError line naming it."""
+"""read_price_file: three layouts in, one price frame out; every bad file is one UserError line naming it.
+
+The price frame includes the corporate actions (dividends, stock_splits) wherever a layout has
+them; the shared yfinance files (skipped without shared/) show them on real rows.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ import polars as pl
 import pytest
 
 from forecaster.errors import UserError
-from forecaster.price_frame import PRICE_SCHEMA
+from forecaster.price_frame import SOURCE_SCHEMA
 from forecaster.prices.files import read_price_file
 from tests.support import paths
+from tests.support.yfinance_frames import download_frame, history
 
 FIXTURES = paths.FIXTURES / "prices"
 SHARED = paths.SHARED
@@ -31,7 +36,7 @@ def write(tmp_path: Path, text: str, name: str = "prices.csv") -> Path:
 
 
 def assert_price_frame(frame: pl.DataFrame) -> None:
-    assert frame.schema == pl.Schema(PRICE_SCHEMA)
+    assert frame.schema == pl.Schema(SOURCE_SCHEMA)
     assert frame.equals(frame.sort("ticker", "session_date"))
 
 
@@ -56,6 +61,8 @@ def test_yfinance_layout_is_one_ticker_named_after_the_file_stem(tmp_path):
         "close": 472.65,
         "adj_close": None,
         "volume": 123623700.0,
+        "dividends": None,
+        "stock_splits": None,
     }
 
 
@@ -133,8 +140,79 @@ def test_a_byte_order_mark_and_spaces_around_values_are_tolerated(tmp_path):
 
 
 def test_unknown_columns_are_ignored(tmp_path):
-    path = write(tmp_path, "Date,Close,Dividends,Stock Splits\n2024-01-02,1.5,0.0,0.0\n")
-    assert read_price_file(path)["close"].to_list() == [1.5]
+    path = write(tmp_path, "Date,Close,Capital Gains,Note\n2024-01-02,1.5,0.0,hello\n")
+    frame = read_price_file(path)
+    assert frame.columns == list(SOURCE_SCHEMA)
+    assert frame["close"].to_list() == [1.5]
+
+
+# --- corporate actions: dividends and stock splits -------------------------------------------
+
+
+def test_yfinance_layout_reads_dividends_and_stock_splits(tmp_path):
+    path = write(
+        tmp_path,
+        "Date,Close,Dividends,Stock Splits\n2024-01-02,60.0,0.0,0.0\n2024-01-03,61.0,0.485,0.0\n"
+        "2024-01-04,30.5,0.0,2.0\n",
+        name="ko.csv",
+    )
+    frame = read_price_file(path)
+    assert_price_frame(frame)
+    assert frame.select("session_date", "dividends", "stock_splits").rows() == [
+        (date(2024, 1, 2), 0.0, 0.0),
+        (date(2024, 1, 3), 0.485, 0.0),
+        (date(2024, 1, 4), 0.0, 2.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("dividends", "splits"),
+    [("dividends", "stock_splits"), ("Dividends", "Stock Splits"), ("DIVIDENDS", "stocksplits")],
+)
+def test_long_layout_reads_actions_whatever_the_case_spaces_or_underscores(tmp_path, dividends, splits):
+    path = write(
+        tmp_path, f"date,ticker,close,{dividends},{splits}\n2024-01-02,KO,60,0.485,0\n2024-01-02,REV,3,0,0.1\n"
+    )
+    assert read_price_file(path).select("ticker", "dividends", "stock_splits").rows() == [
+        ("KO", 0.485, 0.0),
+        ("REV", 0.0, 0.1),
+    ]
+
+
+def test_an_empty_action_cell_is_null_and_a_file_without_actions_has_null_actions(tmp_path):
+    with_empty = read_price_file(write(tmp_path, "date,ticker,close,dividends\n2024-01-02,KO,60,\n", name="a.csv"))
+    assert with_empty.select("dividends", "stock_splits").row(0) == (None, None)
+    without = read_price_file(write(tmp_path, "date,ticker,close\n2024-01-02,KO,60\n", name="b.csv"))
+    assert without.select("dividends", "stock_splits").row(0) == (None, None)
+
+
+def test_reads_the_csv_of_yf_download_with_actions(tmp_path):
+    # What `yf.download(["KO", "NVDA"], actions=True).to_csv(path)` writes (the frame: tests/support/yfinance_frames.py).
+    frame = download_frame(
+        {
+            "KO": history({"2024-01-02": 60.0, "2024-01-03": 61.0}, dividends={"2024-01-03": 0.485}),
+            "NVDA": history({"2024-01-03": 47.5, "2024-01-04": 48.0}, splits={"2024-01-04": 10.0}),
+        }
+    )
+    frame.to_csv(tmp_path / "download.csv")
+    prices = read_price_file(tmp_path / "download.csv")
+    assert_price_frame(prices)
+    assert prices.select("ticker", "session_date", "close", "dividends", "stock_splits").rows() == [
+        ("KO", date(2024, 1, 2), 60.0, 0.0, 0.0),
+        ("KO", date(2024, 1, 3), 61.0, 0.485, 0.0),
+        ("NVDA", date(2024, 1, 3), 47.5, 0.0, 0.0),
+        ("NVDA", date(2024, 1, 4), 48.0, 0.0, 10.0),
+    ]
+
+
+def test_reads_the_csv_of_ticker_history_with_its_offset_dates(tmp_path):
+    # What `yf.Ticker("KO").history(...).to_csv(path)` writes: "2024-01-03 00:00:00-05:00", actions last.
+    history({"2024-01-02": 60.0, "2024-01-03": 61.0}, dividends={"2024-01-03": 0.485}).to_csv(tmp_path / "ko.csv")
+    prices = read_price_file(tmp_path / "ko.csv")
+    assert prices.select("ticker", "session_date", "dividends").rows() == [
+        ("KO", date(2024, 1, 2), 0.0),
+        ("KO", date(2024, 1, 3), 0.485),
+    ]
 
 
 # --- the shared data files ---------------------------------------------------------------
@@ -170,6 +248,42 @@ def test_reads_the_619040_rows_of_the_sp500_file():  # its speed: benchmarks/io_
     assert frame.height == 619040
     assert frame["ticker"].n_unique() == 505
     assert frame["open"].null_count() == 11  # the README's "11 rows lack open/high/low"
+
+
+def test_reads_bp_l_from_the_yfinance_history_file_with_its_dividends():
+    frame = read_price_file(shared_file("data/global_yfinance/BP.L.csv"))
+    assert_price_frame(frame)
+    assert frame["ticker"].unique().to_list() == ["BP.L"]  # the stem of BP.L.csv
+    assert frame.height == 588
+    assert date(2025, 2, 27) not in frame["session_date"].to_list()  # the README's missing session
+    paid = frame.filter(pl.col("dividends") != 0).select("session_date", "dividends").rows()
+    assert paid == [
+        (date(2023, 2, 16), 5.5507),
+        (date(2023, 5, 11), 5.3089),
+        (date(2023, 8, 10), 5.732),
+        (date(2023, 11, 9), 5.7367),
+        (date(2024, 2, 15), 5.6922),
+        (date(2024, 5, 16), 5.6825),
+    ]
+    assert frame.select(pl.col("dividends", "stock_splits").null_count()).row(0) == (0, 0)
+    assert (frame["stock_splits"] == 0).all()
+
+
+def test_reads_ads_de_from_the_yfinance_history_file_keeping_its_zero_volume_rows():
+    frame = read_price_file(shared_file("data/global_yfinance/ADS.DE.csv"))
+    assert_price_frame(frame)
+    assert frame.height == 593
+    zero_volume = frame.filter(pl.col("volume") == 0)
+    assert zero_volume.height == 18  # carried-over rows, as Yahoo wrote them: kept, not dropped
+    assert zero_volume.row(0, named=True) == {
+        "ticker": "ADS.DE", "session_date": date(2023, 1, 27), "open": 145.27999877929688,
+        "high": 145.27999877929688, "low": 145.27999877929688, "close": 145.27999877929688,
+        "adj_close": 144.2318115234375, "volume": 0.0, "dividends": 0.0, "stock_splits": 0.0,
+    }  # fmt: skip
+    assert frame.filter(pl.col("dividends") != 0).select("session_date", "dividends").rows() == [
+        (date(2023, 5, 12), 0.7),
+        (date(2024, 5, 17), 0.7),
+    ]
 
 
 # --- bad input: one line naming the file (and line / column) ------------------------------
@@ -249,6 +363,24 @@ def test_non_positive_or_non_finite_close(tmp_path, written):
 def test_non_numeric_optional_column_names_the_column(tmp_path):
     message = error_for(write(tmp_path, "Date,Close,Volume\n2024-01-02,1,lots\n"))
     assert message.endswith("line 2: non-numeric volume 'lots'")
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "column"),
+    [
+        ("Dividends", "0.48 USD", "dividends"),
+        ("Stock Splits", "2:1", "stock_splits"),
+        ("stock_splits", "n/a", "stock_splits"),
+    ],
+)
+def test_a_non_numeric_action_names_the_line_and_the_column(tmp_path, header, value, column):
+    message = error_for(write(tmp_path, f"Date,Close,{header}\n2024-01-02,1,0\n2024-01-03,1,{value}\n"))
+    assert message.endswith(f"line 3: non-numeric {column} {value!r}")
+
+
+def test_a_non_numeric_action_in_a_multiindex_file_counts_the_header_lines(tmp_path):
+    path = write(tmp_path, "Price,Close,Dividends\nTicker,KO,KO\nDate,,\n2024-01-02,60,0\n2024-01-03,61,x\n")
+    assert error_for(path).endswith("line 5: non-numeric dividends 'x'")
 
 
 def test_line_numbers_count_the_three_multiindex_header_lines(tmp_path):
