@@ -52,9 +52,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from forecaster import calendar
+from forecaster.calendar import NYSE, trading_calendar
 from forecaster.context import CycleContext
-from forecaster.cycle import backfill
 from forecaster.model import intervals as iv
 from forecaster.model.presets import PRESETS, Preset
 from forecaster.prices.files import read_price_file
@@ -62,6 +61,9 @@ from forecaster.prices.sources.csv_file import CsvSource
 from forecaster.report import metrics
 from forecaster.store.accuracy import load_predictions
 from forecaster.store.database import make_engine, upgrade
+from forecaster.walks import backfill
+
+NYSE_CALENDAR = trading_calendar(NYSE)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PEER_WINDOW = 252  # returns (drift, ar1) or closes (ets) each peer fits on
@@ -380,7 +382,7 @@ def main() -> None:
             .filter(
                 pl.col("ticker").is_in(list(universe.tickers))
                 & pl.col("session_date").is_between(
-                    calendar.sessions_back(span.start, 2 * PEER_WINDOW), calendar.next_session(span.end)
+                    NYSE_CALENDAR.sessions_back(span.start, 2 * PEER_WINDOW), NYSE_CALENDAR.next_session(span.end)
                 )
             )
             .select("ticker", "session_date", "close")
@@ -390,7 +392,7 @@ def main() -> None:
             preset = PRESETS[name]
             run_span = span
             if name == "seed" and args.seed_sessions:
-                sessions = calendar.sessions_between(span.start, span.end)[: args.seed_sessions]
+                sessions = NYSE_CALENDAR.sessions_between(span.start, span.end)[: args.seed_sessions]
                 run_span = Span(sessions[0], sessions[-1])
             frame, elapsed = run_backfill(files[universe.label], universe.tickers, preset, run_span)
             print(

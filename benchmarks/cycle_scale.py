@@ -34,7 +34,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import torch
 
-from forecaster import calendar
+from forecaster.calendar import NYSE, trading_calendar
 from forecaster.context import CycleContext
 from forecaster.cycle import run_cycle
 from forecaster.model.cell import NOTEBOOK_INITIAL_PARAMS
@@ -49,8 +49,10 @@ from forecaster.store.prices import record_requested, upsert_prices
 from forecaster.store.runs import finish_run, start_run
 from forecaster.store.schema import model_states
 
+NYSE_CALENDAR = trading_calendar(NYSE)
+
 AS_OF = date(2024, 6, 3)
-PREVIOUS = calendar.sessions_back(AS_OF, 2)  # the session before AS_OF
+PREVIOUS = NYSE_CALENDAR.sessions_back(AS_OF, 2)  # the session before AS_OF
 PRESET = PRESETS["default"]
 
 
@@ -64,7 +66,7 @@ def prepare(url: str, count: int) -> None:
     upgrade(engine)
     tickers = _tickers(count)
     now = datetime.now(UTC)
-    prices = SyntheticSource(seed=11).fetch(tickers, calendar.sessions_back(AS_OF, 300), AS_OF).prices
+    prices = SyntheticSource(seed=11).fetch(tickers, NYSE_CALENDAR.sessions_back(AS_OF, 300), AS_OF).prices
     state = {
         "params": NOTEBOOK_INITIAL_PARAMS,
         "optimizer_state": None,
@@ -75,7 +77,7 @@ def prepare(url: str, count: int) -> None:
     }
     with engine.begin() as connection:
         upsert_prices(prices, connection=connection, source="synthetic:11", fetched_at=now, new_tickers=tickers)
-        record_requested(dict.fromkeys(tickers, calendar.sessions_back(AS_OF, 300)), connection=connection)
+        record_requested(dict.fromkeys(tickers, NYSE_CALENDAR.sessions_back(AS_OF, 300)), connection=connection)
         run_id = start_run(
             "backfill", connection=connection, as_of=PREVIOUS, preset=PRESET.name, host="bench", started_at=now
         )
@@ -103,7 +105,7 @@ def _timed_cycle(engine: sa.Engine, count: int) -> dict[str, float]:
 
 def load_kernels() -> None:
     """Loads the compiled trainer of the preset (what a daemon's first cycle does once)."""
-    closes = SyntheticSource(seed=1).fetch(["WARM"], calendar.sessions_back(AS_OF, 300), AS_OF).prices
+    closes = SyntheticSource(seed=1).fetch(["WARM"], NYSE_CALENDAR.sessions_back(AS_OF, 300), AS_OF).prices
     matrix = ClosesMatrix.from_frame(closes, ["WARM"], PRESET.window + PRESET.lags)
     forecast_step(matrix, PRESET, epochs=1, warm=[None], targets=[None])
 
@@ -134,7 +136,7 @@ def main_cold(sizes: list[int]) -> None:
 def notebook_seconds_per_ticker(sample: int = 5) -> float:
     """The daily warm-start fit (the default preset's epochs, window and batch) of one ticker
     through the notebook's loop, averaged over a few tickers."""
-    closes = SyntheticSource(seed=11).fetch(_tickers(sample), calendar.sessions_back(AS_OF, 300), AS_OF).prices
+    closes = SyntheticSource(seed=11).fetch(_tickers(sample), NYSE_CALENDAR.sessions_back(AS_OF, 300), AS_OF).prices
     samples = features(ClosesMatrix.from_frame(closes, _tickers(sample), PRESET.window + PRESET.lags), PRESET)
     started = time.perf_counter()
     for k in range(sample):

@@ -36,8 +36,10 @@ from statistics import median
 
 import numba
 
-from forecaster import calendar
+from forecaster.calendar import NYSE, trading_calendar
 from forecaster.prices.sources.synthetic import SyntheticSource
+
+NYSE_CALENDAR = trading_calendar(NYSE)
 
 AS_OF = date(2024, 6, 3)
 SAMPLES = 252
@@ -81,7 +83,7 @@ def _timed_cpu(function: Callable[[], object]) -> float:
 def write_prices(path: Path, tickers: int) -> None:
     """A long-layout price file: `tickers` synthetic tickers, enough sessions for 252 samples of either preset."""
     names = [f"S{k:05d}" for k in range(tickers)]
-    prices = SyntheticSource(seed=11).fetch(names, calendar.sessions_back(AS_OF, SAMPLES + 8), AS_OF).prices
+    prices = SyntheticSource(seed=11).fetch(names, NYSE_CALENDAR.sessions_back(AS_OF, SAMPLES + 8), AS_OF).prices
     prices.select(prices["session_date"].alias("date"), "ticker", "close").write_csv(path)
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
-from forecaster import cycle, worker
+from forecaster import cycle, walks, worker
 from forecaster.config import Settings
 from forecaster.context import CycleContext
 from forecaster.cycle import CycleOutcome
@@ -49,7 +49,12 @@ def opened_context(
     released and the engine's connections closed when the block ends."""
     preset = get_preset(settings.preset)
     source = RetryingSource(
-        source_from_spec(settings.source, tickers=settings.tickers),
+        source_from_spec(
+            settings.source,
+            tickers=settings.tickers,
+            calendar_of=settings.calendar_of,
+            batch_size=settings.fetch_batch_size,
+        ),
         backoff=Backoff(settings.fetch_retries, settings.fetch_backoff_seconds),
         stop=stop,
     )
@@ -67,6 +72,11 @@ def opened_context(
                     tickers=settings.tickers,
                     preset=preset,
                     history_sessions=settings.history_sessions,
+                    calendars=settings.calendars,
+                    settle_minutes=settings.settle_minutes,
+                    gap_wait_sessions=settings.gap_wait_sessions,
+                    overlap_sessions=settings.overlap_sessions,
+                    jump_threshold=settings.jump_threshold,
                     claim_size=settings.claim_size,
                     lease=timedelta(seconds=settings.lease_seconds),
                     stop_event=stop,
@@ -91,25 +101,30 @@ def _when_reachable(step: Callable[[], None], backoff: Backoff, stop: threading.
 
 
 def run_once(settings: Settings, *, through: date | None) -> list[CycleOutcome]:
-    """`forecaster run --once`: catch up every session owed through `through` (default: the latest
-    session whose close has passed), then return. A stop request raises CycleInterrupted."""
+    """`forecaster run --once`: catch up every session owed through `through` (default: each market's
+    latest session whose close has passed), then return. A `through` whose session has not closed
+    on some market is refused (UserError). A stop request raises CycleInterrupted."""
     Schedule.from_settings(settings)  # a bad schedule is refused here too, before any work
     stop = threading.Event()
     with (
         stop_on_signals(stop),
         opened_context(settings, role="forecaster run --once", stop=stop) as (context, _),
     ):
-        return cycle.catch_up_now(context, through=through)
+        if through is not None:
+            walks.refuse_the_future(context, through, "--as-of")
+        return walks.catch_up_now(context, through=through)
 
 
 def run_backfill(
     settings: Settings, start: date, end: date, *, on_cycle: Callable[[CycleOutcome], None] | None = None
 ) -> list[CycleOutcome]:
-    """`forecaster backfill`: one cycle for every session from `start` to `end`."""
+    """`forecaster backfill`: one cycle for every session of each market from `start` to `end`; an
+    `end` whose session has not closed on some market is refused (UserError)."""
     stop = threading.Event()
     with stop_on_signals(stop), opened_context(settings, role="forecaster backfill", stop=stop) as (context, _):
+        walks.refuse_the_future(context, end, "--end")
         cycle.close_abandoned_runs(context)
-        return cycle.backfill(context, start, end, on_cycle=on_cycle)
+        return walks.backfill(context, start, end, on_cycle=on_cycle)
 
 
 def run_daemon(settings: Settings) -> None:
@@ -126,7 +141,9 @@ def run_daemon(settings: Settings) -> None:
     ):
         serve(
             schedule,
-            forecast=lambda trigger: forecast_job_as_scheduler(context, database_backoff, trigger=trigger),
+            forecast=lambda trigger, calendars: forecast_job_as_scheduler(
+                context, database_backoff, trigger=trigger, calendars=calendars
+            ),
             report=lambda: report_job(context.engine, context.preset.name, Path(settings.report_dir)),
             work=lambda: worker.work(context),
             leadership=leadership,

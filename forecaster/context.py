@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -19,7 +19,9 @@ import sqlalchemy as sa
 
 from forecaster.config import Settings
 from forecaster.errors import NotInCharge
+from forecaster.markets import resolve_calendar, settle_minutes
 from forecaster.model.presets import Preset
+from forecaster.prices.ingest import PriceRules
 from forecaster.prices.sources.base import PriceSource
 
 _DEFAULTS = Settings.model_fields  # the settings' defaults, for a context built without settings (tests)
@@ -45,6 +47,14 @@ class CycleContext:
     preset: Preset
     #: how far back to fetch before the first session a ticker is forecast from
     history_sessions: int = _DEFAULTS["history_sessions"].default
+    #: tickers or ".SUFFIX"es -> calendar names, over the resolution of forecaster.markets
+    calendars: Mapping[str, str] = field(default_factory=dict)
+    #: after a close before its bar is final; None: each market's default
+    settle_minutes: int | None = _DEFAULTS["settle_minutes"].default
+    #: sessions a missing close is waited for before it is accepted as a gap
+    gap_wait_sessions: int = _DEFAULTS["gap_wait_sessions"].default
+    overlap_sessions: int = _DEFAULTS["overlap_sessions"].default  # latest stored sessions asked for again
+    jump_threshold: float = _DEFAULTS["jump_threshold"].default  # a move beyond this is looked at twice
     claim_size: int = _DEFAULTS["claim_size"].default  # tickers a worker leases at once
     #: a claim not renewed by then is taken over by another worker
     lease: timedelta = timedelta(seconds=_DEFAULTS["lease_seconds"].default)
@@ -55,6 +65,26 @@ class CycleContext:
     training_lock: threading.Lock = field(default_factory=threading.Lock)
     #: the scheduler lock this process runs cycles under; None where no lock is involved (tests)
     lock: SchedulerLock | None = None
+
+    def calendar_of(self, ticker: str) -> str:
+        """The name of the calendar `ticker` trades on."""
+        return resolve_calendar(ticker, self.calendars)
+
+    def markets(self, tickers: Sequence[str] | None = None) -> dict[str, list[str]]:
+        """{calendar name: its tickers, in watch-list order} of `tickers` (default: the watch list),
+        calendars in the order of their first ticker."""
+        grouped: dict[str, list[str]] = {}
+        for ticker in self.tickers if tickers is None else tickers:
+            grouped.setdefault(self.calendar_of(ticker), []).append(ticker)
+        return grouped
+
+    def settle(self, calendar: str) -> timedelta:
+        """How long after a session's close of `calendar` its bar counts as final."""
+        return timedelta(minutes=settle_minutes(calendar, self.settle_minutes))
+
+    @property
+    def price_rules(self) -> PriceRules:
+        return PriceRules(self.history_sessions, self.overlap_sessions, self.jump_threshold)
 
     @property
     def worker_id(self) -> str:

@@ -16,7 +16,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from forecaster import calendar
+from forecaster.calendar import trading_calendar
 from forecaster.context import CycleContext
 from forecaster.errors import CycleInterrupted, TickerFailure, one_line
 from forecaster.model.cell import LANES
@@ -58,11 +58,12 @@ def _warm_start(ticker: str, stored: Checkpoint | UnreadableCheckpoint | None, p
 
 
 def _unforecastable(matrix: ClosesMatrix, preset: Preset, as_of: date) -> dict[str, TickerFailure]:
-    """Tickers that cannot be forecast from `as_of`: no close on it, or too few closes."""
+    """Tickers that cannot be forecast from `as_of`: no close on it yet (retried, never given up),
+    or too few closes."""
     failures = {}
     for ticker, count, last in zip(matrix.tickers, matrix.counts, matrix.last_dates(), strict=True):
         if last != as_of:
-            failures[ticker] = TickerFailure("validate", f"no close for {as_of} (latest stored: {last})")
+            failures[ticker] = TickerFailure("prices", f"no close for {as_of} yet (latest stored: {last})")
         elif count < preset.lags + 1:
             failures[ticker] = TickerFailure("validate", f"{count} closes stored, need at least {preset.lags + 1}")
     return failures
@@ -128,11 +129,12 @@ def process_claim(context: CycleContext, claim: Claim, should_stop: Callable[[],
     chunk. On a stop request the tickers not yet written are handed back (pending) for the
     next worker or start."""
     engine, preset = context.engine, context.preset
-    as_of, target = claim.as_of, calendar.next_session(claim.as_of)
+    market = trading_calendar(claim.calendar)
+    as_of, target = claim.as_of, market.next_session(claim.as_of)
     width = preset.window + preset.lags
     with engine.connect() as connection:
         closes = price_store.load_closes(
-            claim.tickers, connection=connection, start=calendar.sessions_back(as_of, width), end=as_of
+            claim.tickers, connection=connection, start=market.sessions_back(as_of, width), end=as_of
         )
         stored = load_latest_checkpoints(claim.tickers, preset.name, connection=connection, before=as_of)
     matrix = ClosesMatrix.from_frame(closes, claim.tickers, width)

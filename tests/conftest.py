@@ -6,6 +6,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -22,10 +23,8 @@ def _admin_engine() -> sa.Engine:
     return sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture
-def new_postgres_url() -> Iterator[Callable[..., str]]:
-    """Makes URLs of new PostgreSQL databases, empty or copies of `copy_of` (a URL of another one
-    with no connection open), dropped (with their connections) after the test."""
+@contextmanager
+def _postgres_databases() -> Iterator[Callable[..., str]]:
     names: list[str] = []
     admin = _admin_engine()
 
@@ -36,11 +35,28 @@ def new_postgres_url() -> Iterator[Callable[..., str]]:
             connection.execute(sa.text(f'CREATE DATABASE "{names[-1]}"{template}'))
         return sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=names[-1]).render_as_string(hide_password=False)
 
-    yield create
-    with admin.connect() as connection:
-        for name in names:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield create
+    finally:
+        with admin.connect() as connection:
+            for name in names:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def new_postgres_url() -> Iterator[Callable[..., str]]:
+    """Makes URLs of new PostgreSQL databases, empty or copies of `copy_of` (a URL of another one
+    with no connection open), dropped (with their connections) after the test."""
+    with _postgres_databases() as create:
+        yield create
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[Callable[..., str]]:
+    """new_postgres_url for a module-scoped fixture: the databases are dropped after the module."""
+    with _postgres_databases() as create:
+        yield create
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from forecaster import calendar
 from forecaster.cli.common import settings_of, writable_directory
 from forecaster.errors import EXIT_FAILURE, EXIT_OK, CycleInterrupted, UserError
 
@@ -39,8 +38,6 @@ def command_run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     if args.as_of and not args.once:
         raise UserError("--as-of: only with --once")
-    if args.as_of and not calendar.is_session(args.as_of):
-        raise UserError(f"--as-of {args.as_of}: not a NYSE trading session")
     if not args.once:
         app.run_daemon(settings)
         return EXIT_OK
@@ -57,15 +54,17 @@ def command_backfill(args: argparse.Namespace) -> int:
 
     from forecaster import app
     from forecaster.cycle import CycleOutcome
+    from forecaster.walks import sessions_to_walk
 
     if args.end < args.start:
         raise UserError(f"--end {args.end} is before --start {args.start}")
-    sessions = calendar.sessions_between(args.start, args.end)
-    if not sessions:
-        raise UserError(f"no trading session between {args.start} and {args.end}")
     settings = settings_of(args)
+    markets = list(dict.fromkeys(settings.markets.values()))
+    sessions = sessions_to_walk(markets, args.start, args.end)
+    if not sessions:
+        raise UserError(f"no session of {', '.join(markets)} between {args.start} and {args.end}")
     # A progress bar on a terminal only: in a container's log it would be noise.
-    with tqdm(total=len(sessions), unit="session", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+    with tqdm(total=sessions, unit="session", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
 
         def advance(outcome: CycleOutcome) -> None:
             bar.set_postfix_str(str(outcome.as_of), refresh=False)

@@ -14,13 +14,14 @@ from forecaster.errors import EXIT_OK, UserError
 TABLE_ROWS = 50
 
 _COLUMNS = (  # (heading, width, cell)
-    ("ticker", 10, lambda r: r["ticker"]),
+    ("ticker", 8, lambda r: r["ticker"]),
+    ("market", 6, lambda r: r["calendar"] or ""),
     ("made after", 10, lambda r: str(r["as_of"])),
     ("for", 10, lambda r: str(r["target_session"])),
     ("last", 9, lambda r: _number(r["last_close"])),
     ("forecast", 9, lambda r: _number(r["predicted_close"])),
     ("change", 7, lambda r: _percent(r["predicted_close"] / r["last_close"] - 1)),
-    ("80 % interval", 19, lambda r: _band(r["lower_80"], r["upper_80"])),
+    ("80 % interval", 18, lambda r: _band(r["lower_80"], r["upper_80"])),
     ("actual", 9, lambda r: _number(r["actual_close"])),
     ("error", 7, lambda r: "" if r["error"] is None else _percent(r["error"] / r["actual_close"])),
     ("naive", 7, lambda r: "" if r["naive_error"] is None else _percent(r["naive_error"] / r["actual_close"])),
@@ -44,14 +45,14 @@ def table(rows: list[dict[str, Any]], *, with_preset: bool) -> str:
     columns = [("preset", 8, lambda r: r["preset"])] * with_preset + list(_COLUMNS)
     lines = [
         "  ".join(
-            heading.ljust(width) if k <= with_preset + 2 else heading.rjust(width)
+            heading.ljust(width) if k <= with_preset + 3 else heading.rjust(width)
             for k, (heading, width, _) in enumerate(columns)
         )
     ]
     for row in rows:
         lines.append(
             "  ".join(
-                cell(row).ljust(width) if k <= with_preset + 2 else cell(row).rjust(width)
+                cell(row).ljust(width) if k <= with_preset + 3 else cell(row).rjust(width)
                 for k, (_, width, cell) in enumerate(columns)
             )
         )

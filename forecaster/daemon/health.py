@@ -1,15 +1,17 @@
-"""`forecaster status`: is the job healthy? Last run, next run, failing tickers, overdue or not."""
+"""`forecaster status`: is the job healthy? Last run; per market its latest forecast, overdue or not,
+and its next run; failing tickers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from forecaster import calendar
+from forecaster.calendar import trading_calendar
 from forecaster.config import Settings
 from forecaster.daemon.schedules import cron_trigger, next_fire_time, previous_fire_time
+from forecaster.markets import settle_minutes
 from forecaster.store import predictions as prediction_store
 from forecaster.store import runs as run_store
 
@@ -20,37 +22,61 @@ class Health:
     lines: list[str] = field(default_factory=list)
 
 
-def expected_as_of(settings: Settings, now: datetime) -> date | None:
-    """The session the latest scheduled forecast should have covered, allowing for the misfire
-    grace time; None if the schedule has not fired on a session day in the last two weeks."""
-    trigger = cron_trigger(settings.schedule, settings.timezone)
-    fired = previous_fire_time(trigger, now - timedelta(seconds=settings.misfire_grace_seconds))
-    return None if fired is None else calendar.latest_completed_session(fired)
+def expected_as_of(settings: Settings, calendar: str, now: datetime) -> date | None:
+    """The session of `calendar` whose forecast should exist by `now`: with an explicit
+    FORECASTER_SCHEDULE, the latest session closed (and settled) at its last firing before the
+    misfire grace time; else the latest session whose close, settling delay and grace have passed.
+    None when there is none in the calendar or the schedule has not fired in two weeks."""
+    grace = timedelta(seconds=settings.misfire_grace_seconds)
+    settle = timedelta(minutes=settle_minutes(calendar, settings.settle_minutes))
+    market = trading_calendar(calendar)
+    if settings.schedule is None:
+        return market.latest_closed_session(now - grace, settle)
+    fired = previous_fire_time(cron_trigger(settings.schedule, settings.timezone), now - grace)
+    return None if fired is None else market.latest_closed_session(fired, settle)
+
+
+def _next_run(settings: Settings, calendar: str, now: datetime) -> datetime | None:
+    if settings.schedule is not None:
+        return next_fire_time(cron_trigger(settings.schedule, settings.timezone), now)
+    settle = timedelta(minutes=settle_minutes(calendar, settings.settle_minutes))
+    return trading_calendar(calendar).next_close_after(now, settle)
+
+
+def _at(moment: datetime | None) -> str:
+    return "never" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def check_health(engine: sa.Engine, settings: Settings, now: datetime) -> Health:
+    """The job's health: the last run, and per market of the watch list its latest forecast against
+    the one due by now (a market overdue makes the job unhealthy, whatever the others do). Times
+    are in UTC."""
+    markets = dict.fromkeys(settings.calendar_of(t) for t in settings.tickers)
     with engine.connect() as connection:
         last_run = run_store.latest_run(connection=connection)
-        last_as_of = prediction_store.latest_as_of(settings.preset, connection=connection)
+        latest = {c: prediction_store.latest_as_of(settings.preset, connection=connection, calendar=c) for c in markets}
         failing = run_store.run_failures_of(last_run.id, connection=connection) if last_run else []
-    health = Health(healthy=True)
     if last_run is None:
         return Health(False, ["no run yet: start the daemon or run `forecaster run --once`"])
-    finished = last_run.finished_at.isoformat(timespec="seconds") if last_run.finished_at else "not finished"
-    health.lines.append(
-        f"last run: #{last_run.id} {last_run.kind} as of {last_run.as_of}: {last_run.status} "
-        f"({last_run.tickers_ok} ok, {last_run.tickers_failed} failed, {last_run.tickers_skipped} not due), "
-        f"finished {finished}"
+    health = Health(healthy=last_run.status not in ("failed", "interrupted"))
+    finished = (
+        f"finished {_at(last_run.finished_at)}" if last_run.finished_at else "still running (or its process died)"
     )
-    if last_run.status in ("failed", "interrupted"):
-        health.healthy = False
-    health.lines.append(f"latest forecast made from session: {last_as_of or 'none'}")
-    expected = expected_as_of(settings, now)
-    if expected is not None and (last_as_of is None or last_as_of < expected):
-        health.healthy = False
-        health.lines.append(f"OVERDUE: the forecast from session {expected} is missing")
-    upcoming = next_fire_time(cron_trigger(settings.schedule, settings.timezone), now)
-    health.lines.append(f"next scheduled run: {upcoming.isoformat(timespec='minutes') if upcoming else 'never'}")
+    health.lines.append(
+        f"last run: #{last_run.id} {last_run.kind} {last_run.calendar or 'XNYS'} session {last_run.as_of}: "
+        f"{last_run.status} ({last_run.tickers_ok} ok, {last_run.tickers_failed} failed, "
+        f"{last_run.tickers_skipped} not due), {finished}"
+    )
+    for calendar in markets:
+        expected = expected_as_of(settings, calendar, now)
+        made = latest[calendar]
+        overdue = expected is not None and (made is None or made < expected)
+        health.healthy &= not overdue
+        state = f"OVERDUE: the forecast from {expected} is missing" if overdue else "on time"
+        health.lines.append(
+            f"{calendar}: latest forecast made from session {made or 'none'}; {state}; "
+            f"next run {_at(_next_run(settings, calendar, now))}"
+        )
     for failure in failing:
         health.lines.append(f"failing: {failure.ticker} at {failure.stage}: {failure.reason}")
     health.lines.append("healthy" if health.healthy else "UNHEALTHY")

@@ -8,15 +8,18 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from forecaster.context import CycleContext
-from forecaster.cycle import catch_up_now
 from forecaster.errors import CycleInterrupted, NotInCharge, UserError, one_line
 from forecaster.retries import Backoff, StopRequested, database_retrying
+from forecaster.walks import catch_up_now
 
 log = logging.getLogger(__name__)
 
 
-def forecast_job_as_scheduler(context: CycleContext, database_backoff: Backoff, *, trigger: str) -> None:
-    """The daemon's forecast job: the catch-up (forecaster.cycle.catch_up_now), only while this
+def forecast_job_as_scheduler(
+    context: CycleContext, database_backoff: Backoff, *, trigger: str, calendars: list[str] | None = None
+) -> None:
+    """The daemon's forecast job: the catch-up (forecaster.walks.catch_up_now) of `calendars`' markets
+    (None: every market of the watch list), only while this
     process holds the scheduler lock (checked before it starts, and before each cycle), retried
     with `database_backoff` while the database is unreachable. Work committed before an outage is
     kept; the retry skips it."""
@@ -27,7 +30,7 @@ def forecast_job_as_scheduler(context: CycleContext, database_backoff: Backoff, 
                     log.warning("forecast job (%s) skipped: this process is no longer the scheduler", trigger)
                     return
                 log.info("forecast job started (%s)", trigger, extra={"event": "forecast_job", "trigger": trigger})
-                catch_up_now(context)
+                catch_up_now(context, calendars=calendars)
     except NotInCharge:
         log.warning("forecast job (%s) stopped: this process is no longer the scheduler", trigger)
     except (CycleInterrupted, StopRequested):

@@ -16,7 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from forecaster.daemon import heartbeat
 from forecaster.daemon.leadership import Leadership
-from forecaster.daemon.scheduler import Schedule, started_scheduler
+from forecaster.daemon.scheduler import ForecastJob, Schedule, started_scheduler
 from forecaster.errors import CycleInterrupted, one_line
 from forecaster.signals import stop_on_signals
 
@@ -79,7 +79,7 @@ def _work_until_stopped(work: Callable[[], int], stop: threading.Event) -> None:
 def serve(
     schedule: Schedule,
     *,
-    forecast: Callable[[str], object],
+    forecast: ForecastJob,
     report: Callable[[], object],
     work: Callable[[], int],
     leadership: Leadership,

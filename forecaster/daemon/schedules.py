@@ -1,11 +1,14 @@
-"""Crontab strings as APScheduler triggers, read with crontab's meaning, and their fire times."""
+"""When the daemon runs: crontab strings as APScheduler triggers (read with crontab's meaning), the
+trigger of a market's closes, and their fire times."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from forecaster.calendar import trading_calendar
 from forecaster.errors import UserError
 
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")  # crontab: 0 and 7 are Sunday
@@ -78,3 +81,19 @@ def previous_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
         if last is not None:
             return last
     return None
+
+
+class MarketCloseTrigger(BaseTrigger):
+    """Fires after every session's close of a calendar, plus the time its prices take to settle:
+    early closes and daylight-saving changes included, no fire on the market's holidays."""
+
+    def __init__(self, calendar: str, settle: timedelta) -> None:
+        self.calendar = calendar
+        self.settle = settle
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        after = now - timedelta(microseconds=1) if previous_fire_time is None else max(previous_fire_time, now)
+        return trading_calendar(self.calendar).next_close_after(after, self.settle)
+
+    def __str__(self) -> str:
+        return f"after each {self.calendar} close + {self.settle}"

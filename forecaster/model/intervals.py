@@ -7,11 +7,13 @@ The method, per ticker:
   forecast is made from (`forecaster.model.volatility`, λ = 0.94), computed from the
   window of closes the cycle already loads (the preset's window + lags, 257 sessions).
 * **Scores.** When the close C of a forecast's target session is known, the forecast
-  (predicted close P, made with σ) gets the standardised absolute error
+  (predicted close P, made with σ from the last close L) gets the standardised absolute error
 
-      s = |log(C / P)| / σ
+      s = |log(C / L) − log(P / L)| / σ    (= |log(C / P)| / σ)
 
-  i.e. its error in units of the volatility on the day it was made. Dividing by σ makes
+  i.e. its error in units of the volatility on the day it was made. It is computed from
+  moves, C and L read from the same closes: a dividend or split that restates the history
+  between the forecast and its target changes no score. Dividing by σ makes
   the scores of calm and turbulent days comparable, so the quantile of yesterday's
   scores applies today whatever the market does: the interval widens as soon as σ does.
 * **Quantile rule.** With the last n ≤ `WINDOW` (250) scores, the level-L bound is the
@@ -49,7 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from typing import Any
@@ -57,9 +59,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecaster import calendar
+from forecaster.calendar import NYSE, trading_calendar
 from forecaster.model.closes import ClosesMatrix
 from forecaster.model.volatility import EWMA_DECAY, ewma_volatility
+
+NYSE_CALENDAR = trading_calendar(NYSE)
 
 LEVELS: tuple[float, float] = (0.80, 0.95)
 WINDOW = 250  # scores kept per ticker: the last W realised forecasts
@@ -67,7 +71,7 @@ MIN_SCORES = 20  # fewer own scores than this: the fallback
 SCORE_DECIMALS = 4  # scores are stored rounded (units of σ), so JSON round trips are exact
 METHOD_CONFORMAL = "conformal"
 METHOD_FALLBACK = "returns_window"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 1: the pending forecast as a close (read back without it: one score is lost)
 
 
 @dataclass(frozen=True)
@@ -76,21 +80,26 @@ class IntervalState:
 
     scores are right-aligned: a ticker's newest score is in the last column and the
     columns before its oldest are NaN. The pending forecast is the last one made, whose
-    target close is not yet known to the state (NaN and None when there is none).
+    target close is not yet known to the state (NaN and None when there is none). It is kept
+    as a move, log(predicted / last close), never as a price: a dividend or a split that
+    restates the history between the forecast and its target changes no move (the closes the
+    move is scored against come from one matrix, in one price basis).
     """
 
     scores: np.ndarray  # (tickers, WINDOW): standardised absolute errors, oldest first, NaN where none
-    pending_close: np.ndarray  # (tickers,): predicted close of the pending forecast
+    pending_return: np.ndarray  # (tickers,): log(predicted close / last close) of the pending forecast
     pending_sigma: np.ndarray  # (tickers,): σ (log-return units) it was made with
     pending_target: list[date | None]  # (tickers,): its target session
+    pending_as_of: list[date | None]  # (tickers,): the session it was made from (its last close)
 
     @classmethod
     def empty(cls, tickers: int, window: int = WINDOW) -> IntervalState:
         return cls(
             scores=np.full((tickers, window), np.nan),
-            pending_close=np.full(tickers, np.nan),
+            pending_return=np.full(tickers, np.nan),
             pending_sigma=np.full(tickers, np.nan),
             pending_target=[None] * tickers,
+            pending_as_of=[None] * tickers,
         )
 
     @property
@@ -169,27 +178,33 @@ def _order_statistics(width: int, level: float) -> np.ndarray:
     return np.array([math.ceil(round((n + 1) * level, 9)) for n in range(width + 1)], dtype=np.int64)
 
 
-def advance_state(state: IntervalState, realised_close: np.ndarray) -> IntervalState:
+def realised_returns(state: IntervalState, closes: ClosesMatrix) -> np.ndarray:
+    """(tickers,): log(target close / last close) of each ticker's pending forecast, from the
+    closes of one matrix (one price basis); NaN where either close is not in it."""
+    target = closes.close_on(state.pending_target)
+    made_from = closes.close_on(state.pending_as_of)
+    known = np.isfinite(target) & (target > 0) & np.isfinite(made_from) & (made_from > 0)
+    return np.where(known, np.log(np.where(known, target, 1.0) / np.where(known, made_from, 1.0)), np.nan)
+
+
+def advance_state(state: IntervalState, realised_return: np.ndarray) -> IntervalState:
     """Scores the pending forecast of each ticker whose target close is known.
 
-    realised_close (tickers,): the close of each ticker's pending target session, NaN when
-    it is not known (no pending forecast, or no close stored for that session). A scored
+    realised_return (tickers,): log(target close / last close) of each ticker's pending
+    forecast (`realised_returns`), NaN when it is not known (no pending forecast, or no
+    close stored for that session). The score is |realised − forecast move| / σ. A scored
     ticker's score joins its window (the oldest drops out beyond WINDOW) and it has no
     pending forecast left; an unscored ticker's pending forecast is dropped as well, so a
     missed session costs one score and never pairs a forecast with the wrong close.
     """
-    known = np.isfinite(realised_close) & (realised_close > 0) & np.isfinite(state.pending_close)
-    safe_close = np.where(known, realised_close, 1.0)
-    safe_pending = np.where(known, state.pending_close, 1.0)
+    known = np.isfinite(realised_return) & np.isfinite(state.pending_return)
+    error = np.where(known, realised_return - state.pending_return, 0.0)
     safe_sigma = np.where(known, state.pending_sigma, 1.0)
-    score = np.round(np.abs(np.log(safe_close / safe_pending)) / safe_sigma, SCORE_DECIMALS)  # (tickers,)
+    score = np.round(np.abs(error) / safe_sigma, SCORE_DECIMALS)  # (tickers,)
     shifted = np.concatenate([state.scores[:, 1:], score[:, None]], axis=1)  # (tickers, WINDOW)
-    tickers = len(state.pending_close)
-    return IntervalState(
+    return replace(
+        IntervalState.empty(len(state.pending_return), state.scores.shape[1]),
         scores=np.where(known[:, None], shifted, state.scores),
-        pending_close=np.full(tickers, np.nan),
-        pending_sigma=np.full(tickers, np.nan),
-        pending_target=[None] * tickers,
     )
 
 
@@ -223,67 +238,76 @@ def intervals(state: IntervalState, predicted_close: np.ndarray, sigma: np.ndarr
     )
 
 
+def _per_ticker(value: date | Sequence[date | None] | None, tickers: int) -> list[date | None]:
+    values: list[date | None] = [value] * tickers if value is None or isinstance(value, date) else list(value)
+    assert len(values) == tickers, f"expected {tickers} sessions, got {len(values)}"
+    return values
+
+
 def with_pending(
     state: IntervalState,
-    predicted_close: np.ndarray,
+    predicted_return: np.ndarray,
     sigma: np.ndarray,
     target_session: date | Sequence[date | None],
+    as_of: date | Sequence[date | None] | None,
 ) -> IntervalState:
-    """The state after making forecasts for `target_session` (one date for all, or one per ticker)."""
-    tickers = len(predicted_close)
-    targets: list[date | None] = (
-        [target_session] * tickers if isinstance(target_session, date) else list(target_session)
-    )
-    assert len(targets) == tickers, f"expected {tickers} target sessions, got {len(targets)}"
+    """The state after making forecasts that move log(predicted / last close) = `predicted_return`,
+    from `as_of` for `target_session` (one date for all, or one per ticker)."""
+    tickers = len(predicted_return)
     return IntervalState(
         scores=state.scores,
-        pending_close=np.asarray(predicted_close, dtype=np.float64).copy(),
+        pending_return=np.asarray(predicted_return, dtype=np.float64).copy(),
         pending_sigma=np.asarray(sigma, dtype=np.float64).copy(),
-        pending_target=targets,
+        pending_target=_per_ticker(target_session, tickers),
+        pending_as_of=_per_ticker(as_of, tickers),
     )
 
 
 def interval_step(
     state: IntervalState,
-    realised_close: np.ndarray,
+    realised_return: np.ndarray,
     closes: np.ndarray,
     predicted_close: np.ndarray,
     target_session: date | Sequence[date | None],
+    as_of: date | Sequence[date | None] | None = None,
     *,
     sigma: np.ndarray | None = None,
 ) -> tuple[Bounds, IntervalState]:
     """One session for many tickers: score yesterday's forecasts, bound today's, remember them.
 
-    state: each ticker's state as of its previous forecast; realised_close (tickers,): the
-    close of its pending target session (NaN when unknown: ClosesMatrix.close_on of the
-    state's pending targets); closes (tickers, n): the closes the forecast was made from,
-    oldest first, the last one the session forecast from (0 or NaN padding at the front);
-    predicted_close (tickers,); `sigma` (tickers, n) is ewma_volatility(closes) when the
-    caller computed it already (the forecast step has). Returns the bounds and the state to
-    store with this session's model state.
+    state: each ticker's state as of its previous forecast; realised_return (tickers,): the
+    move its pending forecast was for (`realised_returns`, NaN when unknown); closes (tickers, n):
+    the closes the forecast is made from, oldest first, the last one that of `as_of`, the session
+    forecast from (0 or NaN padding at the front); predicted_close (tickers,); `sigma`
+    (tickers, n) is ewma_volatility(closes) when the caller computed it already (the forecast
+    step has). Returns the bounds and the state to store with this session's model state.
     """
-    assert closes.shape[0] == len(predicted_close) == len(state.pending_close), (
+    assert closes.shape[0] == len(predicted_close) == len(state.pending_return), (
         f"tickers disagree: closes {closes.shape[0]}, forecasts {len(predicted_close)}, "
-        f"state {len(state.pending_close)}"
+        f"state {len(state.pending_return)}"
     )
-    advanced = advance_state(state, realised_close)
+    advanced = advance_state(state, realised_return)
     sigma_series = ewma_volatility(closes) if sigma is None else sigma  # (tickers, n)
     latest_sigma = sigma_series[:, -1]  # (tickers,)
     bounds = intervals(advanced, predicted_close, latest_sigma, fallback_scores(closes, sigma_series))
-    return bounds, with_pending(advanced, predicted_close, latest_sigma, target_session)
+    last = closes[:, -1]
+    known = np.isfinite(predicted_close) & (predicted_close > 0) & np.isfinite(last) & (last > 0)
+    move = np.where(known, np.log(np.where(known, predicted_close, 1.0) / np.where(known, last, 1.0)), np.nan)
+    return bounds, with_pending(advanced, move, latest_sigma, target_session, as_of)
 
 
 def state_to_json(state: IntervalState) -> list[dict[str, Any]]:
     """One JSON-serialisable dict per ticker: its scores (oldest first), and the pending forecast or null."""
     out = []
-    for k in range(len(state.pending_close)):
+    for k in range(len(state.pending_return)):
         row = state.scores[k]
         pending = None
-        target = state.pending_target[k]
-        if target is not None and np.isfinite(state.pending_close[k]):
+        target, as_of = state.pending_target[k], state.pending_as_of[k]
+        if target is not None and as_of is not None and np.isfinite(state.pending_return[k]):
             pending = {
                 "target_session": target.isoformat(),
-                "predicted_close": float(state.pending_close[k]),
+                "as_of": as_of.isoformat(),
+                "predicted_return": float(state.pending_return[k]),
                 "sigma": float(state.pending_sigma[k]),
             }
         out.append({"version": STATE_VERSION, "scores": row[np.isfinite(row)].tolist(), "pending": pending})
@@ -292,29 +316,29 @@ def state_to_json(state: IntervalState) -> list[dict[str, Any]]:
 
 def state_from_json(rows: Sequence[dict[str, Any] | None], window: int = WINDOW) -> IntervalState:
     """The state of many tickers from their dicts; None, or a dict that does not read as a state,
-    gives that ticker an empty state (its intervals fall back until it has MIN_SCORES again)."""
+    gives that ticker an empty state (its intervals fall back until it has MIN_SCORES again). A
+    version-1 state keeps its scores; its pending forecast, a price, is dropped."""
     state = IntervalState.empty(len(rows), window)
     for k, row in enumerate(rows):
         try:
-            if row is None or row.get("version") != STATE_VERSION:
+            if row is None or row.get("version") not in (1, STATE_VERSION):
                 continue
             scores = np.asarray(row["scores"], dtype=np.float64)[-window:]
-            if scores.ndim != 1:
-                raise ValueError("scores are not a list of numbers")
-            pending = row.get("pending")
-            if pending is not None:
-                close, sigma = float(pending["predicted_close"]), float(pending["sigma"])
-                target = date.fromisoformat(pending["target_session"])
-                if not (math.isfinite(close) and close > 0 and math.isfinite(sigma) and sigma > 0):
-                    raise ValueError("pending forecast out of range")
-            if not np.all(np.isfinite(scores) & (scores >= 0)):
+            if scores.ndim != 1 or not np.all(np.isfinite(scores) & (scores >= 0)):
                 raise ValueError("scores out of range")
+            pending = row.get("pending") if row["version"] == STATE_VERSION else None
+            if pending is not None:
+                move, sigma = float(pending["predicted_return"]), float(pending["sigma"])
+                target, as_of = date.fromisoformat(pending["target_session"]), date.fromisoformat(pending["as_of"])
+                if not (math.isfinite(move) and math.isfinite(sigma) and sigma > 0):
+                    raise ValueError("pending forecast out of range")
         except (AttributeError, KeyError, TypeError, ValueError):
             continue
         if len(scores):
             state.scores[k, -len(scores) :] = scores
         if pending is not None:
-            state.pending_close[k], state.pending_sigma[k], state.pending_target[k] = close, sigma, target
+            state.pending_return[k], state.pending_sigma[k] = move, sigma
+            state.pending_target[k], state.pending_as_of[k] = target, as_of
     return state
 
 
@@ -338,15 +362,16 @@ def replay(predictions: pl.DataFrame, prices: pl.DataFrame, *, closes_per_foreca
     for (as_of,), day in predictions.group_by("as_of", maintain_order=True):
         rows = [index[t] for t in day["ticker"]]
         day_state = _take(state, rows)
-        first = calendar.sessions_back(as_of, closes_per_forecast)  # as the cycle loads them
+        first = NYSE_CALENDAR.sessions_back(as_of, closes_per_forecast)  # as the cycle loads them
         seen = prices.filter(pl.col("session_date").is_between(first, as_of))
         matrix = ClosesMatrix.from_frame(seen, day["ticker"].to_list(), closes_per_forecast)
         bounds, day_state = interval_step(
             day_state,
-            matrix.close_on(day_state.pending_target),
+            realised_returns(day_state, matrix),
             matrix.closes,
             day["predicted_close"].to_numpy(),
             day["target_session"].to_list(),
+            as_of,
         )
         state = _put(state, rows, day_state)
         out.append(
@@ -371,20 +396,17 @@ def replay(predictions: pl.DataFrame, prices: pl.DataFrame, *, closes_per_foreca
 def _take(state: IntervalState, rows: list[int]) -> IntervalState:
     return IntervalState(
         scores=state.scores[rows],
-        pending_close=state.pending_close[rows],
+        pending_return=state.pending_return[rows],
         pending_sigma=state.pending_sigma[rows],
         pending_target=[state.pending_target[k] for k in rows],
+        pending_as_of=[state.pending_as_of[k] for k in rows],
     )
 
 
 def _put(state: IntervalState, rows: list[int], part: IntervalState) -> IntervalState:
-    scores, close, sigma, target = (
-        state.scores.copy(),
-        state.pending_close.copy(),
-        state.pending_sigma.copy(),
-        list(state.pending_target),
-    )
-    scores[rows], close[rows], sigma[rows] = part.scores, part.pending_close, part.pending_sigma
+    scores, move, sigma = state.scores.copy(), state.pending_return.copy(), state.pending_sigma.copy()
+    target, as_of = list(state.pending_target), list(state.pending_as_of)
+    scores[rows], move[rows], sigma[rows] = part.scores, part.pending_return, part.pending_sigma
     for j, k in enumerate(rows):
-        target[k] = part.pending_target[j]
-    return IntervalState(scores, close, sigma, target)
+        target[k], as_of[k] = part.pending_target[j], part.pending_as_of[j]
+    return IntervalState(scores, move, sigma, target, as_of)

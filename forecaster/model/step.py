@@ -87,10 +87,16 @@ def forecast_step(
     last_close = matrix.last_close
     predicted = last_close * np.exp(inputs.output_scale * output / 100.0) if preset.scaling != "none" else output
     state = intervals.state_from_json([None if c is None else c.interval_state for c in warm])
-    bounds, state = intervals.interval_step(
-        state, matrix.close_on(state.pending_target), inputs.closes, predicted, targets, sigma=inputs.sigma
-    )
     trained_through = matrix.last_dates()
+    bounds, state = intervals.interval_step(
+        state,
+        intervals.realised_returns(state, matrix),
+        inputs.closes,
+        predicted,
+        targets,
+        trained_through,
+        sigma=inputs.sigma,
+    )
     checkpoints = checkpoints_after(preset, trained_through, params, adam, intervals.state_to_json(state))
     finite = np.isfinite(predicted) & np.isfinite(params).all(axis=1) & np.isfinite(losses).all(axis=1)
     forecasts = [

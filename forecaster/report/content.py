@@ -165,10 +165,15 @@ def _forecasts(data: ReportData) -> Section:
     return Section(
         "forecasts",
         "Forecasts",
-        f"{_ORDER} Change is from the last close; training loss is the last epoch's mean batch loss of the fit "
-        f"trained through this session; skill as in the accuracy tables, over the last {RANK_WINDOW}.",
+        f"{_ORDER} Each ticker's latest forecast, made after the close of its market's session (From) for its "
+        "market's next session (For). Change is from the last close; training loss is the last epoch's mean "
+        f"batch loss of the fit trained through that session; skill as in the accuracy tables, over the last "
+        f"{RANK_WINDOW}.",
         (
             "Ticker",
+            "Market",
+            "From",
+            "For",
             "Last close",
             "Forecast",
             "Change",
@@ -177,10 +182,13 @@ def _forecasts(data: ReportData) -> Section:
             "Training loss",
             f"Skill ({RANK_WINDOW})",
         ),
-        "l" + "r" * (6 + len(levels)),
+        "llll" + "r" * (6 + len(levels)),
         tuple(
             (
                 row["ticker"],
+                row["calendar"] or NA,
+                row["as_of"].isoformat(),
+                row["target_session"].isoformat(),
                 fmt(row["last_close"], ",.2f"),
                 fmt(row["predicted_close"], ",.2f"),
                 fmt(row["predicted_change"], "+,.2f"),

@@ -9,11 +9,12 @@ from typing import cast
 import polars as pl
 import sqlalchemy as sa
 
+from forecaster.calendar import NYSE
 from forecaster.errors import UserError
 from forecaster.report.metrics import pooled_metrics, window_metrics
 from forecaster.store.predictions import latest_as_of
 from forecaster.store.runs import RunFailure, RunRecord, run_failures_of
-from forecaster.store.schema import prediction_accuracy, predictions, runs, training_losses
+from forecaster.store.schema import forecast_series, prediction_accuracy, predictions, runs, training_losses
 
 #: Trailing windows, in realised forecasts per ticker; the largest is also the span of each chart.
 WINDOWS = (20, 60)
@@ -27,6 +28,8 @@ DEFAULT_PER_END = 5
 _BOUNDS = ("lower_80", "upper_80", "lower_95", "upper_95")
 _FORECAST_SCHEMA = {
     "ticker": pl.String,
+    "calendar": pl.String,
+    "as_of": pl.Date,
     "target_session": pl.Date,
     "last_close": pl.Float64,
     "predicted_close": pl.Float64,
@@ -98,9 +101,10 @@ def load_report(engine: sa.Engine, *, as_of: date | None, preset: str, charts: i
                 raise UserError(f"no forecasts of preset {preset!r} yet: nothing to report")
         forecasts = _frame(connection, _forecasts_query(preset, as_of), _FORECAST_SCHEMA)
         realised = _frame(connection, _realised_query(preset, as_of, span), _REALISED_SCHEMA)
+        made_from = cast(date | None, forecasts["as_of"].min()) or as_of
         latest_losses = _frame(
-            connection, _final_losses_query(preset, forecasts["ticker"].to_list(), as_of, as_of), _LOSS_SCHEMA
-        )
+            connection, _final_losses_query(preset, forecasts["ticker"].to_list(), made_from, as_of), _LOSS_SCHEMA
+        ).join(forecasts.select("ticker", pl.col("as_of").alias("trained_through")), on=["ticker", "trained_through"])
         day_runs = [
             Run(record, run_failures_of(record.id, connection=connection))
             for record in (RunRecord(**row._mapping) for row in connection.execute(_runs_query(preset, as_of)))
@@ -135,6 +139,7 @@ def chart_groups(tickers: pl.DataFrame, failed: list[str], per_end: int) -> list
 
 
 def _failures(day_runs: list[Run], tickers: pl.DataFrame) -> dict[str, RunFailure]:
+    """The tickers that failed in a run of the session and have no forecast from it."""
     forecast = set(tickers["ticker"])
     return {f.ticker: f for run in day_runs for f in run.failures if f.ticker not in forecast}
 
@@ -144,10 +149,31 @@ def _frame(connection: sa.Connection, query: sa.Select, schema: dict[str, type[p
 
 
 def _forecasts_query(preset: str, as_of: date) -> sa.Select:
-    p = predictions.c
+    """The forecasts made after the close of each market's latest session on or before `as_of` (on
+    a day one market was closed, its tickers show the forecasts of its session before)."""
+    p, s = predictions.c, forecast_series.c
+    market = sa.func.coalesce(s.calendar, NYSE)
+    series = sa.and_(s.preset == p.preset, s.ticker == p.ticker)
+    latest = (
+        sa.select(market.label("calendar"), sa.func.max(p.as_of).label("as_of"))
+        .select_from(predictions.outerjoin(forecast_series, series))
+        .where(p.preset == preset, p.as_of <= as_of)
+        .group_by(market)
+        .subquery()
+    )
     return (
-        sa.select(p.ticker, p.target_session, p.last_close, p.predicted_close, *(p[bound] for bound in _BOUNDS))
-        .where(p.preset == preset, p.as_of == as_of)
+        sa.select(
+            p.ticker,
+            market.label("calendar"),
+            p.as_of,
+            p.target_session,
+            p.last_close,
+            p.predicted_close,
+            *(p[bound] for bound in _BOUNDS),
+        )
+        .select_from(predictions.outerjoin(forecast_series, series))
+        .join(latest, sa.and_(market == latest.c.calendar, p.as_of == latest.c.as_of))
+        .where(p.preset == preset)
         .order_by(p.ticker)
     )
 

@@ -160,4 +160,4 @@ def render_html(data: ReportData, charts: Charts, folder: str) -> str:
 
 def render_csv(data: ReportData) -> str:
     """One row per ticker in the report's order, every column of data.tickers; a missing value is an empty cell."""
-    return data.tickers.select(pl.lit(data.as_of).alias("as_of"), pl.all()).write_csv()
+    return data.tickers.select("as_of", "ticker", "calendar", pl.exclude("as_of", "ticker", "calendar")).write_csv()

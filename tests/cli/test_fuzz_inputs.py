@@ -23,8 +23,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from forecaster import calendar
+from forecaster.calendar import NYSE, trading_calendar
 from forecaster.cli import main
+
+NYSE_CALENDAR = trading_calendar(NYSE)
 
 FUZZ = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
@@ -68,7 +70,7 @@ def _assert_one_line_error(command: str, code: int, err: str) -> None:
 
 # --- price files for `fit` -----------------------------------------------------------------
 
-SESSIONS = calendar.sessions_between(date(2023, 1, 3), date(2023, 3, 31))
+SESSIONS = NYSE_CALENDAR.sessions_between(date(2023, 1, 3), date(2023, 3, 31))
 COLUMN_NAMES = [
     "Date",
     "date",

@@ -68,6 +68,6 @@ def test_the_predictions_table_fits_a_terminal_and_says_when_rows_were_left_out(
     assert main(["predictions", "--limit", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
 
-    assert lines[0].split()[:4] == ["ticker", "made", "after", "for"]
+    assert lines[0].split()[:5] == ["ticker", "market", "made", "after", "for"]
     assert len(lines) == 4 and "--limit 0 for all" in lines[-1]
     assert max(len(line) for line in lines) <= 120

@@ -14,14 +14,17 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from forecaster import calendar
+from forecaster.calendar import NYSE, trading_calendar
 from forecaster.context import CycleContext
-from forecaster.cycle import backfill, catch_up, owed_sessions, run_cycle
+from forecaster.cycle import run_cycle
 from forecaster.model.presets import PRESETS
 from forecaster.store import schema
 from forecaster.store.database import make_engine, upgrade
+from forecaster.walks import backfill, catch_up, owed_sessions
 from tests.support.fakes import FaultySource
 from tests.support.tables import count_rows, product
+
+NYSE_CALENDAR = trading_calendar(NYSE)
 
 OLD, NEW = ("AAA", "BBB", "CCC"), ("DDD", "EEE")
 MON, TUE, WED, THU, FRI = (date(2024, 3, d) for d in (4, 5, 6, 7, 8))
@@ -104,28 +107,34 @@ def test_what_is_owed_is_read_from_the_series_and_the_forecasts_alone(engine):
     assert owed == {"AAA": [WED, THU, FRI], "BBB": [TUE, WED, FRI], "CCC": [TUE, WED, THU, FRI]}
 
 
-def test_a_session_whose_data_stays_missing_is_given_up_after_three_failures_and_the_rest_goes_on(engine):
+def test_a_close_not_there_yet_is_waited_for_never_failed_and_the_ticker_goes_on_once_it_arrives(engine):
+    missing = FaultySource(seed=5, missing=[("BBB", TUE)])  # Tuesday's close is not published yet
+    catch_up(_context(engine, OLD, missing), MON)
+    for _ in range(3):
+        catch_up(_context(engine, OLD, missing), WED)
+
+    assert _forecast_sessions(engine, "BBB") == [MON], "BBB waits at Tuesday: its windows need that close"
+    assert count_rows(engine, "run_failures", "ticker = 'BBB'") == 0, "a close not there yet is no failure"
+    assert [_forecast_sessions(engine, t) for t in ("AAA", "CCC")] == [[MON, TUE, WED]] * 2
+
+    catch_up(_context(engine, OLD), THU)  # published at last
+
+    assert _forecast_sessions(engine, "BBB") == [MON, TUE, WED, THU]
+    assert count_rows(engine, "price_events", "ticker = 'BBB' AND kind = 'late'") == 1
+
+
+def test_a_close_that_never_comes_is_a_gap_after_the_wait_and_the_ticker_is_forecast_around_it(engine):
     source = _source(missing=[("BBB", TUE)])  # the source never has BBB's close on Tuesday
     catch_up(_context(engine, OLD, source), MON)
+    catch_up(_context(engine, OLD, source), THU)
+    assert _forecast_sessions(engine, "BBB") == [MON], "two sessions after Tuesday: still waiting"
 
-    for _ in range(3):
-        catch_up(_context(engine, OLD, source), WED)
-    owed = owed_sessions(_context(engine, OLD, source), WED)
+    catch_up(_context(engine, OLD, source), FRI)  # three sessions after it: the wait (gap_wait_sessions) is over
 
-    assert owed == {}
-    assert _forecast_sessions(engine, "BBB") == [MON, WED]
-    with engine.connect() as connection:
-        reasons = (
-            connection.execute(
-                sa.select(schema.run_failures.c.reason)
-                .distinct()
-                .join(schema.runs, schema.runs.c.id == schema.run_failures.c.run_id)
-                .where(schema.runs.c.as_of == TUE)
-            )
-            .scalars()
-            .all()
-        )
-    assert reasons == [f"no close for {TUE} (latest stored: {MON})"]
+    assert owed_sessions(_context(engine, OLD, source), FRI) == {}
+    assert _forecast_sessions(engine, "BBB") == [MON, WED, THU, FRI]
+    assert count_rows(engine, "price_events", "ticker = 'BBB' AND kind = 'gap'") == 1
+    assert count_rows(engine, "run_failures", "ticker = 'BBB'") == 0
 
 
 def test_a_fetch_failure_is_never_given_up(engine):
@@ -143,11 +152,13 @@ def test_a_backfill_of_a_period_before_the_stored_prices_fetches_the_earlier_his
     outcomes = backfill(_context(engine, OLD, source), date(2024, 1, 2), date(2024, 1, 5))
 
     assert [(o.status, o.tickers_ok) for o in outcomes] == [("ok", 3)] * 4
-    earliest_needed = calendar.sessions_back(date(2024, 1, 2), _context(engine, OLD).history_sessions)
+    earliest_needed = NYSE_CALENDAR.sessions_back(date(2024, 1, 2), _context(engine, OLD).history_sessions)
     with engine.connect() as connection:
         first_close = connection.execute(sa.select(sa.func.min(schema.prices.c.session_date))).scalar_one()
     assert first_close == earliest_needed
-    assert count_rows(engine, "prices", "ticker = 'AAA'") == calendar.count_sessions(earliest_needed, date(2024, 6, 7))
+    assert count_rows(engine, "prices", "ticker = 'AAA'") == NYSE_CALENDAR.count_sessions(
+        earliest_needed, date(2024, 6, 7)
+    )
 
 
 def test_earlier_history_the_source_does_not_have_is_asked_for_once(engine):

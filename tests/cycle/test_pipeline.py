@@ -8,17 +8,20 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from forecaster import calendar
+from forecaster.calendar import NYSE, trading_calendar
 from forecaster.context import CycleContext
-from forecaster.cycle import backfill, catch_up, run_cycle
+from forecaster.cycle import run_cycle
 from forecaster.errors import CycleInterrupted
 from forecaster.model.presets import PRESETS
 from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store import schema
 from forecaster.store.database import make_engine, upgrade
 from forecaster.store.training_losses import stored_epochs
+from forecaster.walks import backfill, catch_up
 from tests.support.fakes import FaultySource
 from tests.support.tables import count_rows, snapshot
+
+NYSE_CALENDAR = trading_calendar(NYSE)
 
 TICKERS = ("AAA", "BBB", "CCC")
 MONDAY = date(2024, 3, 4)
@@ -153,7 +156,7 @@ def test_a_stop_request_ends_the_cycle_as_interrupted_with_nothing_half_written(
 def test_a_session_is_forecast_for_the_next_trading_session_across_a_holiday(engine):
     outcome = run_cycle(_context(engine), date(2024, 7, 3))
 
-    assert outcome.target_session == date(2024, 7, 5) == calendar.next_session(date(2024, 7, 3))
+    assert outcome.target_session == date(2024, 7, 5) == NYSE_CALENDAR.next_session(date(2024, 7, 3))
 
 
 def test_every_forecast_carries_nested_intervals_from_the_fallback_then_from_its_own_errors(engine):

@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from forecaster.calendar import NYSE as NYSE_NAME
+from forecaster.calendar import trading_calendar
 from forecaster.context import CycleContext
 from forecaster.cycle import run_cycle
 from forecaster.model.presets import PRESETS
@@ -22,6 +24,7 @@ from tests.support.tables import snapshot
 
 PRESET = PRESETS["default"]
 MON, TUE = date(2024, 3, 4), date(2024, 3, 5)
+NYSE = trading_calendar(NYSE_NAME)
 NOW = datetime(2024, 3, 5, 23, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 TICKERS = ["AAA", "BBB"]
@@ -30,8 +33,11 @@ TICKERS = ["AAA", "BBB"]
 def _tuesdays_tasks(engine: sa.Engine) -> int:
     """Monday forecast and stored; Tuesday's prices stored and its tasks enqueued under a new run."""
     source = SyntheticSource(seed=2)
-    run_cycle(CycleContext(engine=engine, source=source, tickers=TICKERS, preset=PRESET), MON)
-    ensure_prices(engine, source, dict.fromkeys(TICKERS, TUE), TUE, history_sessions=300, clock=lambda: NOW)
+    context = CycleContext(engine=engine, source=source, tickers=TICKERS, preset=PRESET)
+    run_cycle(context, MON)
+    ensure_prices(
+        engine, source, dict.fromkeys(TICKERS, TUE), TUE, calendar=NYSE, rules=context.price_rules, clock=lambda: NOW
+    )
     with engine.begin() as connection:
         run_id = start_run("daily", connection=connection, as_of=TUE, preset=PRESET.name, host=None, started_at=NOW)
         tasks.enqueue(PRESET.name, TUE, run_id, TICKERS, connection=connection)

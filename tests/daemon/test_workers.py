@@ -6,7 +6,7 @@ import signal
 import socket
 from datetime import UTC, datetime
 
-from forecaster import calendar
+from forecaster.calendar import NYSE, trading_calendar
 from tests.support.processes import (
     forecaster_env,
     query_scalar,
@@ -15,6 +15,8 @@ from tests.support.processes import (
     stop_forecaster,
     wait_for,
 )
+
+NYSE_CALENDAR = trading_calendar(NYSE)
 
 TICKERS = [f"W{k:02d}" for k in range(60)]
 SESSIONS = 10
@@ -29,8 +31,8 @@ def _holds_a_lease(url: str, process) -> bool:
 def test_three_workers_share_ten_sessions_and_finish_the_work_of_a_killed_worker_and_a_killed_scheduler(
     postgres_url, tmp_path
 ):
-    latest = calendar.latest_completed_session(datetime.now(UTC))
-    start = calendar.sessions_back(latest, SESSIONS + 1)  # forecast from here alone first: 10 sessions remain
+    latest = NYSE_CALENDAR.latest_closed_session(datetime.now(UTC))
+    start = NYSE_CALENDAR.sessions_back(latest, SESSIONS + 1)  # forecast from here alone first: 10 sessions remain
     env = forecaster_env(
         postgres_url,
         source="synthetic",

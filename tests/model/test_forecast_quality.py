@@ -22,9 +22,8 @@ import polars as pl
 import pytest
 import torch
 
-from forecaster import calendar
+from forecaster.calendar import NYSE, trading_calendar
 from forecaster.context import CycleContext
-from forecaster.cycle import backfill
 from forecaster.model import intervals as iv
 from forecaster.model.cell import ACTIVATIONS, LOSSES, accumulate_gradient, predict
 from forecaster.model.closes import ClosesMatrix
@@ -36,6 +35,9 @@ from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.prices.sources.base import FetchResult
 from forecaster.store.accuracy import load_predictions
 from forecaster.store.database import make_engine, upgrade
+from forecaster.walks import backfill
+
+NYSE_CALENDAR = trading_calendar(NYSE)
 
 
 def _torch_cell(p: torch.Tensor, x: torch.Tensor, activation: str) -> torch.Tensor:
@@ -292,7 +294,7 @@ def test_intervals_widen_with_the_volatility_jump(walk):
     assert 2.0 < after / before < 3.0, f"80 % width grew {after / before:.2f}×"
 
 
-SESSIONS = calendar.sessions_between(date(2022, 1, 3), date(2024, 12, 31))
+SESSIONS = NYSE_CALENDAR.sessions_between(date(2022, 1, 3), date(2024, 12, 31))
 
 
 class AutoregressiveSource:

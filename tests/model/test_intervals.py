@@ -14,12 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecaster import calendar
+from forecaster.calendar import NYSE, trading_calendar
 from forecaster.model import intervals as iv
 from forecaster.model.volatility import EWMA_DECAY, ewma_volatility
 
+NYSE_CALENDAR = trading_calendar(NYSE)
+
 CLOSES = 257  # what a cycle of the default preset loads per ticker: window 252 + 5 lags
-DAYS = calendar.sessions_between(date(2018, 1, 2), date(2021, 12, 31))  # NYSE sessions, DAYS[t] for close t
+DAYS = NYSE_CALENDAR.sessions_between(date(2018, 1, 2), date(2021, 12, 31))  # NYSE sessions, DAYS[t] for close t
 
 
 def _random_walk(tickers: int, sessions: int, sigma: float = 0.01, seed: int = 0) -> np.ndarray:
@@ -34,8 +36,10 @@ def _walk_naive(closes: np.ndarray, start: int, json_round_trip: bool = False):
     tickers = closes.shape[0]
     state = iv.IntervalState.empty(tickers)
     for t in range(start, closes.shape[1] - 1):
-        realised = np.where(np.array([target == DAYS[t] for target in state.pending_target]), closes[:, t], np.nan)
-        bounds, state = iv.interval_step(state, realised, closes[:, t - CLOSES + 1 : t + 1], closes[:, t], DAYS[t + 1])
+        pending = np.array([target == DAYS[t] for target in state.pending_target])
+        realised = np.where(pending, np.log(closes[:, t] / closes[:, t - 1]), np.nan)
+        window = closes[:, t - CLOSES + 1 : t + 1]
+        bounds, state = iv.interval_step(state, realised, window, closes[:, t], DAYS[t + 1], DAYS[t])
         if json_round_trip:
             state = iv.state_from_json(json.loads(json.dumps(iv.state_to_json(state))))
         yield t, bounds
@@ -156,25 +160,29 @@ def test_the_interval_widens_within_a_few_sessions_of_a_volatility_jump():
 
 def test_a_pending_forecast_without_its_close_is_dropped_not_paired_with_another_close():
     state = iv.IntervalState.empty(2)
-    state = iv.with_pending(state, np.array([100.0, 50.0]), np.array([0.01, 0.02]), date(2024, 1, 3))
-    advanced = iv.advance_state(state, np.array([101.0, np.nan]))
+    state = iv.with_pending(state, np.array([0.002, -0.01]), np.array([0.01, 0.02]), date(2024, 1, 3), date(2024, 1, 2))
+    advanced = iv.advance_state(state, np.array([0.012, np.nan]))
     assert advanced.counts.tolist() == [1, 0]
-    assert advanced.scores[0, -1] == pytest.approx(round(abs(np.log(101.0 / 100.0)) / 0.01, iv.SCORE_DECIMALS))
-    assert np.isnan(advanced.pending_close).all() and advanced.pending_target == [None, None]
+    assert advanced.scores[0, -1] == pytest.approx(round(abs(0.012 - 0.002) / 0.01, iv.SCORE_DECIMALS))
+    assert np.isnan(advanced.pending_return).all() and advanced.pending_target == [None, None]
 
 
 def test_the_state_keeps_the_last_window_of_scores_and_stays_small():
     state = iv.IntervalState.empty(1)
     for k in range(iv.WINDOW + 30):
-        state = iv.with_pending(state, np.array([100.0]), np.array([0.01]), date(2024, 1, 2))
-        state = iv.advance_state(state, np.array([100.0 * np.exp(0.01 * (1 + k % 7) / 3)]))
+        state = iv.with_pending(state, np.array([0.0]), np.array([0.01]), date(2024, 1, 2), date(2024, 1, 1))
+        state = iv.advance_state(state, np.array([0.01 * (1 + k % 7) / 3]))
     assert state.counts.tolist() == [iv.WINDOW]
-    stored = iv.state_to_json(iv.with_pending(state, np.array([123.456789]), np.array([0.0123456]), date(2024, 1, 3)))
+    pending = iv.with_pending(
+        state, np.array([0.00123456789]), np.array([0.0123456]), date(2024, 1, 3), date(2024, 1, 2)
+    )
+    stored = iv.state_to_json(pending)
     # 250 scores of at most 4 decimals (a few σ at most: "2.2910, " is 8 characters) and one pending forecast
     assert len(json.dumps(stored[0])) < iv.WINDOW * 8 + 200
     restored = iv.state_from_json(json.loads(json.dumps(stored)))
     np.testing.assert_array_equal(restored.scores, state.scores)
-    assert restored.pending_close[0] == 123.456789 and restored.pending_target == [date(2024, 1, 3)]
+    assert restored.pending_return[0] == 0.00123456789 and restored.pending_target == [date(2024, 1, 3)]
+    assert restored.pending_as_of == [date(2024, 1, 2)]
 
 
 @pytest.mark.parametrize(
@@ -184,17 +192,27 @@ def test_the_state_keeps_the_last_window_of_scores_and_stays_small():
         "not a dict",
         {},
         {"version": 99, "scores": [1.0]},
-        {"version": 1, "scores": [1.0, -2.0], "pending": None},
+        {"version": 2, "scores": [1.0, -2.0], "pending": None},
         {
-            "version": 1,
+            "version": 2,
             "scores": [1.0],
-            "pending": {"target_session": "2024-01-02", "predicted_close": -1.0, "sigma": 0.01},
+            "pending": {"target_session": "2024-01-02", "as_of": "2024-01-01", "predicted_return": 0.01, "sigma": -1},
         },
     ],
 )
 def test_an_unreadable_state_starts_empty(row):
     state = iv.state_from_json([row])
     assert state.counts.tolist() == [0] and state.pending_target == [None]
+
+
+def test_a_state_of_the_first_version_keeps_its_scores_and_drops_its_pending_close():
+    row = {
+        "version": 1,
+        "scores": [1.0, 0.5],
+        "pending": {"target_session": "2024-01-02", "predicted_close": 101.0, "sigma": 0.01},
+    }
+    state = iv.state_from_json([row])
+    assert state.counts.tolist() == [2] and state.pending_target == [None] and np.isnan(state.pending_return[0])
 
 
 def test_each_tickers_bounds_depend_on_its_own_row_only():

@@ -55,8 +55,18 @@ def test_markdown_report_shows_each_forecast_with_its_change_latest_training_los
 
     assert path == reports / "report-2024-01-04.md"
     assert "Forecasts made after the close of 2024-01-04, for 2024-01-05: 3 tickers." in text
-    assert table_row(text, "Forecasts", "AAA") == ["AAA", "101.00", "103.00", "+2.00", "+1.98%", "0.2500", "0.800"]
-    assert table_row(text, "Forecasts", "BBB") == ["BBB", "51.00", "50.50", "-0.50", "-0.98%", "n/a", "n/a"]
+    market = ["XNYS", "2024-01-04", "2024-01-05"]  # its market, the session forecast from and the one forecast for
+    assert table_row(text, "Forecasts", "AAA") == [
+        "AAA",
+        *market,
+        "101.00",
+        "103.00",
+        "+2.00",
+        "+1.98%",
+        "0.2500",
+        "0.800",
+    ]
+    assert table_row(text, "Forecasts", "BBB") == ["BBB", *market, "51.00", "50.50", "-0.50", "-0.98%", "n/a", "n/a"]
 
 
 def test_markdown_report_shows_trailing_accuracy_against_the_naive_forecast_in_percent(tables, report_day, reports):
@@ -210,7 +220,7 @@ def test_latest_session_is_reported_when_no_date_is_given(tables, report_day, re
 def test_an_earlier_session_sees_nothing_that_came_after_it(tables, report_day, reports):
     text = write_report(tables.engine, as_of=day(2), preset=PRESET, fmt="md", out_dir=reports).read_text()
 
-    assert table_row(text, "Forecasts", "AAA") == ["AAA", "100.00", "99.00", "-1.00", "-1.00%", "n/a", "0.500"]
+    assert table_row(text, "Forecasts", "AAA")[4:] == ["100.00", "99.00", "-1.00", "-1.00%", "n/a", "0.500"]
     assert table_row(text, "Accuracy over the last 20 realised forecasts", "AAA")[1:3] == ["2", "1.000"]
     assert "No run recorded for this session." in text
 
@@ -251,6 +261,7 @@ def test_csv_report_has_one_row_per_ticker_with_every_metric_in_percent(tables, 
     assert list(rows[0]) == [
         "as_of",
         "ticker",
+        "calendar",
         "target_session",
         "last_close",
         "predicted_close",

@@ -98,11 +98,11 @@ def test_forecasts_show_the_next_sessions_intervals(tables, interval_day, tmp_pa
     text = write_report(tables.engine, as_of=day(interval_day), preset=PRESET, fmt="md", out_dir=tmp_path).read_text()
 
     assert (
-        "| Ticker | Last close | Forecast | Change | Change % | 80 % interval | 95 % interval | Training loss | Skill (60) |"
-        in text
+        "| Ticker | Market | From | For | Last close | Forecast | Change | Change % | 80 % interval | 95 % interval "
+        "| Training loss | Skill (60) |" in text
     )
-    assert table_row(text, "Forecasts", "III")[5:7] == ["100.00 – 102.00", "99.00 – 103.00"]
-    assert table_row(text, "Forecasts", "KKK")[5:7] == ["n/a", "n/a"]
+    assert table_row(text, "Forecasts", "III")[8:10] == ["100.00 – 102.00", "99.00 – 103.00"]
+    assert table_row(text, "Forecasts", "KKK")[8:10] == ["n/a", "n/a"]
 
 
 def test_summary_pools_coverage_over_every_forecast_with_an_interval(tables, interval_day, tmp_path):

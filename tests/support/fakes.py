@@ -3,12 +3,14 @@
 `FaultySource` serves SyntheticSource's prices, except that chosen tickers fail the way
 yfinance reports an unknown ticker (on every call, or only on the first few), chosen
 (ticker, session) rows are missing, and nothing exists before a listing date; it records every
-call. `FakeDownload` stands in for `yfinance.download` (frames: tests/support/yfinance_frames.py).
+call. `FakeDownload` stands in for `yfinance.download`, batch by batch, with what yfinance logs
+(frames: tests/support/yfinance_frames.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -68,14 +70,27 @@ class FaultySource:
 
 
 class FakeDownload:
-    """Stands in for yfinance.download: records each call and returns (or raises) what it was given."""
+    """Stands in for yfinance.download: records each call's keywords, logs `logged` on the "yfinance"
+    logger at ERROR (as yfinance logs failed tickers: "['XYZ', 'ABC']: reason"), then returns (or
+    raises) `result`; a callable `result` is asked, with the call's tickers, what to give that call
+    (for a fetch in batches)."""
 
-    def __init__(self, result: pd.DataFrame | Exception | None) -> None:
+    def __init__(
+        self,
+        result: pd.DataFrame | Exception | None | Callable[[list[str]], pd.DataFrame | Exception | None],
+        *,
+        logged: Sequence[str] = (),
+    ) -> None:
         self.result = result
+        self.logged = list(logged)
         self.calls: list[dict] = []
 
     def __call__(self, **kwargs):
         self.calls.append(kwargs)
-        if isinstance(self.result, Exception):
-            raise self.result
-        return self.result
+        logger = logging.getLogger("yfinance")
+        for line in self.logged:
+            logger.error(line)
+        result = self.result(list(kwargs["tickers"])) if callable(self.result) else self.result
+        if isinstance(result, Exception):
+            raise result
+        return result
