@@ -48,6 +48,7 @@ class CycleOutcome:
     tickers_failed: int
     tickers_skipped: int
     calendar: str
+    tickers_waiting: int = 0  # for a close of this session or an earlier one, not published yet
 
 
 def close_abandoned_runs(context: CycleContext) -> None:
@@ -69,10 +70,12 @@ def run_cycle(
     calendar: str | None = None,
     kind: run_store.RunKind = "daily",
     prefetch_failures: Mapping[str, TickerFailure] | None = None,
+    waiting: int = 0,
 ) -> CycleOutcome:
     """Forecasts the session after `as_of` for those of `tickers` (default: the watch list) that
     have no forecast for it yet; the tickers share one calendar (`calendar`, which names it when
-    there are none), of which `as_of` is a session.
+    there are none), of which `as_of` is a session. `waiting` counts the calendar's other tickers
+    that wait for a close not published yet (forecaster.walks): recorded, not due, not failed.
 
     Missing prices are fetched first, unless the caller already fetched them
     (`prefetch_failures` then holds what that fetch could not get). A ticker forecast for the
@@ -99,7 +102,7 @@ def run_cycle(
         series_store.enroll(preset.name, wanted, as_of, connection=connection, now=context.clock(), calendar=calendar)
         done = prediction_store.predicted_tickers(preset.name, target, connection=connection)
     todo = [t for t in wanted if t not in done]
-    skipped = len(context.markets().get(calendar, [])) - len(todo)
+    skipped = len(context.markets().get(calendar, [])) - len(todo) - waiting
     status: run_store.RunEnding = "ok"
     error: str | None = None
     try:
@@ -116,7 +119,7 @@ def run_cycle(
         status, error = "failed", one_line(exc)
         raise
     finally:
-        outcome = _finish(context, run_id, calendar, as_of, status, max(skipped, 0), error)
+        outcome = _finish(context, run_id, calendar, as_of, status, (max(skipped, 0), waiting), error)
     return outcome
 
 
@@ -185,12 +188,13 @@ def _finish(
     calendar: str,
     as_of: date,
     status: run_store.RunEnding,
-    skipped: int,
+    not_worked: tuple[int, int],
     error: str | None,
 ) -> CycleOutcome:
     """Records the run's end (unless another process already did) and logs it. If the database
     is gone, the run stays 'running' until the next holder of the scheduler lock closes it."""
     target = trading_calendar(calendar).next_session(as_of)
+    skipped, waiting = not_worked  # (not due, waiting for a close)
     try:
         with context.engine.begin() as connection:
             record = run_store.finish_run(
@@ -198,13 +202,14 @@ def _finish(
                 connection=connection,
                 status=status,
                 tickers_skipped=skipped,
+                tickers_waiting=waiting,
                 error=error,
                 finished_at=context.clock(),
             ) or run_store.get_run(run_id, connection=connection)
             failures = run_store.run_failures_of(run_id, connection=connection)
     except sa.exc.OperationalError as exc:
         log.warning("run %d: could not record its end (%s); the next cycle will", run_id, one_line(exc))
-        return CycleOutcome(run_id, as_of, target, status, 0, 0, skipped, calendar)
+        return CycleOutcome(run_id, as_of, target, status, 0, 0, skipped, calendar, waiting)
     outcome = CycleOutcome(
         run_id,
         as_of,
@@ -214,6 +219,7 @@ def _finish(
         record.tickers_failed,
         record.tickers_skipped,
         calendar,
+        record.tickers_waiting,
     )
     _log_outcome(outcome, failures)
     return outcome
@@ -221,7 +227,7 @@ def _finish(
 
 def _log_outcome(outcome: CycleOutcome, failures: list[run_store.RunFailure]) -> None:
     log.info(
-        "run %d %s: %s session %s, forecast for %s: %d ok, %d failed, %d not due",
+        "run %d %s: %s session %s, forecast for %s: %d ok, %d failed, %d waiting for a close, %d not due",
         outcome.run_id,
         outcome.status,
         outcome.calendar,
@@ -229,6 +235,7 @@ def _log_outcome(outcome: CycleOutcome, failures: list[run_store.RunFailure]) ->
         outcome.target_session,
         outcome.tickers_ok,
         outcome.tickers_failed,
+        outcome.tickers_waiting,
         outcome.tickers_skipped,
         extra={"event": "run", **{k: str(v) for k, v in vars(outcome).items()}},
     )

@@ -88,14 +88,17 @@ def catch_up(context: CycleContext, latest: date, *, tickers: Sequence[str] | No
     _start_newcomers(context, tickers, calendar, latest)
     owed = owed_sessions(context, latest, tickers=tickers)
     failures = _fetch(context, market, {t: sessions[0] for t, sessions in owed.items()}, latest)
-    due = _with_closes(context, market, owed, latest, failures)
+    due, waits_from = _with_closes(context, market, owed, latest, failures)
     walk = sorted({d for t, sessions in due.items() if t not in failures for d in sessions} | {latest})
     outcomes = []
     for session in walk:
         if context.should_stop():
             raise CycleInterrupted
         todo = [t for t in tickers if session in due.get(t, ())]
-        outcomes.append(run_cycle(context, session, tickers=todo, calendar=calendar, prefetch_failures=failures))
+        waiting = sum(1 for first in waits_from.values() if first <= session)
+        outcomes.append(
+            run_cycle(context, session, tickers=todo, calendar=calendar, prefetch_failures=failures, waiting=waiting)
+        )
     return outcomes
 
 
@@ -115,13 +118,20 @@ def backfill(
             continue
         failures = _fetch(context, market, dict.fromkeys(tickers, sessions[0]), sessions[-1])
         closed = latest_closed(context, calendar, now) or sessions[-1]
-        due = _with_closes(context, market, dict.fromkeys(tickers, sessions), closed, failures)
+        due, waits_from = _with_closes(context, market, dict.fromkeys(tickers, sessions), closed, failures)
         for session in sessions:
             if context.should_stop():
                 raise CycleInterrupted
             todo = [t for t in tickers if session in due.get(t, ())]
+            waiting = sum(1 for first in waits_from.values() if first <= session)
             outcome = run_cycle(
-                context, session, tickers=todo, calendar=calendar, kind="backfill", prefetch_failures=failures
+                context,
+                session,
+                tickers=todo,
+                calendar=calendar,
+                kind="backfill",
+                prefetch_failures=failures,
+                waiting=waiting,
             )
             outcomes.append(outcome)
             if on_cycle:
@@ -151,14 +161,15 @@ def _with_closes(
     wanted: Mapping[str, Sequence[date]],
     closed: date,
     failures: Mapping[str, TickerFailure],
-) -> dict[str, set[date]]:
+) -> tuple[dict[str, set[date]], dict[str, date]]:
     """{ticker: the sessions of `wanted` it can be forecast from now}: each up to its first session
     whose close is not stored and that closed less than gap_wait_sessions sessions before
     `closed`; older sessions without a close become gaps. A ticker the fetch failed on keeps all
-    (its failure is recorded in each of their cycles)."""
+    (its failure is recorded in each of their cycles). Also {ticker: the session it waits at}."""
     fetched = [t for t in wanted if t not in failures and wanted[t]]
+    waits_from: dict[str, date] = {}
     if not fetched:
-        return {t: set(sessions) for t, sessions in wanted.items()}
+        return {t: set(sessions) for t, sessions in wanted.items()}, waits_from
     first, last = min(wanted[t][0] for t in fetched), max(wanted[t][-1] for t in fetched)
     with context.engine.connect() as connection:
         closes = price_store.load_closes(fetched, connection=connection, start=first, end=last)
@@ -182,6 +193,7 @@ def _with_closes(
                     context.gap_wait_sessions,
                     extra={"event": "waiting_for_close", "ticker": ticker},
                 )
+                waits_from[ticker] = session
                 break
             detail = f"no close from the source {waited} sessions after it: accepted as a gap, forecast around"
             gaps.append(PriceEvent(ticker, session, "gap", detail))
@@ -193,7 +205,7 @@ def _with_closes(
             len(gaps),
             ", ".join(f"{g.ticker} {g.session_date}" for g in gaps[:10]),
         )
-    return due
+    return due, waits_from
 
 
 def _start_newcomers(context: CycleContext, tickers: Sequence[str], calendar: str, latest: date) -> None:

@@ -34,6 +34,7 @@ class RunRecord:
     error: str | None
     host: str | None
     calendar: str | None  # None for a run recorded before cycles had calendars
+    tickers_waiting: int  # for a close not published yet (forecaster.walks); not failures
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def finish_run(
     tickers_skipped: int,
     error: str | None,
     finished_at: datetime,
+    tickers_waiting: int = 0,
 ) -> RunRecord | None:
     """Records how a run ended, unless it has ended already (then returns None); returns the record.
 
@@ -103,6 +105,7 @@ def finish_run(
             tickers_ok=written,
             tickers_failed=failed,
             tickers_skipped=tickers_skipped,
+            tickers_waiting=tickers_waiting,
             error=error,
             finished_at=finished_at,
         )
@@ -115,17 +118,20 @@ def close_abandoned_runs(*, connection: sa.Connection, now: datetime) -> list[Ru
     lock may call this: runs are started and finished only under that lock, so a run still
     running when a new holder looks belongs to a process that lost it (killed, or cut off from
     the database); such a process never writes into a finished run (see finish_run)."""
-    running = connection.execute(sa.select(runs.c.id, runs.c.tickers_skipped).where(runs.c.status == "running")).all()
+    running = connection.execute(
+        sa.select(runs.c.id, runs.c.tickers_skipped, runs.c.tickers_waiting).where(runs.c.status == "running")
+    ).all()
     closed = [
         finish_run(
             run_id,
             connection=connection,
             status="interrupted",
             tickers_skipped=skipped,
+            tickers_waiting=waiting,
             finished_at=now,
             error="its process stopped before the end of the run (killed, or cut off from the database)",
         )
-        for run_id, skipped in running
+        for run_id, skipped, waiting in running
     ]
     return [record for record in closed if record is not None]
 

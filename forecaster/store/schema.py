@@ -97,6 +97,8 @@ runs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("host", sa.String(255)),
     sa.Column("calendar", sa.String(16)),  # the exchange calendar of the cycle's tickers and sessions
+    #: tickers whose close of this session, or of an earlier one they still owe, is not there yet
+    sa.Column("tickers_waiting", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.CheckConstraint(_one_of("kind", RUN_KINDS), name="kind"),
     sa.CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     sa.Index(None, "started_at"),

@@ -114,6 +114,7 @@ def upgrade() -> None:
         default = None if nullable else sa.text("'XNYS'")
         op.add_column(table, sa.Column("calendar", sa.String(16), nullable=nullable, server_default=default))
     op.execute("UPDATE runs SET calendar = 'XNYS'")
+    op.add_column("runs", sa.Column("tickers_waiting", sa.Integer, nullable=False, server_default=sa.text("0")))
     with op.batch_alter_table("run_failures") as batch:
         batch.drop_constraint(op.f(STAGE_CHECK_0001), type_="check")
         batch.create_check_constraint(op.f("ck_run_failures_stage"), STAGES)
@@ -144,6 +145,8 @@ def downgrade() -> None:
     with op.batch_alter_table("run_failures") as batch:
         batch.drop_constraint(op.f("ck_run_failures_stage"), type_="check")
         batch.create_check_constraint(op.f(STAGE_CHECK_0001), STAGES_0001)
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_column("tickers_waiting")
     for table in ("cycle_tasks", "runs", "forecast_series"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("calendar")

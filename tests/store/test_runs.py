@@ -48,11 +48,12 @@ def test_a_run_is_recorded_as_running_then_finished_with_the_counts_of_what_it_w
             connection=connection,
             status="ok",
             tickers_skipped=3,
+            tickers_waiting=1,
             error=None,
             finished_at=NINE_PM + timedelta(minutes=2),
         )
     assert running == RunRecord(
-        run_id, "daily", TUESDAY, "default", NINE_PM, None, "running", 0, 0, 0, None, "box", "XNYS"
+        run_id, "daily", TUESDAY, "default", NINE_PM, None, "running", 0, 0, 0, None, "box", "XNYS", 0
     )
     assert finished == RunRecord(
         run_id,
@@ -68,6 +69,7 @@ def test_a_run_is_recorded_as_running_then_finished_with_the_counts_of_what_it_w
         None,
         "box",
         "XNYS",
+        1,
     )
 
 
