@@ -13,7 +13,9 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from forecaster.context import CycleContext
 from forecaster.errors import UserError
+from forecaster.model.presets import PRESETS
 from forecaster.store.database import (
     alembic_config,
     current_revision,
@@ -22,7 +24,9 @@ from forecaster.store.database import (
     upgrade,
 )
 from forecaster.store.schema import metadata
+from forecaster.walks import catch_up, owed_sessions
 from tests.support import paths
+from tests.support.fakes import FaultySource
 
 TABLES = {"prices", "runs", "run_failures", "model_states", "training_losses", "predictions"}
 
@@ -160,3 +164,44 @@ def test_upgrading_a_database_with_forecasts_keeps_them_and_starts_their_series_
             date(2024, 3, 4),
         )
     engine.dispose()
+
+
+def test_a_session_given_up_for_a_close_not_published_yet_is_owed_again_after_the_upgrade(database_url):
+    """Before 0006 a "no close for D" failure counted toward giving D up, though the close may only
+    have been late; 0006 moves those failures to the 'prices' stage, which is never given up."""
+    engine = make_engine(database_url)
+    upgrade(engine, "0005")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO forecast_series (preset, ticker, first_as_of, created_at) "
+                "VALUES ('default', 'AAA', '2024-03-04', '2024-03-04 23:00:00+00')"
+            )
+        )
+        for _ in range(3):  # three cycles of Tuesday, each failed: AAA's Tuesday was given up
+            run_id = connection.execute(
+                sa.text(
+                    "INSERT INTO runs (kind, as_of, preset, started_at, status) "
+                    "VALUES ('daily', '2024-03-05', 'default', '2024-03-05 23:00:00+00', 'failed') RETURNING id"
+                )
+            ).scalar_one()
+            connection.execute(
+                sa.text(
+                    "INSERT INTO run_failures (run_id, ticker, stage, reason) "
+                    "VALUES (:id, 'AAA', 'validate', 'no close for 2024-03-05')"
+                ),
+                {"id": run_id},
+            )
+
+    upgrade(engine)
+    context = CycleContext(engine=engine, source=FaultySource(seed=5), tickers=["AAA"], preset=PRESETS["default"])
+    owed = owed_sessions(context, date(2024, 3, 6))
+    catch_up(context, date(2024, 3, 6))
+
+    with engine.connect() as connection:
+        stages = connection.execute(sa.text("SELECT DISTINCT stage FROM run_failures")).scalars().all()
+        forecast = connection.execute(sa.text("SELECT count(*) FROM predictions WHERE ticker = 'AAA'")).scalar_one()
+    engine.dispose()
+    assert owed == {"AAA": [date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)]}
+    assert stages == ["prices"]
+    assert forecast == 3
