@@ -19,14 +19,7 @@ from tests.support import paths
 from tests.support.yfinance_frames import download_frame, history
 
 FIXTURES = paths.FIXTURES / "prices"
-SHARED = paths.SHARED
-
-
-def shared_file(relative: str) -> Path:
-    path = SHARED / relative
-    if not path.is_file():
-        pytest.skip(f"{path} is absent: the shared/ folder is not checked out beside the repository")
-    return path
+shared_file = paths.shared_file
 
 
 def write(tmp_path: Path, text: str, name: str = "prices.csv") -> Path:
