@@ -5,8 +5,8 @@
     .venv/bin/python benchmarks/chaos.py --max-delay 0.3     # kills sooner: more of them land mid-walk
 
 For every seed and backend: a database with 40 tickers backfilled for six sessions, copied
-twice; one copy caught up by `forecaster run --once` (11 sessions, 48 tickers of which 8 new,
-claims of 5) without interruption, the other started again and again and killed each time
+twice; one copy caught up by `forecaster run --once` (11 sessions, 15 days for crypto, 48
+tickers on New York, Tokyo, London and crypto calendars, of which 8 new, claims of 5) without interruption, the other started again and again and killed each time
 (SIGKILL or SIGTERM, at random) at a random moment, then run to the end. Prints, per trial,
 the kills, how many distinct points they landed at, whether the product tables are identical
 and whether the runs add up; exits 1 if any trial differs. PostgreSQL: the server of

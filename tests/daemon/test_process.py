@@ -6,13 +6,17 @@
 from __future__ import annotations
 
 import signal
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from tests.support.consistency import half_written
+from forecaster.calendar import trading_calendar
+from forecaster.markets import settle_minutes
+from tests.support.consistency import bookkeeping_problems, half_written
 from tests.support.processes import (
     forecaster_env,
     forecaster_running,
+    query_rows,
     query_scalar,
     run_forecaster,
     start_forecaster,
@@ -44,6 +48,61 @@ def test_the_daemon_catches_up_at_start_then_exits_cleanly_on_sigterm(database_u
     status = run_forecaster("status", env=env)
     assert status.returncode == 0, status.stdout + status.stderr
     assert "healthy" in status.stdout
+
+
+MIXED = {"AAA": "XNYS", "7203.T": "XTKS", "VOD.L": "XLON", "BTC-USD": "24/7"}
+
+
+def _latest_closed(calendar: str) -> date:
+    now, settle = datetime.now(UTC), timedelta(minutes=settle_minutes(calendar, None))
+    latest = trading_calendar(calendar).latest_closed_session(now, settle)
+    assert latest is not None
+    return latest
+
+
+def _one_market_holiday() -> tuple[date, date]:
+    """The latest recent day on which some of the exchanges of MIXED traded and others did not,
+    and a day before it on which all of them traded."""
+    exchanges = [trading_calendar(c) for c in MIXED.values() if c != "24/7"]
+    day = min(_latest_closed(c) for c in MIXED.values())
+    while sum(market.is_session(day) for market in exchanges) in (0, len(exchanges)):
+        day -= timedelta(days=1)
+    before = day - timedelta(days=1)
+    while not all(market.is_session(before) for market in exchanges):
+        before -= timedelta(days=1)
+    return day, before
+
+
+def _as_ofs(url: str, ticker: str) -> list[date]:
+    rows = query_rows(url, f"SELECT as_of FROM predictions WHERE ticker = '{ticker}' ORDER BY as_of")
+    return [d if isinstance(d, date) else date.fromisoformat(d) for (d,) in rows]
+
+
+def test_a_daemon_down_over_one_markets_holiday_catches_up_each_market_on_its_own_sessions(database_url, tmp_path):
+    holiday, start = _one_market_holiday()  # e.g. Thanksgiving: New York closed, Tokyo and London open
+    env = forecaster_env(database_url, source="synthetic", tickers=",".join(MIXED), report_dir=str(tmp_path / "r"))
+    backfill = run_forecaster("backfill", "--start", str(start), "--end", str(start), env=env)
+    assert backfill.returncode == 0, backfill.stderr[-2000:]
+    owed = {t: trading_calendar(c).sessions_between(start, _latest_closed(c)) for t, c in MIXED.items()}
+
+    with forecaster_running("run", env=env, log_path=tmp_path / "daemon.log") as daemon:
+        wait_for(
+            lambda: query_scalar(database_url, "SELECT count(*) FROM predictions") == sum(map(len, owed.values())),
+            180,
+            "every market caught up",
+        )
+        wait_for(
+            lambda: query_scalar(database_url, "SELECT count(*) FROM runs WHERE status = 'running'") == 0,
+            30,
+            "the runs",
+        )
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+
+    assert {t: _as_ofs(database_url, t) for t in MIXED} == owed
+    assert [t for t, c in MIXED.items() if trading_calendar(c).is_session(holiday)] != list(MIXED)
+    assert any(holiday in sessions for sessions in owed.values()), "the markets open that day forecast from it"
+    assert bookkeeping_problems(database_url, watch_list=dict.fromkeys(MIXED.values(), 1)) == []
 
 
 def test_sigterm_mid_cycle_records_the_run_as_interrupted_and_the_next_start_completes_it(database_url, tmp_path):

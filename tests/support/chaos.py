@@ -20,20 +20,31 @@ import shutil
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from forecaster.calendar import trading_calendar
+from forecaster.markets import resolve_calendar
 from tests.support import consistency
 from tests.support.processes import forecaster_env, run_forecaster, start_forecaster
 from tests.support.tables import product
 
-OLD = [f"K{k:02d}" for k in range(40)]
-NEW = [f"N{k:02d}" for k in range(8)]
+#: A watch list over four markets: New York, Tokyo, London and crypto (24/7, weekends included).
+OLD = [f"K{k:02d}" for k in range(26)] + [f"{k}.T" for k in range(1301, 1306)] + [f"K{k}.L" for k in range(5)]
+OLD += [f"K{k}-USD" for k in range(4)]
+NEW = [f"N{k:02d}" for k in range(4)] + ["1401.T", "1402.T", "N0-USD", "N1-USD"]
 BACKFILL = ("backfill", "--start", "2025-03-24", "--end", "2025-03-31")
-CATCH_UP = ("run", "--once", "--as-of", "2025-04-15")  # 11 sessions, 48 tickers, claims of 5
+CATCH_UP = (
+    "run",
+    "--once",
+    "--as-of",
+    "2025-04-15",
+)  # 11 sessions (15 crypto days), 48 tickers on four markets, claims of 5
 SETTINGS = {"source": "synthetic:7", "claim_size": "5", "lease_seconds": "30", "fetch_retries": "0"}
 
 
@@ -134,9 +145,29 @@ def _wait(condition: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.01)
 
 
+def unforecast_sessions(url: str) -> dict[str, int]:
+    """{ticker: how many sessions of its own calendar it lacks a forecast from} after the catch-up:
+    OLD tickers from the backfill's start, NEW ones from their calendar's first session after the
+    backfill's end, through the catch-up's --as-of; crypto every day, weekends included."""
+    start, end, through = (date.fromisoformat(d) for d in (BACKFILL[2], BACKFILL[4], CATCH_UP[3]))
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            made = Counter(t for (t,) in connection.execute(sa.text("SELECT ticker FROM predictions")))
+    finally:
+        engine.dispose()
+    missing = {}
+    for ticker in OLD + NEW:
+        market = trading_calendar(resolve_calendar(ticker, {}))
+        first = start if ticker in OLD else market.next_session(end)
+        if (lacking := market.count_sessions(first, through) - made[ticker]) != 0:
+            missing[ticker] = lacking
+    return missing
+
+
 def bookkeeping_problems(url: str) -> list[str]:
-    """Runs that do not add up (for this scenario's watch list), runs still running, tasks left over."""
-    return consistency.bookkeeping_problems(url, watch_list=len(OLD + NEW))
+    """Runs that do not add up (for this scenario's watch list, per market), runs still running, tasks left over."""
+    return consistency.bookkeeping_problems(url, watch_list=Counter(resolve_calendar(t, {}) for t in OLD + NEW))
 
 
 def same_tables(reference_url: str, chaos_url: str) -> list[str]:

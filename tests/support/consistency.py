@@ -8,7 +8,7 @@ yet, or not migrated) has nothing half written, and is never created by looking.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,9 +53,15 @@ def half_written(database: str | sa.Engine, *, fits: Iterable[tuple[int, int]] =
     return _broken(database, checks, needs={"predictions", "model_states", "training_losses"})
 
 
-def bookkeeping_problems(database: str | sa.Engine, *, watch_list: int) -> list[str]:
+def bookkeeping_problems(database: str | sa.Engine, *, watch_list: int | Mapping[str, int]) -> list[str]:
     """Runs that do not add up (their counts against what they wrote, and against a watch list of
-    `watch_list` tickers once they completed), runs still running, tasks left over."""
+    `watch_list` tickers, or of that many per calendar, once they completed), runs still running,
+    tasks left over."""
+    expected = (
+        "CASE calendar " + " ".join(f"WHEN '{c}' THEN {int(n)}" for c, n in watch_list.items()) + " ELSE -1 END"
+        if isinstance(watch_list, Mapping)
+        else str(int(watch_list))
+    )
     checks = {
         "runs whose tickers_ok is not their forecasts": """
             SELECT count(*) FROM runs r WHERE r.tickers_ok <> (SELECT count(*) FROM predictions p WHERE p.run_id = r.id)""",
@@ -65,7 +71,7 @@ def bookkeeping_problems(database: str | sa.Engine, *, watch_list: int) -> list[
         "tasks left in the queue": "SELECT count(*) FROM cycle_tasks",
         "completed runs whose counts do not cover the watch list": f"""
             SELECT count(*) FROM runs WHERE kind = 'daily' AND status IN ('ok', 'partial')
-              AND tickers_ok + tickers_failed + tickers_skipped <> {int(watch_list)}""",
+              AND tickers_ok + tickers_failed + tickers_skipped + tickers_waiting <> {expected}""",
     }
     return _broken(database, checks, needs={"runs", "run_failures", "predictions", "cycle_tasks"})
 

@@ -80,3 +80,13 @@ def query_scalar(url: str, sql: str) -> Any:
         return None
     finally:
         engine.dispose()
+
+
+def query_rows(url: str, sql: str) -> list[sa.Row[Any]]:
+    """Every row of `sql` from a fresh connection."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(sa.text(sql)).all())
+    finally:
+        engine.dispose()
