@@ -16,13 +16,14 @@ from pathlib import Path
 
 from forecaster import cycle, walks, worker
 from forecaster.config import Settings
-from forecaster.context import CycleContext
+from forecaster.context import CycleContext, utc_now
 from forecaster.cycle import CycleOutcome
 from forecaster.daemon.jobs import forecast_job_as_scheduler, report_job
 from forecaster.daemon.leadership import Leadership
 from forecaster.daemon.process import serve
 from forecaster.daemon.scheduler import Schedule
 from forecaster.errors import CycleInterrupted
+from forecaster.markets import settle_minutes
 from forecaster.model.presets import get_preset
 from forecaster.prices.sources import source_from_spec
 from forecaster.prices.sources.retrying import RetryingSource
@@ -105,13 +106,13 @@ def run_once(settings: Settings, *, through: date | None) -> list[CycleOutcome]:
     latest session whose close has passed), then return. A `through` whose session has not closed
     on some market is refused (UserError). A stop request raises CycleInterrupted."""
     Schedule.from_settings(settings)  # a bad schedule is refused here too, before any work
+    if through is not None:
+        _refuse_the_future(settings, through, "--as-of")
     stop = threading.Event()
     with (
         stop_on_signals(stop),
         opened_context(settings, role="forecaster run --once", stop=stop) as (context, _),
     ):
-        if through is not None:
-            walks.refuse_the_future(context, through, "--as-of")
         return walks.catch_up_now(context, through=through)
 
 
@@ -120,11 +121,21 @@ def run_backfill(
 ) -> list[CycleOutcome]:
     """`forecaster backfill`: one cycle for every session of each market from `start` to `end`; an
     `end` whose session has not closed on some market is refused (UserError)."""
+    _refuse_the_future(settings, end, "--end")
     stop = threading.Event()
     with stop_on_signals(stop), opened_context(settings, role="forecaster backfill", stop=stop) as (context, _):
-        walks.refuse_the_future(context, end, "--end")
         cycle.close_abandoned_runs(context)
         return walks.backfill(context, start, end, on_cycle=on_cycle)
+
+
+def _refuse_the_future(settings: Settings, day: date, flag: str) -> None:
+    walks.refuse_the_future(
+        day,
+        flag,
+        calendars=settings.markets.values(),
+        settle=lambda calendar: timedelta(minutes=settle_minutes(calendar, settings.settle_minutes)),
+        now=utc_now(),
+    )
 
 
 def run_daemon(settings: Settings) -> None:

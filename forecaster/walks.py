@@ -19,8 +19,8 @@ So nothing is given up before it could exist, and no ticker stalls for more than
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 
 from forecaster.calendar import TradingCalendar, trading_calendar
 from forecaster.context import CycleContext
@@ -43,17 +43,19 @@ def latest_closed(context: CycleContext, calendar: str, now: datetime) -> date |
     return trading_calendar(calendar).latest_closed_session(now, context.settle(calendar))
 
 
-def refuse_the_future(context: CycleContext, day: date, flag: str) -> None:
-    """A UserError when, on any market of the watch list, the latest session on or before `day`
-    has not closed yet (naming that market's latest closed session): its bars are not final."""
-    now = context.clock()
-    for calendar in context.markets():
+def refuse_the_future(
+    day: date, flag: str, *, calendars: Iterable[str], settle: Callable[[str], timedelta], now: datetime
+) -> None:
+    """A UserError when, on any of `calendars`, the latest session on or before `day` has not
+    closed by `now`, with its settling delay (naming that market's latest closed session): its
+    bars are not final. Needs no database, so a refused command leaves it untouched."""
+    for calendar in dict.fromkeys(calendars):
         market = trading_calendar(calendar)
-        session, closed = market.session_on_or_before(day), latest_closed(context, calendar, now)
+        session, closed = market.session_on_or_before(day), market.latest_closed_session(now, settle(calendar))
         if session is not None and (closed is None or session > closed):
             raise UserError(
                 f"{flag} {day}: the {market.label} session of {session} has not closed yet "
-                f"(with {context.settle(calendar)} for its prices to settle); its latest closed session is {closed}"
+                f"(with {settle(calendar)} for its prices to settle); its latest closed session is {closed}"
             )
 
 

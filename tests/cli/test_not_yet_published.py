@@ -97,7 +97,7 @@ def test_a_source_two_sessions_behind_is_waited_for_and_every_forecast_is_writte
     assert code == 0, output
 
 
-def test_a_backfill_ending_after_the_latest_closed_session_is_refused_naming_it(
+def test_a_backfill_ending_after_the_latest_closed_session_is_refused_naming_it_before_any_database_work(
     sqlite_url, tmp_path, monkeypatch, capsys, latest_closed
 ):
     prices = tmp_path / "prices.csv"
@@ -110,3 +110,4 @@ def test_a_backfill_ending_after_the_latest_closed_session_is_refused_naming_it(
 
     assert code == 2 and output.count("\n") == 1, output
     assert f"--end {end}" in output and f"its latest closed session is {latest_closed}" in output, output
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists(), "refused before the database is touched"
