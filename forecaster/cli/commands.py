@@ -79,7 +79,8 @@ def command_backfill(args: argparse.Namespace) -> int:
     print(
         f"backfill {args.start} .. {args.end}: {len(outcomes)} sessions, "
         f"{sum(o.tickers_ok for o in outcomes)} forecasts written, "
-        f"{sum(o.tickers_skipped for o in outcomes)} already there, "
+        f"{sum(o.tickers_skipped for o in outcomes)} already there or not owed, "
+        f"{sum(o.tickers_waiting for o in outcomes)} waiting for a close (run it again once published), "
         f"{sum(o.tickers_failed for o in outcomes)} ticker failures, {failed} failed sessions"
     )
     return EXIT_FAILURE if failed == len(outcomes) else EXIT_OK
