@@ -55,6 +55,7 @@ def check_health(engine: sa.Engine, settings: Settings, now: datetime) -> Health
     with engine.connect() as connection:
         last_run = run_store.latest_run(connection=connection)
         latest = {c: prediction_store.latest_as_of(settings.preset, connection=connection, calendar=c) for c in markets}
+        market_runs = {c: run_store.latest_run(connection=connection, calendar=c) for c in markets}
         failing = run_store.run_failures_of(last_run.id, connection=connection) if last_run else []
     if last_run is None:
         return Health(False, ["no run yet: start the daemon or run `forecaster run --once`"])
@@ -65,7 +66,7 @@ def check_health(engine: sa.Engine, settings: Settings, now: datetime) -> Health
     health.lines.append(
         f"last run: #{last_run.id} {last_run.kind} {last_run.calendar or 'XNYS'} session {last_run.as_of}: "
         f"{last_run.status} ({last_run.tickers_ok} ok, {last_run.tickers_failed} failed, "
-        f"{last_run.tickers_skipped} not due), {finished}"
+        f"{last_run.tickers_waiting} waiting for a close, {last_run.tickers_skipped} not due), {finished}"
     )
     for calendar in markets:
         expected = expected_as_of(settings, calendar, now)
@@ -73,6 +74,9 @@ def check_health(engine: sa.Engine, settings: Settings, now: datetime) -> Health
         overdue = expected is not None and (made is None or made < expected)
         health.healthy &= not overdue
         state = f"OVERDUE: the forecast from {expected} is missing" if overdue else "on time"
+        market_run = market_runs[calendar]
+        if market_run is not None and market_run.tickers_waiting:
+            state += f", {market_run.tickers_waiting} ticker(s) waiting for a close (the wait is bounded: README)"
         health.lines.append(
             f"{calendar}: latest forecast made from session {made or 'none'}; {state}; "
             f"next run {_at(_next_run(settings, calendar, now))}"

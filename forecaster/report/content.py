@@ -19,6 +19,8 @@ COVERAGE_OFF = "COVERAGE OFF"
 FLAGS = (WORSE, COVERAGE_OFF, "failed", "partial", "interrupted")
 #: The summary names at most this many failed tickers; the Runs section lists them all.
 FAILED_NAMED = 20
+#: The Price events section lists at most this many, newest first.
+EVENTS_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,8 @@ def lead(data: ReportData) -> str:
 
 
 def overview(data: ReportData) -> list[Section]:
-    """The sections above the charts: summary and runs."""
-    return [_summary(data), _runs(data)]
+    """The sections above the charts: summary, runs and price events."""
+    return [_summary(data), _runs(data), _price_events(data)]
 
 
 def tables(data: ReportData) -> list[Section]:
@@ -130,13 +132,26 @@ def _runs(data: ReportData) -> Section:
         )
         if data.runs
         else "No run recorded for this session.",
-        ("Run", "For session", "Kind", "Status", "Ran at (UTC)", "Duration", "Forecasts written", "Failed", "Skipped")
+        (
+            "Run",
+            "Market",
+            "For session",
+            "Kind",
+            "Status",
+            "Ran at (UTC)",
+            "Duration",
+            "Forecasts written",
+            "Failed",
+            "Waiting",
+            "Skipped",
+        )
         if data.runs
         else (),
-        "rllllrrrr",
+        "rlllllrrrrr",
         tuple(
             (
                 str(r.id),
+                r.calendar or NA,
                 r.as_of.isoformat() if r.as_of else NA,
                 r.kind,
                 r.status,
@@ -144,11 +159,37 @@ def _runs(data: ReportData) -> Section:
                 _duration(r),
                 str(r.tickers_ok),
                 str(r.tickers_failed),
+                str(r.tickers_waiting),
                 str(r.tickers_skipped),
             )
             for r in records
         ),
         tuple(notes),
+    )
+
+
+def _price_events(data: ReportData) -> Section:
+    """What happened to the prices of the report's tickers over the sessions it scores (README:
+    "Prices over time"): restatements, corrections, confirmed jumps, gaps, late closes, ..."""
+    events = data.events.sort("session_date", "ticker", "kind", descending=[True, False, False])
+    if events.is_empty():
+        return Section("price-events", "Price events", "No price event over the sessions this report scores.")
+    more = events.height - EVENTS_SHOWN
+    notes = (f"and {more} more: SELECT * FROM price_events ORDER BY session_date DESC",) if more > 0 else ()
+    return Section(
+        "price-events",
+        "Price events",
+        f"{events.height} event(s) in the prices of these tickers over the sessions this report scores, newest "
+        "first: a restatement rebased the stored history (factor: the ratio), a correction replaced one close, a "
+        "jump is a move beyond the threshold that a second look confirmed (factor: the move), a gap a session "
+        "without a close after the wait, late a close filled in after it was missing.",
+        ("Ticker", "Session", "Kind", "Factor", "Detail"),
+        "lllrl",
+        tuple(
+            (row["ticker"], row["session_date"].isoformat(), row["kind"], fmt(row["factor"], ".6g"), row["detail"])
+            for row in events.head(EVENTS_SHOWN).iter_rows(named=True)
+        ),
+        notes,
     )
 
 

@@ -13,6 +13,7 @@ from forecaster.calendar import NYSE
 from forecaster.errors import UserError
 from forecaster.report.metrics import pooled_metrics, window_metrics
 from forecaster.store.predictions import latest_as_of
+from forecaster.store.price_events import events_of
 from forecaster.store.runs import RunFailure, RunRecord, run_failures_of
 from forecaster.store.schema import forecast_series, prediction_accuracy, predictions, runs, training_losses
 
@@ -75,6 +76,9 @@ class ReportData:
     chart_groups: list[ChartGroup]
     #: The last epoch's loss of each fit of a charted ticker trained through a session of `realised` (_LOSS_SCHEMA).
     losses: pl.DataFrame
+    #: What the ingest saw in the prices of the report's tickers over the sessions it scores
+    #: (forecaster.store.price_events.events_of: ticker, session_date, kind, factor, detail, seen_at).
+    events: pl.DataFrame
 
     @property
     def failures(self) -> dict[str, RunFailure]:
@@ -117,9 +121,11 @@ def load_report(engine: sa.Engine, *, as_of: date | None, preset: str, charts: i
         charted = [ticker for group in groups for ticker in group.tickers]
         first = cast(date | None, realised["target_session"].min()) or as_of
         losses = _frame(connection, _final_losses_query(preset, charted, first, as_of), _LOSS_SCHEMA)
+        reported = [*tickers["ticker"], *_failures(day_runs, tickers)]
+        events = events_of(reported, connection=connection, since=first).filter(pl.col("session_date") <= as_of)
     shown = realised.filter(pl.col("ticker").is_in(forecasts["ticker"].implode()))
     pooled = {window: pooled_metrics(shown, window) for window in WINDOWS}
-    return ReportData(as_of, preset, tickers, realised, day_runs, pooled, groups, losses)
+    return ReportData(as_of, preset, tickers, realised, day_runs, pooled, groups, losses, events)
 
 
 def chart_groups(tickers: pl.DataFrame, failed: list[str], per_end: int) -> list[ChartGroup]:

@@ -156,9 +156,11 @@ def get_run(run_id: int, *, connection: sa.Connection) -> RunRecord:
     return RunRecord(**row._mapping)
 
 
-def latest_run(*, connection: sa.Connection) -> RunRecord | None:
-    """The most recently started run, or None."""
+def latest_run(*, connection: sa.Connection, calendar: str | None = None) -> RunRecord | None:
+    """The most recently started run (of `calendar`'s sessions, when given), or None."""
     statement = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(1)
+    if calendar is not None:
+        statement = statement.where(runs.c.calendar == calendar)
     row = connection.execute(statement).first()
     return RunRecord(**row._mapping) if row is not None else None
 

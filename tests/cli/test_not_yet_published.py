@@ -86,6 +86,8 @@ def test_a_source_two_sessions_behind_is_waited_for_and_every_forecast_is_writte
     code, output = _forecast(["run", "--once", "--as-of", str(future)], monkeypatch, capsys, database_url, prices)
     assert code == 2 and f"its latest closed session is {latest_closed}" in output, output
     assert _forecast_sessions(database_url) == {t: [behind] for t in TICKERS}
+    code, output = _forecast(["status"], monkeypatch, capsys, database_url, prices)
+    assert code == 1 and "OVERDUE" in output and "2 ticker(s) waiting for a close" in output, output
 
     _write_closes(prices, latest_closed)  # the two closes are published at last
     code, output = _forecast(["run", "--once"], monkeypatch, capsys, database_url, prices)

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from forecaster.errors import UserError
 from forecaster.report.content import WORSE
 from forecaster.report.writer import write_report, write_reports
+from forecaster.store.price_events import PriceEvent, record_events
 from forecaster.store.schema import prediction_accuracy, predictions
-from tests.support.report_tables import PRESET, Tables, day, read_csv, table_column, table_row
+from tests.support.report_tables import PRESET, Tables, at, day, read_csv, table_column, table_row
 
 
 @pytest.fixture
@@ -67,6 +68,37 @@ def test_markdown_report_shows_each_forecast_with_its_change_latest_training_los
         "0.800",
     ]
     assert table_row(text, "Forecasts", "BBB") == ["BBB", *market, "51.00", "50.50", "-0.50", "-0.98%", "n/a", "n/a"]
+
+
+def test_the_price_events_of_the_sessions_scored_are_listed_newest_first(tables, report_day, reports):
+    with tables.engine.begin() as connection:
+        record_events(
+            [
+                PriceEvent("AAA", day(2), "jump", "the close moved +60% and a second look confirmed it", 1.6),
+                PriceEvent("DDD", day(3), "gap", "no close from the source 3 sessions after it"),
+                PriceEvent("AAA", day(5), "restatement", "after the report's session: not shown", 0.99),
+                PriceEvent("ZZZ", day(2), "late", "a ticker the report does not show"),
+            ],
+            connection=connection,
+            seen_at=at(5),
+        )
+
+    text = write_report(tables.engine, as_of=day(report_day), preset=PRESET, fmt="md", out_dir=reports).read_text()
+
+    assert table_column(text, "Price events") == ["DDD", "AAA"]
+    assert table_row(text, "Price events", "AAA") == [
+        "AAA",
+        "2024-01-03",
+        "jump",
+        "1.6",
+        "the close moved +60% and a second look confirmed it",
+    ]
+
+
+def test_a_report_without_price_events_says_so(tables, report_day, reports):
+    text = write_report(tables.engine, as_of=day(report_day), preset=PRESET, fmt="md", out_dir=reports).read_text()
+
+    assert "## Price events\n\nNo price event over the sessions this report scores." in text
 
 
 def test_markdown_report_shows_trailing_accuracy_against_the_naive_forecast_in_percent(tables, report_day, reports):
@@ -158,15 +190,18 @@ def test_runs_show_the_session_they_are_for_apart_from_when_they_ran(tables, rep
     text = write_report(tables.engine, as_of=day(3), preset=PRESET, fmt="md", out_dir=reports).read_text()
 
     assert (
-        "| Run | For session | Kind | Status | Ran at (UTC) | Duration | Forecasts written | Failed | Skipped |" in text
+        "| Run | Market | For session | Kind | Status | Ran at (UTC) | Duration | Forecasts written | Failed | Waiting | Skipped |"
+        in text
     )
     assert table_row(text, "Runs", str(backfill)) == [
         str(backfill),
+        "XNYS",
         "2024-01-04",
         "backfill",
         "ok",
         "2024-02-10 22:30:00",
         "2.0 s",
+        "0",
         "0",
         "0",
         "0",
@@ -183,6 +218,7 @@ def test_run_summary_shows_a_failed_run_with_its_reasons(tables, reports):
 
     assert table_row(text, "Runs", str(failed)) == [
         str(failed),
+        "XNYS",
         "2024-01-04",
         "daily",
         "failed",
@@ -191,23 +227,25 @@ def test_run_summary_shows_a_failed_run_with_its_reasons(tables, reports):
         "0",
         "2",
         "0",
+        "0",
     ]
     assert f"- run {failed} error: 2 of 2 tickers failed" in text
     assert f"- run {failed}: AAA failed at train: loss is NaN after epoch 3" in text
     assert f"- run {failed}: BBB failed at fetch: HTTP 404 \\| not found" in text
     assert "Forecasts made after the close of 2024-01-04, none stored: 0 tickers." in text
     assert "0 tickers forecast, 2 failed: AAA, BBB." in text
-    assert len(re.findall(r"^\| \d+ \| 2024-01-0\d \| daily", text, flags=re.M)) == 1
+    assert len(re.findall(r"^\| \d+ \| XNYS \| 2024-01-0\d \| daily", text, flags=re.M)) == 1
 
 
-def test_run_summary_shows_duration_and_partial_runs(tables, report_day, reports):
-    still_running = tables.run(report_day, status="running", seconds=None)
+def test_run_summary_shows_duration_partial_runs_and_tickers_waiting_for_a_close(tables, report_day, reports):
+    still_running = tables.run(report_day, status="running", seconds=None, waiting=2)
 
     text = write_report(tables.engine, as_of=day(report_day), preset=PRESET, fmt="md", out_dir=reports).read_text()
 
-    rows = [line for line in text.splitlines() if re.match(r"^\| \d+ \| 2024-01-04 \| daily", line)]
-    assert "| partial | 2024-01-04 22:30:00 | 1 min 23 s | 3 | 1 | 0 |" in rows[0]
-    assert rows[1].startswith(f"| {still_running} | 2024-01-04 | daily | running |") and "| running |" in rows[1][20:]
+    rows = [line for line in text.splitlines() if re.match(r"^\| \d+ \| XNYS \| 2024-01-04 \| daily", line)]
+    assert "| partial | 2024-01-04 22:30:00 | 1 min 23 s | 3 | 1 | 0 | 0 |" in rows[0]
+    assert rows[1].startswith(f"| {still_running} | XNYS | 2024-01-04 | daily | running |")
+    assert rows[1].endswith("| running | 0 | 0 | 2 | 0 |")
     assert "failed at fetch: no data returned for DDD" in text
 
 

@@ -51,6 +51,7 @@ class Tables:
         preset: str | None = PRESET,
         kind: str = "daily",
         ran_after: int | None = None,
+        waiting: int = 0,
     ) -> int:
         """A run for session n, started after the close of session `ran_after` (default n)."""
         started = at(n if ran_after is None else ran_after)
@@ -67,8 +68,10 @@ class Tables:
                     tickers_ok=ok,
                     tickers_failed=failed,
                     tickers_skipped=skipped,
+                    tickers_waiting=waiting,
                     error=error,
                     host="test",
+                    calendar="XNYS",
                 )
             ).inserted_primary_key[0]
 
