@@ -155,7 +155,12 @@ def run_daemon(settings: Settings) -> None:
             forecast=lambda trigger, calendars: forecast_job_as_scheduler(
                 context, database_backoff, trigger=trigger, calendars=calendars
             ),
-            report=lambda: report_job(context.engine, context.preset.name, Path(settings.report_dir)),
+            report=lambda: report_job(
+                context.engine,
+                context.preset.name,
+                Path(settings.report_dir),
+                delisted_after=settings.delisted_after_sessions,
+            ),
             work=lambda: worker.work(context),
             leadership=leadership,
             heartbeat_file=settings.heartbeat_file,

@@ -101,6 +101,7 @@ def command_report(args: argparse.Namespace) -> int:
             formats=[fmt.strip() for fmt in args.format.split(",")],
             out_dir=out_dir,
             charts=DEFAULT_PER_END if args.charts is None else args.charts,
+            delisted_after=settings.delisted_after_sessions,
         )
     print("\n".join(str(path) for path in paths))
     return EXIT_OK

@@ -1,5 +1,8 @@
 """`forecaster status`: is the job healthy? Last run; per market its latest forecast, overdue or not,
-and its next run; failing tickers."""
+and its next run; failing tickers; tickers probably delisted.
+
+A probably delisted ticker is listed but does not make the job unhealthy: the job is doing its
+work, and the fix (drop or rename the ticker) is in the user's watch list, not in the job."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from forecaster.calendar import trading_calendar
 from forecaster.config import Settings
 from forecaster.daemon.schedules import cron_trigger, next_fire_time, previous_fire_time
 from forecaster.markets import settle_minutes
+from forecaster.prices.delisted import probably_delisted
 from forecaster.store import predictions as prediction_store
 from forecaster.store import runs as run_store
 
@@ -56,6 +60,7 @@ def check_health(engine: sa.Engine, settings: Settings, now: datetime) -> Health
         last_run = run_store.latest_run(connection=connection)
         latest = {c: prediction_store.latest_as_of(settings.preset, connection=connection, calendar=c) for c in markets}
         market_runs = {c: run_store.latest_run(connection=connection, calendar=c) for c in markets}
+        delisted = probably_delisted(settings.markets, connection=connection, after=settings.delisted_after_sessions)
         failing = run_store.run_failures_of(last_run.id, connection=connection) if last_run else []
     if last_run is None:
         return Health(False, ["no run yet: start the daemon or run `forecaster run --once`"])
@@ -83,5 +88,6 @@ def check_health(engine: sa.Engine, settings: Settings, now: datetime) -> Health
         )
     for failure in failing:
         health.lines.append(f"failing: {failure.ticker} at {failure.stage}: {failure.reason}")
+    health.lines += [ticker.line for ticker in delisted]
     health.lines.append("healthy" if health.healthy else "UNHEALTHY")
     return health

@@ -41,13 +41,15 @@ def forecast_job_as_scheduler(
         log.error("forecast job (%s) failed: %s", trigger, one_line(error))
 
 
-def report_job(engine: sa.Engine, preset: str, out_dir: Path) -> list[Path]:
+def report_job(engine: sa.Engine, preset: str, out_dir: Path, *, delisted_after: int) -> list[Path]:
     """Writes the markdown and HTML reports of the latest forecast session into `out_dir`; a
     database or disk that fails is one log line, not a traceback."""
     from forecaster.report import write_reports
 
     try:  # one read of the tables and one drawing of the charts for both formats
-        paths = write_reports(engine, as_of=None, preset=preset, formats=("md", "html"), out_dir=out_dir)
+        paths = write_reports(
+            engine, as_of=None, preset=preset, formats=("md", "html"), out_dir=out_dir, delisted_after=delisted_after
+        )
     except (sa.exc.SQLAlchemyError, OSError, UserError) as error:
         log.error("report job failed: %s", one_line(error))
         return []

@@ -50,8 +50,9 @@ def lead(data: ReportData) -> str:
 
 
 def overview(data: ReportData) -> list[Section]:
-    """The sections above the charts: summary, runs and price events."""
-    return [_summary(data), _runs(data), _price_events(data)]
+    """The sections above the charts: summary, runs, the tickers probably delisted (when any) and price events."""
+    delisted = [_delisted(data)] if data.delisted else []
+    return [_summary(data), _runs(data), *delisted, _price_events(data)]
 
 
 def tables(data: ReportData) -> list[Section]:
@@ -165,6 +166,27 @@ def _runs(data: ReportData) -> Section:
             for r in records
         ),
         tuple(notes),
+    )
+
+
+def _delisted(data: ReportData) -> Section:
+    return Section(
+        "delisted",
+        "Probably delisted",
+        "Tickers the source has returned no data for over many sessions in a row (a rate limit or a network "
+        "failure does not count): delisted or renamed, probably. Drop or rename them in the watch list.",
+        ("Ticker", "Market", "Last close", "Sessions without data", "Latest reason"),
+        "lllrl",
+        tuple(
+            (
+                t.ticker,
+                t.calendar,
+                t.last_close.isoformat() if t.last_close else NA,
+                str(t.sessions_without_data),
+                t.reason,
+            )
+            for t in data.delisted
+        ),
     )
 
 

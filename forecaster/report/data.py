@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from forecaster.calendar import NYSE
 from forecaster.errors import UserError
+from forecaster.prices.delisted import ProbablyDelisted, probably_delisted
 from forecaster.report.metrics import pooled_metrics, window_metrics
 from forecaster.store.predictions import latest_as_of
 from forecaster.store.price_events import events_of
@@ -25,6 +26,8 @@ RANK_WINDOW = max(WINDOWS)
 SKILL_WINDOW = 20
 #: How many of the worst and best tickers get a chart by default.
 DEFAULT_PER_END = 5
+#: Sessions without data before a failing ticker is called probably delisted (FORECASTER_DELISTED_AFTER_SESSIONS).
+DELISTED_AFTER = 5
 
 _BOUNDS = ("lower_80", "upper_80", "lower_95", "upper_95")
 _FORECAST_SCHEMA = {
@@ -79,6 +82,8 @@ class ReportData:
     #: What the ingest saw in the prices of the report's tickers over the sessions it scores
     #: (forecaster.store.price_events.events_of: ticker, session_date, kind, factor, detail, seen_at).
     events: pl.DataFrame
+    #: The tickers failed in the session with no data from the source for many sessions in a row.
+    delisted: list[ProbablyDelisted]
 
     @property
     def failures(self) -> dict[str, RunFailure]:
@@ -91,8 +96,16 @@ class ReportData:
         return any(frame["lower_80"].is_not_null().any() for frame in (self.tickers, self.realised))
 
 
-def load_report(engine: sa.Engine, *, as_of: date | None, preset: str, charts: int = DEFAULT_PER_END) -> ReportData:
-    """Everything the report of `as_of` shows (the latest forecast session when None), with `charts` per end.
+def load_report(
+    engine: sa.Engine,
+    *,
+    as_of: date | None,
+    preset: str,
+    charts: int = DEFAULT_PER_END,
+    delisted_after: int = DELISTED_AFTER,
+) -> ReportData:
+    """Everything the report of `as_of` shows (the latest forecast session when None), with `charts`
+    per end; a failed ticker without data for `delisted_after` sessions is called probably delisted.
 
     Raises UserError when there is nothing to report: no forecast of `preset` at all,
     or neither forecasts nor runs on `as_of`.
@@ -123,9 +136,20 @@ def load_report(engine: sa.Engine, *, as_of: date | None, preset: str, charts: i
         losses = _frame(connection, _final_losses_query(preset, charted, first, as_of), _LOSS_SCHEMA)
         reported = [*tickers["ticker"], *_failures(day_runs, tickers)]
         events = events_of(reported, connection=connection, since=first).filter(pl.col("session_date") <= as_of)
+        failed_calendars = _calendars(preset, list(_failures(day_runs, tickers)), connection)
+        delisted = probably_delisted(failed_calendars, connection=connection, after=delisted_after)
     shown = realised.filter(pl.col("ticker").is_in(forecasts["ticker"].implode()))
     pooled = {window: pooled_metrics(shown, window) for window in WINDOWS}
-    return ReportData(as_of, preset, tickers, realised, day_runs, pooled, groups, losses, events)
+    return ReportData(as_of, preset, tickers, realised, day_runs, pooled, groups, losses, events, delisted)
+
+
+def _calendars(preset: str, tickers: list[str], connection: sa.Connection) -> dict[str, str]:
+    """{ticker: the calendar its series is on (New York for a ticker without one)}."""
+    s = forecast_series.c
+    stored = dict(
+        connection.execute(sa.select(s.ticker, s.calendar).where(s.preset == preset, s.ticker.in_(tickers))).all()
+    )
+    return {ticker: stored.get(ticker, NYSE) for ticker in tickers}
 
 
 def chart_groups(tickers: pl.DataFrame, failed: list[str], per_end: int) -> list[ChartGroup]:

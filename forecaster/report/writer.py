@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from forecaster.errors import UserError
 from forecaster.report.charts import draw_charts
-from forecaster.report.data import DEFAULT_PER_END, load_report
+from forecaster.report.data import DEFAULT_PER_END, DELISTED_AFTER, load_report
 from forecaster.report.render import render_csv, render_html, render_markdown
 
 Format = Literal["md", "html", "csv"]
@@ -35,6 +35,7 @@ def write_reports(
     formats: Sequence[str],
     out_dir: Path,
     charts: int = DEFAULT_PER_END,
+    delisted_after: int = DELISTED_AFTER,
 ) -> list[Path]:
     """Writes `report-YYYY-MM-DD.{fmt}` for each of `formats` into `out_dir`; returns their paths in that order.
 
@@ -50,7 +51,7 @@ def write_reports(
         )
     if charts < 0:
         raise UserError(f"charts per end {charts}: expected 0 or more")
-    data = load_report(engine, as_of=as_of, preset=preset, charts=charts)
+    data = load_report(engine, as_of=as_of, preset=preset, charts=charts, delisted_after=delisted_after)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"report-{data.as_of.isoformat()}"
     with_charts = {"md", "html"} & set(formats)

@@ -26,7 +26,8 @@ from forecaster.cycle import run_cycle
 from forecaster.model.presets import PRESETS
 from forecaster.price_frame import conform
 from forecaster.prices.checks import Checked, check_fetched_prices
-from forecaster.prices.sources.yahoo import NO_ROWS, NOT_RETURNED, YahooSource
+from forecaster.prices.sources.failures import NO_ROWS, NOT_RETURNED
+from forecaster.prices.sources.yahoo import YahooSource
 from tests.support.yfinance_frames import download_frame, history
 
 NYSE_CALENDAR = trading_calendar(NYSE)

@@ -60,7 +60,7 @@ import polars as pl
 from forecaster.calendar import NYSE, trading_calendar
 from forecaster.price_frame import conform, empty_prices
 from forecaster.prices.sources.base import FetchResult
-from forecaster.prices.sources.yahoo import NO_ROWS
+from forecaster.prices.sources.failures import NO_ROWS
 
 #: The reason every ticker fails with on a rate-limited day: yfinance's own exception, after "rate limited".
 RATE_LIMITED = "rate limited: YFRateLimitError('Too Many Requests. Rate limited. Try after a while.')"

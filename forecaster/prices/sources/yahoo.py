@@ -19,7 +19,7 @@ how each case is read (see yfinance/multi.py):
   when a request itself failed), but may raise. Its log is kept out of ours during the call.
 
 Every failure reason is one line of at most 300 characters, and starts with one of these
-constants, so callers can tell the cases apart (`failure_kind`):
+constants of forecaster.prices.sources.failures, so callers can tell the cases apart (`failure_kind`):
 
 - RATE_LIMITED: `download` raised YFRateLimitError (or an error saying HTTP 429 / Too Many
   Requests), or yfinance logged that for a ticker of the batch: every ticker of that batch without
@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,14 @@ import polars as pl
 from forecaster.errors import one_line
 from forecaster.price_frame import conform, empty_prices
 from forecaster.prices.sources.base import FetchResult
+from forecaster.prices.sources.failures import (
+    DOWNLOAD_FAILED,
+    NETWORK,
+    NO_DATA,
+    NO_ROWS,
+    NOT_RETURNED,
+    RATE_LIMITED,
+)
 
 #: yfinance's "Price" level names and the price-frame columns they fill.
 _FIELDS = {
@@ -77,30 +85,8 @@ _FIELDS = {
     "Stock Splits": "stock_splits",
 }
 
-#: How each failure reason starts (the rest, after ": ", is the detail).
-RATE_LIMITED = "rate limited"
-NETWORK = "network failure"
-NO_DATA = "no data returned"
-NO_ROWS = "no rows (unknown or delisted ticker?)"
-NOT_RETURNED = "not in the downloaded data"
-DOWNLOAD_FAILED = "download failed"
-
 #: The longest failure reason.
 MAX_REASON = 300
-
-FailureKind = Literal["rate_limited", "network", "no_data", "other"]
-
-
-def failure_kind(reason: str) -> FailureKind:
-    """What kind of failure a YahooSource reason is: "rate_limited", "network", "no_data"
-    (the download worked, but nothing came for this ticker) or "other"."""
-    if reason.startswith(RATE_LIMITED):
-        return "rate_limited"
-    if reason.startswith(NETWORK):
-        return "network"
-    if reason.startswith((NO_DATA, NO_ROWS, NOT_RETURNED)):
-        return "no_data"
-    return "other"
 
 
 class YahooSource:

@@ -33,15 +33,8 @@ from yfinance.exceptions import YFRateLimitError
 
 from forecaster.errors import one_line
 from forecaster.price_frame import SOURCE_SCHEMA
-from forecaster.prices.sources.yahoo import (
-    NETWORK,
-    NO_DATA,
-    NO_ROWS,
-    NOT_RETURNED,
-    RATE_LIMITED,
-    YahooSource,
-    failure_kind,
-)
+from forecaster.prices.sources.failures import NETWORK, NO_DATA, NO_ROWS, NOT_RETURNED, RATE_LIMITED, failure_kind
+from forecaster.prices.sources.yahoo import YahooSource
 from tests.support.fakes import FakeDownload
 from tests.support.yfinance_frames import download_frame, history
 
