@@ -1,8 +1,8 @@
 """Forecast accuracy and prediction intervals out of sample, through the real backfill, on real
 daily prices, next to the naive forecast and simple peers on the same rows.
 
-    python benchmarks/accuracy.py [--span held-out|tuning] [--presets default,seed] [--seed-sessions N]
-                                  [--no-ets] [--save DIR]
+    python benchmarks/accuracy.py [--span held-out|tuning] [--universes ETFs,US stocks,Europe,Crypto]
+                                  [--presets default,seed] [--seed-sessions N] [--no-ets] [--save DIR]
 
 For each price file and preset, a fresh SQLite database in a temporary directory is
 migrated and `forecaster.cycle.backfill` walks every session of the span with a CsvSource
@@ -31,8 +31,11 @@ method on the naive forecast's errors ("naive rule", for the width ratio) and a 
 conformal rule on the last 60 absolute log errors of the model, not scaled by volatility
 ("fixed 60", for the Winkler ratio).
 
-The default preset was tuned on the tuning spans only; the held-out spans come later and
-were not looked at while tuning. The seed preset (raw closes, 2000 first-fit epochs) can be
+Every ticker is forecast on its own exchange's calendar (forecaster.markets): the global file
+(London, Stockholm, Xetra, crypto every day) is scored per ticker, each its own market, and
+pooled per universe. The default preset was tuned on the tuning spans only; the held-out spans
+come later and were not looked at while tuning. The Europe and Crypto universes were never tuned
+on: they have a held-out span only (--span tuning skips them, saying so). The seed preset (raw closes, 2000 first-fit epochs) can be
 limited to the first N sessions of a span with --seed-sessions.
 """
 
@@ -52,8 +55,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from forecaster.calendar import NYSE, trading_calendar
+from forecaster.calendar import TradingCalendar, trading_calendar
 from forecaster.context import CycleContext
+from forecaster.markets import resolve_calendar
 from forecaster.model import intervals as iv
 from forecaster.model.presets import PRESETS, Preset
 from forecaster.prices.files import read_price_file
@@ -63,9 +67,11 @@ from forecaster.store.accuracy import load_predictions
 from forecaster.store.database import make_engine, upgrade
 from forecaster.walks import backfill
 
-NYSE_CALENDAR = trading_calendar(NYSE)
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: shared/data beside the checkout, or the workplace's /work/shared/data for a clone made elsewhere.
+DATA = next(
+    (p for p in (Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data")) if p.is_dir()),
+    Path(__file__).resolve().parents[2] / "shared" / "data",
+)
 PEER_WINDOW = 252  # returns (drift, ar1) or closes (ets) each peer fits on
 FIXED_WINDOW = 60  # the plain conformal rule the intervals are compared with
 INSTALL_BENCH = "pip install -e '.[bench]'"
@@ -82,8 +88,15 @@ class Universe:
     label: str
     default_file: Path
     tickers: tuple[str, ...]
-    tuning: Span
+    tuning: Span | None  # None: never tuned on, held-out only
     held_out: Span
+
+    def calendar(self) -> TradingCalendar:
+        """The calendar of the universe's first ticker (its spans are in that market's sessions)."""
+        return trading_calendar(resolve_calendar(self.tickers[0], {}))
+
+    def markets(self) -> dict[str, str]:
+        return {ticker: resolve_calendar(ticker, {}) for ticker in self.tickers}
 
 
 UNIVERSES = (
@@ -100,6 +113,20 @@ UNIVERSES = (
         ("AAPL", "IBM", "MSFT", "SBUX", "^GSPC"),
         tuning=Span(date(2010, 1, 4), date(2012, 12, 31)),
         held_out=Span(date(2013, 1, 2), date(2016, 2, 29)),
+    ),
+    Universe(
+        "Europe",
+        DATA / "global_daily_long.csv",
+        ("BP.L", "ABB.ST", "ADS.DE"),  # London (in pence), Stockholm, Xetra
+        tuning=None,
+        held_out=Span(date(2024, 3, 1), date(2025, 4, 30)),  # after the 300 sessions of history the file has
+    ),
+    Universe(
+        "Crypto",
+        DATA / "global_daily_long.csv",
+        ("SOL-USD",),  # every calendar day; -42.3 % on 2022-11-09
+        tuning=None,
+        held_out=Span(date(2022, 1, 1), date(2023, 8, 28)),
     ),
 )
 
@@ -182,16 +209,33 @@ def _interval_scores(frame: pl.DataFrame, level: int) -> pl.DataFrame:
     )
 
 
-def interval_table(frames: dict[str, pl.DataFrame], tickers: list[str]) -> list[str]:
+#: The width of a table's first column: "ABB.ST XSTO", "SOL-USD 24/7", "pooled".
+LABEL = 13
+
+
+def row_groups(markets: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """The rows of a table, as (label, tickers): each ticker with its calendar; each market of
+    several tickers pooled, when the universe spans several markets; then all pooled."""
+    groups = [(f"{ticker} {calendar}", [ticker]) for ticker, calendar in sorted(markets.items())]
+    by_market: dict[str, list[str]] = {}
+    for ticker, calendar in markets.items():
+        by_market.setdefault(calendar, []).append(ticker)
+    if len(by_market) > 1:
+        groups += [(calendar, tickers) for calendar, tickers in by_market.items() if len(tickers) > 1]
+    return [*groups, ("pooled", list(markets))]
+
+
+def interval_table(frames: dict[str, pl.DataFrame], groups: list[tuple[str, list[str]]]) -> list[str]:
     """frames: the model's intervals ('model'), the naive rule's and the fixed-60 rule's, same rows."""
     model = frames["model"]
     has = model["lower_80"].is_not_null() & frames["fixed"]["lower_80"].is_not_null()  # rows all rules bound
     lines = [
-        f"{'ticker':<8} {'n':>5} {'cov80':>6} {'cov95':>6} {'width80%':>8} {'width95%':>8} {'wink80%':>8} {'wink95%':>8} "
+        f"{'ticker':<{LABEL}} {'n':>5} {'cov80':>6} {'cov95':>6} {'width80%':>8} {'width95%':>8} {'wink80%':>8} {'wink95%':>8} "
         f"{'w/naive80':>9} {'w/naive95':>9} {'wk/fix80':>8} {'wk/fix95':>8}  flags"
     ]
-    for ticker in [*tickers, "pooled"]:
-        rows = np.ones(model.height, dtype=bool) if ticker == "pooled" else (model["ticker"] == ticker).to_numpy()
+    for label, tickers in groups:
+        rows = model["ticker"].is_in(tickers).to_numpy()
+        pooled = len(tickers) > 1
         if not rows.any():
             continue
         cells, flags = [], []
@@ -210,7 +254,7 @@ def interval_table(frames: dict[str, pl.DataFrame], tickers: list[str]) -> list[
         for level in (80, 95):
             coverage = 100.0 * _mean(scored[level]["model"]["covered"])
             cells.append(f"{coverage:>6.1f}")
-            tolerance = 1.5 if ticker == "pooled" else 4.0
+            tolerance = 1.5 if pooled else 4.0
             if abs(coverage - level) > tolerance:
                 flags.append(f"cov{level} off by {coverage - level:+.1f} (> {tolerance})")
         cells += [f"{_mean(scored[level]['model']['width']):>8.3f}" for level in (80, 95)]
@@ -218,14 +262,14 @@ def interval_table(frames: dict[str, pl.DataFrame], tickers: list[str]) -> list[
         for level in (80, 95):
             ratio = _mean(common[level]["model"]["width"]) / _mean(common[level]["naive"]["width"])
             cells.append(f"{ratio:>9.4f}")
-            if ticker == "pooled" and ratio > 1.0:
+            if pooled and ratio > 1.0:
                 flags.append(f"wider than the naive rule at {level}")
         for level in (80, 95):
             ratio = _mean(common[level]["model"]["winkler"]) / _mean(common[level]["fixed"]["winkler"])
             cells.append(f"{ratio:>8.4f}")
-            if ticker == "pooled" and ratio >= 1.0:
+            if pooled and ratio >= 1.0:
                 flags.append(f"Winkler not better than fixed {FIXED_WINDOW} at {level}")
-        lines.append(f"{ticker:<8} {n:>5} " + " ".join(cells) + ("  " + "; ".join(flags) if flags else ""))
+        lines.append(f"{label:<{LABEL}} {n:>5} " + " ".join(cells) + ("  " + "; ".join(flags) if flags else ""))
     methods = model["interval_method"].value_counts().sort("interval_method")
     lines.append("methods: " + ", ".join(f"{m}: {c}" for m, c in methods.iter_rows()))
     return lines
@@ -323,22 +367,22 @@ def point_scores(frame: pl.DataFrame, column: str) -> dict[str, float]:
     }
 
 
-def point_table(frame: pl.DataFrame, columns: list[str], tickers: list[str]) -> list[str]:
+def point_table(frame: pl.DataFrame, columns: list[str], groups: list[tuple[str, list[str]]]) -> list[str]:
     lines = [
-        f"{'ticker':<8} " + " ".join(f"{c:>21}" for c in columns),
-        f"{'':<8} " + " ".join(f"{'MAE/n RMSE/n DM':>21}" for _ in columns),
+        f"{'ticker':<{LABEL}} " + " ".join(f"{c:>21}" for c in columns),
+        f"{'':<{LABEL}} " + " ".join(f"{'MAE/n RMSE/n DM':>21}" for _ in columns),
     ]
-    for ticker in [*tickers, "pooled"]:
-        part = frame if ticker == "pooled" else frame.filter(pl.col("ticker") == ticker)
+    for label, tickers in groups:
+        part = frame.filter(pl.col("ticker").is_in(tickers))
         cells = []
         for column in columns:
             rows = part.filter(pl.col(column).is_not_null())
             s = point_scores(rows, column)
             cells.append(f"{s['mae']:>7.4f} {s['rmse']:>6.4f} {s['dm']:>6.2f}")
-        lines.append(f"{ticker:<8} " + " ".join(f"{c:>21}" for c in cells))
+        lines.append(f"{label:<{LABEL}} " + " ".join(f"{c:>21}" for c in cells))
     moves = [point_scores(frame.filter(pl.col(c).is_not_null()), c) for c in columns]
-    lines.append(f"{'dir hit':<8} " + " ".join(f"{m['dir']:>21.3f}" for m in moves))
-    lines.append(f"{'|move|bp':<8} " + " ".join(f"{m['move']:>21.1f}" for m in moves))
+    lines.append(f"{'dir hit':<{LABEL}} " + " ".join(f"{m['dir']:>21.3f}" for m in moves))
+    lines.append(f"{'|move|bp':<{LABEL}} " + " ".join(f"{m['move']:>21.1f}" for m in moves))
     return lines
 
 
@@ -348,6 +392,10 @@ def point_table(frame: pl.DataFrame, columns: list[str], tickers: list[str]) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--span", choices=["held-out", "tuning"], default="held-out")
+    labels = [u.label for u in UNIVERSES]
+    parser.add_argument(
+        "--universes", default=",".join(labels), help=f"comma-separated, of {', '.join(labels)} (default: all)"
+    )
     parser.add_argument("--etf-file", type=Path, default=UNIVERSES[0].default_file)
     parser.add_argument("--stock-file", type=Path, default=UNIVERSES[1].default_file)
     parser.add_argument("--presets", default="default,seed", help="comma-separated presets (default: default,seed)")
@@ -364,25 +412,35 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     ets = not args.no_ets and _ets_available()
-    files = {UNIVERSES[0].label: args.etf_file, UNIVERSES[1].label: args.stock_file}
+    files = {u.label: u.default_file for u in UNIVERSES} | {"ETFs": args.etf_file, "US stocks": args.stock_file}
+    chosen = [label.strip() for label in args.universes.split(",")]
+    if unknown := [label for label in chosen if label not in labels]:
+        parser.error(f"--universes: unknown {', '.join(unknown)}; expected some of {', '.join(labels)}")
     total_started = time.perf_counter()
     print("command: python " + " ".join(sys.argv))
     if not args.no_ets and not ets:
         print(f"AutoETS skipped: statsforecast is not installed ({INSTALL_BENCH} installs the benchmark extra)")
     names = args.presets.split(",")
-    for universe in UNIVERSES:
+    for universe in [u for u in UNIVERSES if u.label in chosen]:
         span = universe.held_out if args.span == "held-out" else universe.tuning
         print(f"\n## {universe.label}: {files[universe.label]}")
+        markets = universe.markets()
+        print("markets: " + ", ".join(f"{ticker} {calendar}" for ticker, calendar in markets.items()))
+        tuning = f"{universe.tuning.start} to {universe.tuning.end}" if universe.tuning else "none (never tuned on)"
         print(
-            f"tuning span (as_of): {universe.tuning.start} to {universe.tuning.end}; "
+            f"tuning span (as_of): {tuning}; "
             f"held-out span (as_of): {universe.held_out.start} to {universe.held_out.end}; this run: {args.span}"
         )
+        if span is None:
+            print("skipped: no tuning span")
+            continue
+        market = universe.calendar()
         prices = (
             read_price_file(files[universe.label])
             .filter(
                 pl.col("ticker").is_in(list(universe.tickers))
                 & pl.col("session_date").is_between(
-                    NYSE_CALENDAR.sessions_back(span.start, 2 * PEER_WINDOW), NYSE_CALENDAR.next_session(span.end)
+                    market.sessions_back(span.start, 2 * PEER_WINDOW), market.next_session(span.end)
                 )
             )
             .select("ticker", "session_date", "close")
@@ -392,14 +450,14 @@ def main() -> None:
             preset = PRESETS[name]
             run_span = span
             if name == "seed" and args.seed_sessions:
-                sessions = NYSE_CALENDAR.sessions_between(span.start, span.end)[: args.seed_sessions]
+                sessions = market.sessions_between(span.start, span.end)[: args.seed_sessions]
                 run_span = Span(sessions[0], sessions[-1])
             frame, elapsed = run_backfill(files[universe.label], universe.tickers, preset, run_span)
             print(
                 f"{name}: backfill {run_span.start} to {run_span.end}, {frame.height} scored forecasts, {elapsed:.1f} s"
             )
             results[name] = frame.sort("ticker", "as_of")  # with the intervals the cycle stored
-        tickers = sorted(universe.tickers)
+        groups = row_groups(markets)
         base = results[names[0]]
         started = time.perf_counter()
         rows = base.select("ticker", "as_of", "last_close", "actual_close").join(
@@ -418,7 +476,7 @@ def main() -> None:
             print(
                 f"(seed: only the first {args.seed_sessions} sessions; its pooled and per-ticker figures cover those rows only)"
             )
-        print("\n".join(point_table(rows, columns, tickers)))
+        print("\n".join(point_table(rows, columns, groups)))
         for name in names:
             preset = PRESETS[name]
             model = results[name]
@@ -432,7 +490,7 @@ def main() -> None:
                 f"width against the same rule on naive's errors, Winkler against a fixed {FIXED_WINDOW}-error window "
                 "(both on the rows every rule bounds)"
             )
-            print("\n".join(interval_table(frames, tickers)))
+            print("\n".join(interval_table(frames, groups)))
             if args.save:
                 args.save.mkdir(parents=True, exist_ok=True)
                 model.join(
