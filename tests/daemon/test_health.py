@@ -1,10 +1,34 @@
-"""`forecaster status`: failing before any run; with --process, the daemon's heartbeat says it is alive and reaches the database."""
+"""`forecaster status`: failing before any run; a ticker probably delisted is listed but leaves the
+job healthy; with --process, the daemon's heartbeat says it is alive and reaches the database."""
 
 from __future__ import annotations
 
+import os
 import signal
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 
+import sqlalchemy as sa
+
+from forecaster.calendar import NYSE, trading_calendar
+from forecaster.config import Settings
+from forecaster.context import CycleContext
+from forecaster.daemon.health import check_health
+from forecaster.model.presets import PRESETS
+from forecaster.walks import catch_up
+from tests.support.fakes import UNKNOWN_TICKER, FaultySource
 from tests.support.processes import forecaster_env, run_forecaster, start_forecaster, wait_for
+
+LAST_CLOSE = date(2024, 3, 7)  # ZZZ's last close: the source returns no rows for it from the next session on
+SILENT = trading_calendar(NYSE).sessions_between(date(2024, 3, 8), date(2024, 3, 15))  # 6 sessions
+AFTER_THE_LAST = datetime(2024, 3, 16, 12, tzinfo=UTC)  # Saturday: the forecast from Friday 15 March is due
+
+
+def _daily(engine: sa.Engine, source: FaultySource, sessions: Sequence[date]) -> None:
+    """The daemon's catch-up after each session's close, for AAA and ZZZ."""
+    context = CycleContext(engine=engine, source=source, tickers=["AAA", "ZZZ"], preset=PRESETS["default"])
+    for session in sessions:
+        catch_up(context, session)
 
 
 def test_status_fails_when_nothing_has_run_yet(sqlite_url):
@@ -15,6 +39,20 @@ def test_status_fails_when_nothing_has_run_yet(sqlite_url):
 
     assert status.returncode == 1
     assert "no run yet" in status.stdout
+
+
+def test_a_ticker_probably_delisted_is_listed_but_leaves_the_job_healthy(migrated_engine, monkeypatch):
+    """The job forecast the rest of the watch list on time: the fix is in the watch list, not the job."""
+    for name in [n for n in os.environ if n.startswith("FORECASTER_")]:
+        monkeypatch.delenv(name)
+    _daily(migrated_engine, FaultySource(seed=3), [date(2024, 3, 6), LAST_CLOSE])
+    _daily(migrated_engine, FaultySource(seed=3, failing=["ZZZ"]), SILENT)
+
+    health = check_health(migrated_engine, Settings(tickers="AAA,ZZZ"), AFTER_THE_LAST)
+
+    line = f"probably delisted: ZZZ (XNYS): no data for 6 sessions since {LAST_CLOSE} ({UNKNOWN_TICKER})"
+    assert line in health.lines
+    assert health.healthy and health.lines[-1] == "healthy"
 
 
 def test_a_daemons_heartbeat_says_it_is_alive_and_reaches_the_database_until_it_stops(sqlite_url, tmp_path):

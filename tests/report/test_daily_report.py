@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
+from forecaster.calendar import NYSE, trading_calendar
+from forecaster.context import CycleContext
 from forecaster.errors import UserError
+from forecaster.model.presets import PRESETS
 from forecaster.report.content import WORSE
 from forecaster.report.writer import write_report, write_reports
 from forecaster.store.price_events import PriceEvent, record_events
 from forecaster.store.schema import prediction_accuracy, predictions
+from forecaster.walks import catch_up
+from tests.support.fakes import UNKNOWN_TICKER, FaultySource
 from tests.support.report_tables import PRESET, Tables, at, day, read_csv, table_column, table_row
 
 
@@ -99,6 +106,42 @@ def test_a_report_without_price_events_says_so(tables, report_day, reports):
     text = write_report(tables.engine, as_of=day(report_day), preset=PRESET, fmt="md", out_dir=reports).read_text()
 
     assert "## Price events\n\nNo price event over the sessions this report scores." in text
+
+
+def _daily(engine: sa.Engine, source: FaultySource, sessions: Sequence[date]) -> None:
+    """The daemon's catch-up after each session's close, for AAA and ZZZ."""
+    context = CycleContext(engine=engine, source=source, tickers=["AAA", "ZZZ"], preset=PRESETS[PRESET])
+    for session in sessions:
+        catch_up(context, session)
+
+
+def test_tickers_probably_delisted_have_a_section_after_the_runs_in_markdown_and_html(migrated_engine, reports):
+    """ZZZ's last close is on 7 March; the source returns no rows for it over the six sessions after."""
+    silent = trading_calendar(NYSE).sessions_between(date(2024, 3, 8), date(2024, 3, 15))
+    _daily(migrated_engine, FaultySource(seed=3), [date(2024, 3, 6), date(2024, 3, 7)])
+    _daily(migrated_engine, FaultySource(seed=3, failing=["ZZZ"]), silent)
+
+    md, page = write_reports(
+        migrated_engine, as_of=silent[-1], preset=PRESET, formats=["md", "html"], out_dir=reports, charts=0
+    )
+    text, html = md.read_text(), page.read_text()
+
+    assert table_column(text, "Probably delisted") == ["ZZZ"]
+    assert table_row(text, "Probably delisted", "ZZZ") == ["ZZZ", "XNYS", "2024-03-07", "6", UNKNOWN_TICKER]
+    assert text.index("## Runs") < text.index("## Probably delisted") < text.index("## Price events")
+    assert '<a href="#delisted">Probably delisted</a>' in html and '<section id="delisted">' in html
+    assert f'<tr><td>ZZZ</td><td>XNYS</td><td>2024-03-07</td><td class="r">6</td><td>{UNKNOWN_TICKER}</td></tr>' in html
+
+
+def test_a_report_without_tickers_probably_delisted_has_no_such_section(tables, report_day, reports):
+    """DDD returned no data in the day's run only: one session without data is not enough."""
+    md, page = write_reports(
+        tables.engine, as_of=day(report_day), preset=PRESET, formats=["md", "html"], out_dir=reports, charts=0
+    )
+
+    assert "DDD failed at fetch: no data returned for DDD" in md.read_text()  # listed as any failure
+    assert "Probably delisted" not in md.read_text()
+    assert 'id="delisted"' not in page.read_text() and "Probably delisted" not in page.read_text()
 
 
 def test_markdown_report_shows_trailing_accuracy_against_the_naive_forecast_in_percent(tables, report_day, reports):
