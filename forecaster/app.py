@@ -23,7 +23,6 @@ from forecaster.daemon.leadership import Leadership
 from forecaster.daemon.process import serve
 from forecaster.daemon.scheduler import Schedule
 from forecaster.errors import CycleInterrupted
-from forecaster.markets import settle_minutes
 from forecaster.model.presets import get_preset
 from forecaster.prices.sources import source_from_spec
 from forecaster.prices.sources.retrying import RetryingSource
@@ -133,7 +132,7 @@ def _refuse_the_future(settings: Settings, day: date, flag: str) -> None:
         day,
         flag,
         calendars=settings.markets.values(),
-        settle=lambda calendar: timedelta(minutes=settle_minutes(calendar, settings.settle_minutes)),
+        settle=settings.settle,
         now=utc_now(),
     )
 

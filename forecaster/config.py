@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,7 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from forecaster.errors import UserError
-from forecaster.markets import resolve_calendar
+from forecaster.markets import resolve_calendar, settle_minutes
 from forecaster.tickers import normalise_suffix, normalise_ticker, parse_tickers
 
 ENV_PREFIX = "FORECASTER_"
@@ -95,6 +96,10 @@ class Settings(BaseSettings):
     def markets(self) -> dict[str, str]:
         """{ticker: calendar name} for the watch list, in its order."""
         return {ticker: self.calendar_of(ticker) for ticker in self.tickers}
+
+    def settle(self, calendar: str) -> timedelta:
+        """How long after a session's close of `calendar` its bar counts as final."""
+        return timedelta(minutes=settle_minutes(calendar, self.settle_minutes))
 
     @property
     def database(self) -> str:

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from forecaster.calendar import trading_calendar
 from forecaster.config import Settings
 from forecaster.daemon.schedules import cron_trigger, next_fire_time, previous_fire_time
-from forecaster.markets import settle_minutes
 from forecaster.prices.delisted import probably_delisted
 from forecaster.store import predictions as prediction_store
 from forecaster.store import runs as run_store
@@ -32,7 +31,7 @@ def expected_as_of(settings: Settings, calendar: str, now: datetime) -> date | N
     misfire grace time; else the latest session whose close, settling delay and grace have passed.
     None when there is none in the calendar or the schedule has not fired in two weeks."""
     grace = timedelta(seconds=settings.misfire_grace_seconds)
-    settle = timedelta(minutes=settle_minutes(calendar, settings.settle_minutes))
+    settle = settings.settle(calendar)
     market = trading_calendar(calendar)
     if settings.schedule is None:
         return market.latest_closed_session(now - grace, settle)
@@ -43,8 +42,7 @@ def expected_as_of(settings: Settings, calendar: str, now: datetime) -> date | N
 def _next_run(settings: Settings, calendar: str, now: datetime) -> datetime | None:
     if settings.schedule is not None:
         return next_fire_time(cron_trigger(settings.schedule, settings.timezone), now)
-    settle = timedelta(minutes=settle_minutes(calendar, settings.settle_minutes))
-    return trading_calendar(calendar).next_close_after(now, settle)
+    return trading_calendar(calendar).next_close_after(now, settings.settle(calendar))
 
 
 def _at(moment: datetime | None) -> str:
@@ -55,7 +53,7 @@ def check_health(engine: sa.Engine, settings: Settings, now: datetime) -> Health
     """The job's health: the last run, and per market of the watch list its latest forecast against
     the one due by now (a market overdue makes the job unhealthy, whatever the others do). Times
     are in UTC."""
-    markets = dict.fromkeys(settings.calendar_of(t) for t in settings.tickers)
+    markets = dict.fromkeys(settings.markets.values())
     with engine.connect() as connection:
         last_run = run_store.latest_run(connection=connection)
         latest = {c: prediction_store.latest_as_of(settings.preset, connection=connection, calendar=c) for c in markets}

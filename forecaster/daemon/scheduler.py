@@ -20,7 +20,6 @@ from apscheduler.triggers.cron import CronTrigger
 
 from forecaster.config import Settings
 from forecaster.daemon.schedules import MarketCloseTrigger, cron_trigger, previous_fire_time
-from forecaster.markets import settle_minutes
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +53,9 @@ class Schedule:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Schedule:
-        calendars = dict.fromkeys(settings.calendar_of(t) for t in settings.tickers)
         return cls(
             forecast=None if settings.schedule is None else cron_trigger(settings.schedule, settings.timezone),
-            markets={c: timedelta(minutes=settle_minutes(c, settings.settle_minutes)) for c in calendars},
+            markets={c: settings.settle(c) for c in dict.fromkeys(settings.markets.values())},
             report=cron_trigger(settings.report_schedule, settings.timezone, setting="report_schedule"),
             forecast_expression=settings.schedule,
             report_expression=settings.report_schedule,
