@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from forecaster.calendar import TradingCalendar, trading_calendar
@@ -31,6 +32,7 @@ from forecaster.store import predictions as prediction_store
 from forecaster.store import prices as price_store
 from forecaster.store import series as series_store
 from forecaster.store.price_events import PriceEvent, gap_sessions, record_events
+from forecaster.store.runs import RunKind
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +92,9 @@ def catch_up(context: CycleContext, latest: date, *, tickers: Sequence[str] | No
     _start_newcomers(context, tickers, calendar, latest)
     owed = owed_sessions(context, latest, tickers=tickers)
     failures = _fetch(context, market, {t: sessions[0] for t, sessions in owed.items()}, latest)
-    due, waits_from = _with_closes(context, market, owed, latest, failures)
-    walk = sorted({d for t, sessions in due.items() if t not in failures for d in sessions} | {latest})
-    outcomes = []
-    for session in walk:
-        if context.should_stop():
-            raise CycleInterrupted
-        todo = [t for t in tickers if session in due.get(t, ())]
-        waiting = sum(1 for first in waits_from.values() if first <= session)
-        outcomes.append(
-            run_cycle(context, session, tickers=todo, calendar=calendar, prefetch_failures=failures, waiting=waiting)
-        )
-    return outcomes
+    ready = _with_closes(context, market, owed, latest, failures)
+    walk = sorted({d for t, sessions in ready.due.items() if t not in failures for d in sessions} | {latest})
+    return _cycles(context, calendar, tickers, walk, ready, failures, kind="daily")
 
 
 def backfill(
@@ -120,24 +113,51 @@ def backfill(
             continue
         failures = _fetch(context, market, dict.fromkeys(tickers, sessions[0]), sessions[-1])
         closed = latest_closed(context, calendar, now) or sessions[-1]
-        due, waits_from = _with_closes(context, market, dict.fromkeys(tickers, sessions), closed, failures)
-        for session in sessions:
-            if context.should_stop():
-                raise CycleInterrupted
-            todo = [t for t in tickers if session in due.get(t, ())]
-            waiting = sum(1 for first in waits_from.values() if first <= session)
-            outcome = run_cycle(
-                context,
-                session,
-                tickers=todo,
-                calendar=calendar,
-                kind="backfill",
-                prefetch_failures=failures,
-                waiting=waiting,
-            )
-            outcomes.append(outcome)
-            if on_cycle:
-                on_cycle(outcome)
+        ready = _with_closes(context, market, dict.fromkeys(tickers, sessions), closed, failures)
+        outcomes += _cycles(context, calendar, tickers, sessions, ready, failures, kind="backfill", on_cycle=on_cycle)
+    return outcomes
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """What a walk can forecast now, after its fetch (see _with_closes)."""
+
+    due: dict[str, set[date]]  # ticker -> the sessions it is forecast from in this walk
+    waits_from: dict[str, date]  # ticker -> the session whose close it waits for
+
+    def waiting_at(self, session: date) -> int:
+        """How many tickers wait, at `session`, for a close of it or of an earlier session."""
+        return sum(1 for first in self.waits_from.values() if first <= session)
+
+
+def _cycles(
+    context: CycleContext,
+    calendar: str,
+    tickers: Sequence[str],
+    sessions: Sequence[date],
+    ready: _Ready,
+    failures: Mapping[str, TickerFailure],
+    *,
+    kind: RunKind,
+    on_cycle: Callable[[CycleOutcome], None] | None = None,
+) -> list[CycleOutcome]:
+    """One cycle for each of `sessions` in order, for the tickers due there; a stop request ends the walk."""
+    outcomes = []
+    for session in sessions:
+        if context.should_stop():
+            raise CycleInterrupted
+        outcome = run_cycle(
+            context,
+            session,
+            tickers=[t for t in tickers if session in ready.due.get(t, ())],
+            calendar=calendar,
+            kind=kind,
+            prefetch_failures=failures,
+            waiting=ready.waiting_at(session),
+        )
+        outcomes.append(outcome)
+        if on_cycle:
+            on_cycle(outcome)
     return outcomes
 
 
@@ -163,15 +183,15 @@ def _with_closes(
     wanted: Mapping[str, Sequence[date]],
     closed: date,
     failures: Mapping[str, TickerFailure],
-) -> tuple[dict[str, set[date]], dict[str, date]]:
-    """{ticker: the sessions of `wanted` it can be forecast from now}: each up to its first session
-    whose close is not stored and that closed less than gap_wait_sessions sessions before
-    `closed`; older sessions without a close become gaps. A ticker the fetch failed on keeps all
-    (its failure is recorded in each of their cycles). Also {ticker: the session it waits at}."""
+) -> _Ready:
+    """For each ticker, the sessions of `wanted` it can be forecast from now: each up to its first
+    session whose close is not stored and that closed less than gap_wait_sessions sessions before
+    `closed` (where it waits); older sessions without a close become gaps. A ticker the fetch
+    failed on keeps all (its failure is recorded in each of their cycles)."""
     fetched = [t for t in wanted if t not in failures and wanted[t]]
     waits_from: dict[str, date] = {}
     if not fetched:
-        return {t: set(sessions) for t, sessions in wanted.items()}, waits_from
+        return _Ready({t: set(sessions) for t, sessions in wanted.items()}, waits_from)
     first, last = min(wanted[t][0] for t in fetched), max(wanted[t][-1] for t in fetched)
     with context.engine.connect() as connection:
         closes = price_store.load_closes(fetched, connection=connection, start=first, end=last)
@@ -207,7 +227,7 @@ def _with_closes(
             len(gaps),
             ", ".join(f"{g.ticker} {g.session_date}" for g in gaps[:10]),
         )
-    return due, waits_from
+    return _Ready(due, waits_from)
 
 
 def _start_newcomers(context: CycleContext, tickers: Sequence[str], calendar: str, latest: date) -> None:
