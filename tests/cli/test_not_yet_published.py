@@ -10,7 +10,7 @@ NYSE session, so the test means the same whenever it runs.
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from forecaster.calendar import NYSE, trading_calendar
 from forecaster.cli import main
-from forecaster.markets import settle_minutes
+from tests.support.sessions import latest_closed_now
 
 pytestmark = pytest.mark.usefixtures("restored_logging")
 
@@ -29,9 +29,7 @@ TICKERS = ("T01", "T02")
 
 @pytest.fixture
 def latest_closed() -> date:
-    latest = NYSE_CALENDAR.latest_closed_session(datetime.now(UTC), timedelta(minutes=settle_minutes(NYSE, None)))
-    assert latest is not None
-    return latest
+    return latest_closed_now(NYSE)
 
 
 def _write_closes(path: Path, latest: date, *, behind: int = 0, count: int = 320) -> None:

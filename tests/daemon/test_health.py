@@ -5,30 +5,18 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
-
-import sqlalchemy as sa
 
 from forecaster.calendar import NYSE, trading_calendar
 from forecaster.config import Settings
-from forecaster.context import CycleContext
 from forecaster.daemon.health import check_health
-from forecaster.model.presets import PRESETS
-from forecaster.walks import catch_up
 from tests.support.fakes import UNKNOWN_TICKER, FaultySource
 from tests.support.processes import forecaster_env, run_forecaster, start_forecaster, wait_for
+from tests.support.sessions import catch_up_daily
 
 LAST_CLOSE = date(2024, 3, 7)  # ZZZ's last close: the source returns no rows for it from the next session on
 SILENT = trading_calendar(NYSE).sessions_between(date(2024, 3, 8), date(2024, 3, 15))  # 6 sessions
 AFTER_THE_LAST = datetime(2024, 3, 16, 12, tzinfo=UTC)  # Saturday: the forecast from Friday 15 March is due
-
-
-def _daily(engine: sa.Engine, source: FaultySource, sessions: Sequence[date]) -> None:
-    """The daemon's catch-up after each session's close, for AAA and ZZZ."""
-    context = CycleContext(engine=engine, source=source, tickers=["AAA", "ZZZ"], preset=PRESETS["default"])
-    for session in sessions:
-        catch_up(context, session)
 
 
 def test_status_fails_when_nothing_has_run_yet(sqlite_url):
@@ -45,8 +33,8 @@ def test_a_ticker_probably_delisted_is_listed_but_leaves_the_job_healthy(migrate
     """The job forecast the rest of the watch list on time: the fix is in the watch list, not the job."""
     for name in [n for n in os.environ if n.startswith("FORECASTER_")]:
         monkeypatch.delenv(name)
-    _daily(migrated_engine, FaultySource(seed=3), [date(2024, 3, 6), LAST_CLOSE])
-    _daily(migrated_engine, FaultySource(seed=3, failing=["ZZZ"]), SILENT)
+    catch_up_daily(migrated_engine, ["AAA", "ZZZ"], FaultySource(seed=3), [date(2024, 3, 6), LAST_CLOSE])
+    catch_up_daily(migrated_engine, ["AAA", "ZZZ"], FaultySource(seed=3, failing=["ZZZ"]), SILENT)
 
     health = check_health(migrated_engine, Settings(tickers="AAA,ZZZ"), AFTER_THE_LAST)
 

@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 import signal
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
 from forecaster.calendar import trading_calendar
-from forecaster.markets import settle_minutes
 from tests.support.consistency import bookkeeping_problems, half_written
 from tests.support.processes import (
     forecaster_env,
@@ -22,6 +21,7 @@ from tests.support.processes import (
     start_forecaster,
     wait_for,
 )
+from tests.support.sessions import latest_closed_now
 
 TICKERS = "AAA,BBB,CCC,DDD"
 
@@ -53,18 +53,11 @@ def test_the_daemon_catches_up_at_start_then_exits_cleanly_on_sigterm(database_u
 MIXED = {"AAA": "XNYS", "7203.T": "XTKS", "VOD.L": "XLON", "BTC-USD": "24/7"}
 
 
-def _latest_closed(calendar: str) -> date:
-    now, settle = datetime.now(UTC), timedelta(minutes=settle_minutes(calendar, None))
-    latest = trading_calendar(calendar).latest_closed_session(now, settle)
-    assert latest is not None
-    return latest
-
-
 def _one_market_holiday() -> tuple[date, date]:
     """The latest recent day on which some of the exchanges of MIXED traded and others did not,
     and a day before it on which all of them traded."""
     exchanges = [trading_calendar(c) for c in MIXED.values() if c != "24/7"]
-    day = min(_latest_closed(c) for c in MIXED.values())
+    day = min(latest_closed_now(c) for c in MIXED.values())
     while sum(market.is_session(day) for market in exchanges) in (0, len(exchanges)):
         day -= timedelta(days=1)
     before = day - timedelta(days=1)
@@ -83,7 +76,7 @@ def test_a_daemon_down_over_one_markets_holiday_catches_up_each_market_on_its_ow
     env = forecaster_env(database_url, source="synthetic", tickers=",".join(MIXED), report_dir=str(tmp_path / "r"))
     backfill = run_forecaster("backfill", "--start", str(start), "--end", str(start), env=env)
     assert backfill.returncode == 0, backfill.stderr[-2000:]
-    owed = {t: trading_calendar(c).sessions_between(start, _latest_closed(c)) for t, c in MIXED.items()}
+    owed = {t: trading_calendar(c).sessions_between(start, latest_closed_now(c)) for t, c in MIXED.items()}
 
     with forecaster_running("run", env=env, log_path=tmp_path / "daemon.log") as daemon:
         wait_for(

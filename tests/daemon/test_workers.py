@@ -8,10 +8,10 @@ from __future__ import annotations
 import signal
 import socket
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from forecaster.calendar import NYSE, trading_calendar
-from forecaster.markets import resolve_calendar, settle_minutes
+from forecaster.markets import resolve_calendar
 from tests.support import consistency
 from tests.support.processes import (
     forecaster_env,
@@ -21,6 +21,7 @@ from tests.support.processes import (
     stop_forecaster,
     wait_for,
 )
+from tests.support.sessions import latest_closed_now
 
 NYSE_CALENDAR = trading_calendar(NYSE)
 
@@ -36,10 +37,9 @@ def _owed(start: date) -> int:
     owed = 0
     for calendar, tickers in MARKETS.items():
         market = trading_calendar(calendar)
-        latest = market.latest_closed_session(datetime.now(UTC), timedelta(minutes=settle_minutes(calendar, None)))
         first = market.session_on_or_before(start)
-        assert latest is not None and first is not None
-        owed += tickers * market.count_sessions(first, latest)
+        assert first is not None
+        owed += tickers * market.count_sessions(first, latest_closed_now(calendar))
     return owed
 
 

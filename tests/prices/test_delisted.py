@@ -17,13 +17,11 @@ import sqlalchemy as sa
 
 from forecaster.calendar import NYSE, trading_calendar
 from forecaster.cli import main
-from forecaster.context import CycleContext
-from forecaster.model.presets import PRESETS
 from forecaster.prices.delisted import ProbablyDelisted, probably_delisted
 from forecaster.report.writer import write_report
-from forecaster.walks import catch_up
 from tests.support.fakes import UNKNOWN_TICKER, FaultySource
 from tests.support.report_tables import table_row
+from tests.support.sessions import catch_up_daily
 
 NYSE_CALENDAR = trading_calendar(NYSE)
 LAST_CLOSE = date(2024, 3, 7)  # ZZZ's last close: it returns nothing from the session after on
@@ -35,27 +33,21 @@ def engine(migrated_engine) -> sa.Engine:
     return migrated_engine
 
 
-def _daily(engine: sa.Engine, tickers: Sequence[str], source: FaultySource, sessions: Sequence[date]) -> None:
-    context = CycleContext(engine=engine, source=source, tickers=tickers, preset=PRESETS["default"])
-    for session in sessions:
-        catch_up(context, session)
-
-
 def _delisted(engine: sa.Engine, calendars: dict[str, str], after: int = 5) -> list[ProbablyDelisted]:
     with engine.connect() as connection:
         return probably_delisted(calendars, connection=connection, after=after)
 
 
 def _silent_from_friday(engine: sa.Engine, sessions: Sequence[date], reason: str = UNKNOWN_TICKER) -> None:
-    _daily(engine, ["AAA", "ZZZ"], FaultySource(seed=3), [date(2024, 3, 6), LAST_CLOSE])
-    _daily(engine, ["AAA", "ZZZ"], FaultySource(seed=3, failing=["ZZZ"], reason=reason), sessions)
+    catch_up_daily(engine, ["AAA", "ZZZ"], FaultySource(seed=3), [date(2024, 3, 6), LAST_CLOSE])
+    catch_up_daily(engine, ["AAA", "ZZZ"], FaultySource(seed=3, failing=["ZZZ"], reason=reason), sessions)
 
 
 def test_no_data_for_five_sessions_in_a_row_is_probably_delisted_and_four_is_not(engine):
     _silent_from_friday(engine, SILENT[:4])
     assert _delisted(engine, {"AAA": NYSE, "ZZZ": NYSE}) == []
 
-    _daily(engine, ["AAA", "ZZZ"], FaultySource(seed=3, failing=["ZZZ"]), SILENT[4:5])
+    catch_up_daily(engine, ["AAA", "ZZZ"], FaultySource(seed=3, failing=["ZZZ"]), SILENT[4:5])
 
     assert _delisted(engine, {"AAA": NYSE, "ZZZ": NYSE}) == [
         ProbablyDelisted("ZZZ", NYSE, LAST_CLOSE, 5, UNKNOWN_TICKER)
@@ -73,17 +65,17 @@ def test_a_ticker_that_returns_rows_again_is_no_longer_listed(engine):
     _silent_from_friday(engine, SILENT)
     assert [t.ticker for t in _delisted(engine, {"AAA": NYSE, "ZZZ": NYSE})] == ["ZZZ"]
 
-    _daily(engine, ["AAA", "ZZZ"], FaultySource(seed=3), [date(2024, 3, 18)])
+    catch_up_daily(engine, ["AAA", "ZZZ"], FaultySource(seed=3), [date(2024, 3, 18)])
 
     assert _delisted(engine, {"AAA": NYSE, "ZZZ": NYSE}) == []
 
 
 def test_the_sessions_counted_are_the_tickers_own_so_a_crypto_weekend_counts(engine):
     friday = date(2024, 3, 8)
-    _daily(engine, ["BTC-USD"], FaultySource(seed=3), [date(2024, 3, 7), friday])
+    catch_up_daily(engine, ["BTC-USD"], FaultySource(seed=3), [date(2024, 3, 7), friday])
     weekend_on = [date(2024, 3, d) for d in (9, 10, 11, 12, 13)]  # Saturday to Wednesday: 5 sessions of 24/7
 
-    _daily(engine, ["BTC-USD"], FaultySource(seed=3, failing=["BTC-USD"]), weekend_on)
+    catch_up_daily(engine, ["BTC-USD"], FaultySource(seed=3, failing=["BTC-USD"]), weekend_on)
 
     assert _delisted(engine, {"BTC-USD": "24/7"}) == [ProbablyDelisted("BTC-USD", "24/7", friday, 5, UNKNOWN_TICKER)]
     assert _delisted(engine, {"BTC-USD": "24/7"}, after=6) == []

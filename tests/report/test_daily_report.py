@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
 from forecaster.calendar import NYSE, trading_calendar
-from forecaster.context import CycleContext
 from forecaster.errors import UserError
-from forecaster.model.presets import PRESETS
 from forecaster.report.content import WORSE
 from forecaster.report.writer import write_report, write_reports
 from forecaster.store.price_events import PriceEvent, record_events
 from forecaster.store.schema import prediction_accuracy, predictions
-from forecaster.walks import catch_up
 from tests.support.fakes import UNKNOWN_TICKER, FaultySource
 from tests.support.report_tables import PRESET, Tables, at, day, read_csv, table_column, table_row
+from tests.support.sessions import catch_up_daily
 
 
 @pytest.fixture
@@ -108,18 +105,11 @@ def test_a_report_without_price_events_says_so(tables, report_day, reports):
     assert "## Price events\n\nNo price event over the sessions this report scores." in text
 
 
-def _daily(engine: sa.Engine, source: FaultySource, sessions: Sequence[date]) -> None:
-    """The daemon's catch-up after each session's close, for AAA and ZZZ."""
-    context = CycleContext(engine=engine, source=source, tickers=["AAA", "ZZZ"], preset=PRESETS[PRESET])
-    for session in sessions:
-        catch_up(context, session)
-
-
 def test_tickers_probably_delisted_have_a_section_after_the_runs_in_markdown_and_html(migrated_engine, reports):
     """ZZZ's last close is on 7 March; the source returns no rows for it over the six sessions after."""
     silent = trading_calendar(NYSE).sessions_between(date(2024, 3, 8), date(2024, 3, 15))
-    _daily(migrated_engine, FaultySource(seed=3), [date(2024, 3, 6), date(2024, 3, 7)])
-    _daily(migrated_engine, FaultySource(seed=3, failing=["ZZZ"]), silent)
+    catch_up_daily(migrated_engine, ["AAA", "ZZZ"], FaultySource(seed=3), [date(2024, 3, 6), date(2024, 3, 7)])
+    catch_up_daily(migrated_engine, ["AAA", "ZZZ"], FaultySource(seed=3, failing=["ZZZ"]), silent)
 
     md, page = write_reports(
         migrated_engine, as_of=silent[-1], preset=PRESET, formats=["md", "html"], out_dir=reports, charts=0
