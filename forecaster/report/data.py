@@ -135,7 +135,7 @@ def load_report(
         first = cast(date | None, realised["target_session"].min()) or as_of
         losses = _frame(connection, _final_losses_query(preset, charted, first, as_of), _LOSS_SCHEMA)
         reported = [*tickers["ticker"], *_failures(day_runs, tickers)]
-        events = events_of(reported, connection=connection, since=first).filter(pl.col("session_date") <= as_of)
+        events = events_of(reported, connection=connection, since=first, through=as_of)
         failed_calendars = _calendars(preset, list(_failures(day_runs, tickers)), connection)
         delisted = probably_delisted(failed_calendars, connection=connection, after=delisted_after)
     shown = realised.filter(pl.col("ticker").is_in(forecasts["ticker"].implode()))

@@ -45,14 +45,18 @@ def events_of(
     connection: sa.Connection,
     kinds: Sequence[str] = PRICE_EVENT_KINDS,
     since: date | None = None,
+    through: date | None = None,
 ) -> pl.DataFrame:
-    """(ticker, session_date, kind, factor, detail, seen_at) of `tickers`' events of `kinds`, by ticker and date."""
+    """(ticker, session_date, kind, factor, detail, seen_at) of `tickers`' events of `kinds` on
+    sessions from `since` through `through` (each inclusive, when given), by ticker and date."""
     e = price_events.c
     statement = sa.select(e.ticker, e.session_date, e.kind, e.factor, e.detail, e.seen_at).where(
         e.ticker.in_(list(tickers)), e.kind.in_(list(kinds))
     )
     if since is not None:
         statement = statement.where(e.session_date >= since)
+    if through is not None:
+        statement = statement.where(e.session_date <= through)
     rows = connection.execute(statement.order_by(e.ticker, e.session_date, e.kind)).all()
     schema: dict[str, pl.DataType] = {
         "ticker": pl.String(),
