@@ -82,3 +82,8 @@ def configure_logging(log_format: str = "human", level: int = logging.INFO) -> N
     for name in ("forecaster", "apscheduler"):
         logging.getLogger(name).setLevel(level)
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+
+
+def logs_as_json() -> bool:
+    """True once configure_logging has chosen JSON lines."""
+    return any(isinstance(handler.formatter, _JsonFormatter) for handler in logging.getLogger().handlers)

@@ -54,8 +54,9 @@ def normalise_suffix(text: str) -> str:
 
 
 def parse_tickers(value: str | Iterable[object]) -> tuple[str, ...]:
-    """A watch list from "spy, qqq" or a list of names: normalised, duplicates dropped, never empty."""
-    items = value.split(",") if isinstance(value, str) else [str(item) for item in value]
+    """A watch list from "spy, qqq" (commas or line breaks between, so a file may hold one per
+    line) or a list of names: normalised, duplicates dropped, never empty."""
+    items = re.split(r"[,\r\n]", value) if isinstance(value, str) else [str(item) for item in value]
     tickers = tuple(dict.fromkeys(normalise_ticker(item) for item in items if item.strip()))
     if not tickers:
         raise ValueError("no ticker given")

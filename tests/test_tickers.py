@@ -77,6 +77,7 @@ def test_whatever_the_text_a_ticker_is_ascii_matches_the_table_pattern_and_keeps
 
 def test_a_watch_list_is_normalised_deduplicated_and_never_empty():
     assert parse_tickers("spy, QQQ,,spy ,7203.t") == ("SPY", "QQQ", "7203.T")
+    assert parse_tickers("spy\r\nqqq\n\n iwm \n") == ("SPY", "QQQ", "IWM")  # a file, one per line
     assert parse_tickers(["btc-usd", "^n225"]) == ("BTC-USD", "^N225")
     with pytest.raises(ValueError, match="no ticker given"):
         parse_tickers(" , ")

@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
 from forecaster.errors import EXIT_FAILURE, EXIT_USER_ERROR, CycleInterrupted, DatabaseUnavailable, UserError, one_line
-from forecaster.logs import redact
+from forecaster.logs import logs_as_json, redact
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,18 +23,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except UserError as error:
-        print(f"forecaster {args.command}: error: {redact(str(error))}", file=sys.stderr)
+        _fatal(f"forecaster {args.command}: error: {redact(str(error))}")
         return EXIT_USER_ERROR
     except DatabaseUnavailable as error:
-        print(f"forecaster {args.command}: database unavailable: {redact(str(error))}", file=sys.stderr)
+        _fatal(f"forecaster {args.command}: database unavailable: {redact(str(error))}")
         return EXIT_FAILURE
     except sa.exc.SQLAlchemyError as error:
         # A database that went away or is not migrated: one line, and the command failed.
-        print(f"forecaster {args.command}: database error: {redact(one_line(error))}", file=sys.stderr)
+        _fatal(f"forecaster {args.command}: database error: {redact(one_line(error))}")
         return EXIT_FAILURE
     except CycleInterrupted:
-        print(f"forecaster {args.command}: stopped before the end", file=sys.stderr)
+        _fatal(f"forecaster {args.command}: stopped before the end")
         return EXIT_FAILURE
+
+
+def _fatal(line: str) -> None:
+    """The command's last line: a JSON log line once the settings chose JSON, else plain text."""
+    if logs_as_json():
+        logging.getLogger("forecaster.cli").error(line)
+    else:
+        print(line, file=sys.stderr)
 
 
 __all__ = ["main"]

@@ -89,6 +89,12 @@ def command_backfill(args: argparse.Namespace) -> int:
 def command_report(args: argparse.Namespace) -> int:
     from forecaster.report.data import DEFAULT_PER_END
     from forecaster.report.writer import write_reports
+        from forecaster.daemon.heartbeat import check_writable
+
+        # Said now, with exit 2, rather than at the first report or as a stale heartbeat.
+        writable_directory(Path(settings.report_dir), setting="FORECASTER_REPORT_DIR")
+        if settings.heartbeat_file:
+            check_writable(settings.heartbeat_file)
     from forecaster.store.database import opened_engine
 
     settings = settings_of(args)

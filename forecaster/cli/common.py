@@ -48,17 +48,19 @@ def settings_of(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def writable_directory(path: Path) -> Path:
-    """`path` as a directory this process can write into (created if missing), else a UserError."""
+def writable_directory(path: Path, *, setting: str | None = None) -> Path:
+    """`path` as a directory this process can write into (created if missing), else a UserError
+    naming it (and the `setting` it came from)."""
+    named = f"{setting} {path}" if setting else str(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise UserError(f"{path}: exists and is not a directory") from None
+        raise UserError(f"{named}: exists and is not a directory") from None
     except OSError as error:
-        raise UserError(f"{path}: cannot create the directory ({error.strerror})") from None
+        raise UserError(f"{named}: cannot create the directory ({error.strerror})") from None
     try:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as error:
-        raise UserError(f"{path}: cannot write into the directory ({error.strerror})") from None
+        raise UserError(f"{named}: cannot write into the directory ({error.strerror})") from None
     return path

@@ -55,7 +55,7 @@ def _work_until_stopped(work: Callable[[], int], stop: threading.Event) -> None:
             claims = work()
         except CycleInterrupted:
             return
-        except sa.exc.OperationalError as error:  # the database is away: expected, one line per outage
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:  # the database is away: one line per outage
             if outage is None:
                 log.warning(
                     "worker: database unavailable (%s); retrying every %d s",
@@ -107,6 +107,7 @@ def serve(
         )
         scheduler: BackgroundScheduler | None = None
         unreachable: list[str] = []
+        unwritable: str | None = None  # why the heartbeat file cannot be written, said once
         try:
             while not stop.is_set():  # a timed wait keeps the main thread ready for signals
                 if scheduler is None:
@@ -117,11 +118,20 @@ def serve(
                     scheduler.shutdown(wait=True)  # the job in flight stops at its next check
                     scheduler = None
                 if heartbeat_file:
-                    heartbeat.beat(
+                    failed = heartbeat.beat(
                         heartbeat_file,
                         role="worker" if scheduler is None else "scheduler",
                         database=unreachable[0] if unreachable else "ok",
                     )
+                    if failed and not unwritable:
+                        log.warning(
+                            "cannot write the heartbeat file %s (%s): status --process will call this process stale",
+                            heartbeat_file,
+                            failed,
+                        )
+                    elif unwritable and not failed:
+                        log.info("heartbeat file %s written again", heartbeat_file)
+                    unwritable = failed
                 stop.wait(LEADERSHIP_POLL_SECONDS)
         finally:
             stop.set()

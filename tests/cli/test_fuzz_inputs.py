@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from forecaster.calendar import NYSE, trading_calendar
 from forecaster.cli import main
+from tests.support.lines import messages
 
 NYSE_CALENDAR = trading_calendar(NYSE)
 
@@ -63,7 +64,7 @@ def _invoke(argv: list[str], env: dict[str, str], capsys) -> tuple[int, str, str
 
 def _assert_one_line_error(command: str, code: int, err: str) -> None:
     assert code != 0
-    errors = [line for line in err.splitlines() if line.startswith(f"forecaster {command}")]
+    errors = [line for line in messages(err) if line.startswith(f"forecaster {command}")]
     assert len(errors) == 1, err
     assert any(kind in errors[0] for kind in (": error: ", ": database error: ", ": database unavailable: ")), errors[0]
 

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from forecaster.cli import main
+from tests.support.lines import messages
 
 PASSWORD = "s3cr3t-PW"
 UNREACHABLE = f"postgresql+psycopg://forecaster:{PASSWORD}@127.0.0.1:1/nope"
@@ -121,6 +122,6 @@ def test_a_database_url_that_fails_is_a_one_line_error_without_the_password(
         assert PASSWORD not in printed, f"{argv} printed the password:\n{printed}"
         assert code in (1, 2), f"{argv} should fail with an error, not {code}"
         assert "Traceback" not in printed
-        errors = [line for line in printed.splitlines() if line.startswith("forecaster ")]
+        errors = [line for line in messages(printed) if line.startswith("forecaster ")]
         assert len(errors) == 1, printed
     assert PASSWORD not in _written_files(tmp_path)

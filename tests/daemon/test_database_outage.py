@@ -104,3 +104,30 @@ def test_a_daemon_started_before_its_database_waits_for_it_and_then_forecasts(pr
         )
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
+
+
+def test_a_long_outage_is_one_line_per_daemon_thread_and_one_when_it_ends(private_postgres, tmp_path):
+    """Two idle daemons through 20 s without their database: each says once that its worker
+    cannot reach it, once that it cannot take the lock, and once each that it is back."""
+    env = forecaster_env(
+        private_postgres.url, source="synthetic", tickers="AAA,BBB", report_dir=str(tmp_path / "reports")
+    )
+    logs = [tmp_path / f"daemon{k}.log" for k in range(2)]
+    with forecaster_running("run", env=env, log_path=logs[0]), forecaster_running("run", env=env, log_path=logs[1]):
+        wait_for(
+            lambda: query_scalar(private_postgres.url, "SELECT count(*) FROM runs WHERE status = 'ok'") == 1,
+            120,
+            "the catch-up",
+        )
+        private_postgres.stop("fast")
+        time.sleep(20)  # four of the worker's 5 s retries, ten of the lock's 2 s ones
+        private_postgres.start()
+        wait_for(
+            lambda: all("worker: database reachable again" in log.read_text() for log in logs), 60, "both workers back"
+        )
+    for log in logs:
+        text = log.read_text()
+        assert text.count("worker: database unavailable") == 1, text
+        assert text.count("worker: database reachable again") == 1, text
+        assert "claim failed" not in text and "Traceback" not in text, text
+        assert text.count("WARNING forecaster.daemon.process: database unavailable") <= 1, text

@@ -1,15 +1,21 @@
 """`forecaster status`: failing before any run; a ticker probably delisted is listed but leaves the
-job healthy; with --process, the daemon's heartbeat says it is alive and reaches the database."""
+job healthy; with --process, the daemon's heartbeat says it is alive and reaches the database, a
+heartbeat from the future proves nothing, and a heartbeat file that cannot be written is said once."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from forecaster.calendar import NYSE, trading_calendar
 from forecaster.config import Settings
 from forecaster.daemon.health import check_health
+from forecaster.daemon.heartbeat import ProcessHealth, check_process
+from forecaster.daemon.process import LEADERSHIP_POLL_SECONDS
 from tests.support.fakes import UNKNOWN_TICKER, FaultySource
 from tests.support.processes import forecaster_env, run_forecaster, start_forecaster, wait_for
 from tests.support.sessions import catch_up_daily
@@ -45,11 +51,14 @@ def test_a_ticker_probably_delisted_is_listed_but_leaves_the_job_healthy(migrate
 
 def test_a_daemons_heartbeat_says_it_is_alive_and_reaches_the_database_until_it_stops(sqlite_url, tmp_path):
     beat = tmp_path / "heartbeat.json"
-    env = forecaster_env(sqlite_url, source="synthetic", tickers="AAA", heartbeat_file=str(beat))
+    env = forecaster_env(
+        sqlite_url, source="synthetic", tickers="AAA", heartbeat_file=str(beat), report_dir=str(tmp_path / "reports")
+    )
     before = run_forecaster("status", "--process", env=env)
     daemon = start_forecaster("run", env=env, log_path=tmp_path / "daemon.log")
     try:
-        wait_for(beat.exists, 90, "the first heartbeat")
+        # The first beat is the start's check of the file ("starting", not connected yet).
+        wait_for(lambda: _role(beat) == "scheduler", 90, "a beat of the scheduler's loop")
         alive = run_forecaster("status", "--process", env=env)
     finally:
         daemon.send_signal(signal.SIGTERM)
@@ -58,3 +67,58 @@ def test_a_daemons_heartbeat_says_it_is_alive_and_reaches_the_database_until_it_
     assert before.returncode == 1 and "the daemon is not running" in before.stdout
     assert alive.returncode == 0, alive.stdout + alive.stderr
     assert f"pid {daemon.pid} (scheduler)" in alive.stdout and "reaches the database" in alive.stdout
+
+
+def _role(beat: Path) -> str | None:
+    try:
+        return json.loads(beat.read_text())["role"]
+    except (OSError, ValueError):
+        return None
+
+
+def test_a_heartbeat_dated_in_the_future_is_unhealthy_and_says_why(tmp_path):
+    beat = tmp_path / "heartbeat.json"
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    beat.write_text('{"pid": 7, "role": "scheduler", "database": "ok", "time": "2099-01-01T00:00:00+00:00"}')
+
+    health = check_process(str(beat), now)
+
+    assert not health.healthy
+    assert health.line.startswith(f"UNHEALTHY: the heartbeat at {beat} of pid 7 (scheduler) is dated ")
+    assert "ahead of this host's clock" in health.line
+
+
+def test_a_heartbeat_a_moment_ahead_reads_as_just_written(tmp_path):
+    beat = tmp_path / "heartbeat.json"
+    beat.write_text('{"pid": 7, "role": "worker", "database": "ok", "time": "2026-12-04T12:00:02+00:00"}')
+
+    health = check_process(str(beat), datetime(2026, 12, 4, 12, tzinfo=UTC))
+
+    assert health == ProcessHealth(True, "healthy: pid 7 (worker) beat 0 s ago and reaches the database")
+
+
+def test_a_heartbeat_file_that_stops_being_writable_is_said_once_and_again_when_it_recovers(sqlite_url, tmp_path):
+    beats = tmp_path / "beats"
+    beats.mkdir()
+    env = forecaster_env(
+        sqlite_url,
+        source="synthetic",
+        tickers="AAA",
+        heartbeat_file=str(beats / "heartbeat.json"),
+        report_dir=str(tmp_path / "reports"),
+    )
+    log = tmp_path / "daemon.log"
+    daemon = start_forecaster("run", env=env, log_path=log)
+    try:
+        wait_for(lambda: _role(beats / "heartbeat.json") == "scheduler", 90, "the scheduler's beat")
+        beats.rename(tmp_path / "moved")  # its directory gone: every beat fails
+        wait_for(lambda: "cannot write the heartbeat file" in log.read_text(), 30, "the daemon to say so")
+        time.sleep(3 * LEADERSHIP_POLL_SECONDS)  # a few more failed beats
+        (tmp_path / "moved").rename(beats)
+        wait_for(lambda: "written again" in log.read_text(), 30, "the daemon to say it beats again")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+    text = log.read_text()
+    assert text.count("cannot write the heartbeat file") == 1, text[-3000:]
+    assert f"cannot write the heartbeat file {beats / 'heartbeat.json'} (No such file or directory)" in text
