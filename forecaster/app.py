@@ -29,6 +29,7 @@ from forecaster.prices.sources.retrying import RetryingSource
 from forecaster.retries import Backoff, StopRequested, database_retrying
 from forecaster.signals import stop_on_signals
 from forecaster.store.database import opened_engine, upgrade
+from forecaster.store.retention import Retention
 
 
 @contextmanager
@@ -78,6 +79,7 @@ def opened_context(
                     overlap_sessions=settings.overlap_sessions,
                     jump_threshold=settings.jump_threshold,
                     claim_size=settings.claim_size,
+                    retention=Retention(states=settings.keep_states, loss_curves=settings.keep_loss_curves),
                     lease=timedelta(seconds=settings.lease_seconds),
                     stop_event=stop,
                     lock=leadership,

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     jump_threshold: float = Field(0.40, ge=0.05, le=10, allow_inf_nan=False)
     fetch_batch_size: int = Field(200, ge=1, le=5000)  # tickers per request to Yahoo
     delisted_after_sessions: int = Field(5, ge=1, le=250)  # sessions in a row without data: probably delisted
+    keep_states: int = Field(2, ge=1, le=10_000)  # model states kept per ticker, the latest (warm starts read one)
+    keep_loss_curves: int = Field(5, ge=1, le=10_000)  # per-epoch loss curves kept per ticker, of the latest fits
     heartbeat_file: str | None = None  # the daemon rewrites it every few seconds (`forecaster status --process`)
     config_file: str | None = None  # the TOML file these settings were read with (environment or --config only)
 

@@ -23,6 +23,7 @@ from forecaster.markets import resolve_calendar, settle_minutes
 from forecaster.model.presets import Preset
 from forecaster.prices.ingest import PriceRules
 from forecaster.prices.sources.base import PriceSource
+from forecaster.store.retention import Retention
 
 _DEFAULTS = Settings.model_fields  # the settings' defaults, for a context built without settings (tests)
 
@@ -56,6 +57,10 @@ class CycleContext:
     overlap_sessions: int = _DEFAULTS["overlap_sessions"].default  # latest stored sessions asked for again
     jump_threshold: float = _DEFAULTS["jump_threshold"].default  # a move beyond this is looked at twice
     claim_size: int = _DEFAULTS["claim_size"].default  # tickers a worker leases at once
+    #: model states and loss curves kept per ticker; the cycle prunes the rest of those it writes
+    retention: Retention = field(
+        default_factory=lambda: Retention(_DEFAULTS["keep_states"].default, _DEFAULTS["keep_loss_curves"].default)
+    )
     #: a claim not renewed by then is taken over by another worker
     lease: timedelta = timedelta(seconds=_DEFAULTS["lease_seconds"].default)
     clock: Callable[[], datetime] = utc_now

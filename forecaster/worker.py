@@ -29,6 +29,7 @@ from forecaster.store import runs as run_store
 from forecaster.store import tasks as task_store
 from forecaster.store.model_states import load_latest_checkpoints
 from forecaster.store.results import TickerResult, write_results
+from forecaster.store.retention import Retention
 from forecaster.store.tasks import Claim
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def _record_failures(engine: sa.Engine, claim: Claim, failures: dict[str, Ticker
                 )
 
 
-def _save(connection: sa.Connection, claim: Claim, results: Sequence[TickerResult]) -> None:
+def _save(connection: sa.Connection, claim: Claim, results: Sequence[TickerResult], retention: Retention) -> None:
     """Results and the 'done' mark of their tasks, in the caller's transaction: only for the tasks
     the claim still holds, under the run each task belongs to now."""
     owned = task_store.complete(claim, [r.step.ticker for r in results], "done", connection=connection)
@@ -98,14 +99,17 @@ def _save(connection: sa.Connection, claim: Claim, results: Sequence[TickerResul
             if r.step.ticker in owned
         ],
         connection=connection,
+        retention=retention,
     )
 
 
-def _write(engine: sa.Engine, claim: Claim, results: list[TickerResult]) -> dict[str, TickerFailure]:
+def _write(
+    engine: sa.Engine, claim: Claim, results: list[TickerResult], retention: Retention
+) -> dict[str, TickerFailure]:
     """Writes all results in one transaction; if that fails, one ticker per transaction."""
     try:
         with engine.begin() as connection:
-            _save(connection, claim, results)
+            _save(connection, claim, results, retention)
         return {}
     except sa.exc.DBAPIError as error:
         if error.connection_invalidated:
@@ -115,7 +119,7 @@ def _write(engine: sa.Engine, claim: Claim, results: list[TickerResult]) -> dict
     for result in results:
         try:
             with engine.begin() as connection:
-                _save(connection, claim, [result])
+                _save(connection, claim, [result], retention)
         except sa.exc.DBAPIError as error:
             if error.connection_invalidated:
                 raise
@@ -164,7 +168,7 @@ def process_claim(context: CycleContext, claim: Claim, should_stop: Callable[[],
             t: TickerFailure("train", "training diverged (non-finite loss, parameters or forecast)")
             for t in step.diverged
         }
-        chunk_failures |= _write(engine, claim, results)
+        chunk_failures |= _write(engine, claim, results, context.retention)
         _record_failures(engine, claim, chunk_failures)
         with engine.begin() as connection:
             task_store.extend(claim, connection=connection, until=context.clock() + context.lease)

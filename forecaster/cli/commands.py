@@ -1,4 +1,4 @@
-"""The commands on the database: `db upgrade`, `run`, `backfill`, `report` and `status`."""
+"""The commands on the database: `db upgrade`, `db prune`, `db size`, `run`, `backfill`, `report` and `status`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,56 @@ def command_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_db_prune(args: argparse.Namespace) -> int:
+    from forecaster.daemon.leadership import Leadership
+    from forecaster.store.database import opened_engine, upgrade
+    from forecaster.store.retention import Retention, prune_database
+
+    settings = settings_of(args)
+    retention = Retention(states=settings.keep_states, loss_curves=settings.keep_loss_curves)
+    with opened_engine(settings.database, create=False) as engine:
+        # A backfill's states of an earlier period are newer in its walk than in the table: only
+        # with the scheduler lock is no walk relying on a state that is not among the latest.
+        leadership = Leadership(engine, role="forecaster db prune")
+        leadership.acquire_or_refuse()
+        try:
+            upgrade(engine)  # the fits' summaries move onto their forecasts before any curve goes
+            with engine.begin() as connection:
+                pruned = prune_database(retention, connection=connection)
+        finally:
+            leadership.release()
+    print(
+        f"deleted {pruned.states} model states and {pruned.loss_rows} loss rows; kept per ticker the latest "
+        f"{retention.states} states and {retention.loss_curves} loss curves (FORECASTER_KEEP_STATES, "
+        "FORECASTER_KEEP_LOSS_CURVES)"
+    )
+    return EXIT_OK
+
+
+def command_db_size(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from forecaster.store.database import opened_engine
+    from forecaster.store.schema import predictions
+    from forecaster.store.sizes import table_sizes
+
+    with opened_engine(settings_of(args).database, create=False) as engine, engine.connect() as connection:
+        sizes = table_sizes(connection)
+        forecasts = connection.execute(sa.select(sa.func.count()).select_from(predictions)).scalar_one()
+    print(f"{'table':<16} {'rows':>12} {'MB':>10} {'bytes/row':>10}")
+    for size in sizes:
+        megabytes = "?" if size.bytes is None else f"{size.bytes / 1e6:.1f}"
+        per_row = "" if size.bytes is None or not size.rows else f"{size.bytes / size.rows:.0f}"
+        print(f"{size.table:<16} {size.rows:>12} {megabytes:>10} {per_row:>10}")
+    if all(size.bytes is not None for size in sizes):
+        total = sum(size.bytes or 0 for size in sizes)
+        per_forecast = f"; {total / forecasts:.0f} bytes per forecast (ticker-session)" if forecasts else ""
+        print(f"{'total':<16} {sum(size.rows for size in sizes):>12} {total / 1e6:>10.1f}{per_forecast}")
+    else:
+        print("this SQLite build has no dbstat table: sizes unknown, rows counted")
+    return EXIT_OK
+
+
 def command_run(args: argparse.Namespace) -> int:
     from forecaster import app
 
@@ -39,6 +89,12 @@ def command_run(args: argparse.Namespace) -> int:
     if args.as_of and not args.once:
         raise UserError("--as-of: only with --once")
     if not args.once:
+        from forecaster.daemon.heartbeat import check_writable
+
+        # Said now, with exit 2, rather than at the first report or as a stale heartbeat.
+        writable_directory(Path(settings.report_dir), setting="FORECASTER_REPORT_DIR")
+        if settings.heartbeat_file:
+            check_writable(settings.heartbeat_file)
         app.run_daemon(settings)
         return EXIT_OK
     try:
@@ -89,12 +145,6 @@ def command_backfill(args: argparse.Namespace) -> int:
 def command_report(args: argparse.Namespace) -> int:
     from forecaster.report.data import DEFAULT_PER_END
     from forecaster.report.writer import write_reports
-        from forecaster.daemon.heartbeat import check_writable
-
-        # Said now, with exit 2, rather than at the first report or as a stale heartbeat.
-        writable_directory(Path(settings.report_dir), setting="FORECASTER_REPORT_DIR")
-        if settings.heartbeat_file:
-            check_writable(settings.heartbeat_file)
     from forecaster.store.database import opened_engine
 
     settings = settings_of(args)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import argparse
 from importlib.metadata import PackageNotFoundError, version
 
-from forecaster.cli.commands import command_backfill, command_db_upgrade, command_report, command_run, command_status
+from forecaster.cli.commands import (
+    command_backfill,
+    command_db_prune,
+    command_db_size,
+    command_db_upgrade,
+    command_report,
+    command_run,
+    command_status,
+)
 from forecaster.cli.common import count, iso_date, positive_int
 from forecaster.cli.fit import command_fit
 from forecaster.cli.predictions import TABLE_ROWS, command_predictions
@@ -238,10 +246,12 @@ notebook exactly. Reads the yfinance CSV layout (Date,Close,...) or the long lay
     db = _command(
         commands,
         "db",
-        "manage the database schema",
+        "manage the database: its schema, its retention, its size",
         """\
 `forecaster db upgrade` applies the migrations. The daemon, run --once and backfill apply them
-at every start too, so this is needed only to prepare a database before anything else runs.""",
+at every start too, so this is needed only to prepare a database before anything else runs.
+`forecaster db prune` deletes the model states and loss curves beyond those kept; `forecaster
+db size` says how much each table takes.""",
     )
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = db_commands.add_parser(
@@ -253,4 +263,30 @@ at every start too, so this is needed only to prepare a database before anything
     )
     _add_database_flags(upgrade)
     upgrade.set_defaults(handler=command_db_upgrade)
+    prune = db_commands.add_parser(
+        "prune",
+        help="delete the model states and loss curves beyond those kept",
+        formatter_class=_FORMATTER,
+        description="""\
+Delete, for every ticker, the model states beyond its latest FORECASTER_KEEP_STATES and the
+per-epoch loss curves beyond its latest FORECASTER_KEEP_LOSS_CURVES fits. Forecasts (with each
+fit's epochs and first and last loss), prices, runs and failures are kept.
+
+Each cycle already prunes the tickers it forecasts; this does the whole database at once: the
+tickers that left the watch list, and a database written before retention. It takes the
+scheduler lock, so it is refused while a daemon or a backfill runs. SQLite reuses the freed
+pages; to give them back to the file system, run VACUUM with the daemon stopped.""",
+    )
+    _add_database_flags(prune)
+    prune.set_defaults(handler=command_db_prune)
+    size = db_commands.add_parser(
+        "size",
+        help="rows and bytes of every table",
+        formatter_class=_FORMATTER,
+        description="""\
+Rows and bytes of every table (its indexes included), largest first, and the bytes per forecast
+(a ticker-session): SQLite's dbstat table, PostgreSQL's pg_total_relation_size. Read only.""",
+    )
+    _add_database_flags(size)
+    size.set_defaults(handler=command_db_size)
     return parser

@@ -16,7 +16,7 @@ from forecaster.report.metrics import pooled_metrics, window_metrics
 from forecaster.store.predictions import latest_as_of
 from forecaster.store.price_events import events_of
 from forecaster.store.runs import RunFailure, RunRecord, run_failures_of
-from forecaster.store.schema import forecast_series, prediction_accuracy, predictions, runs, training_losses
+from forecaster.store.schema import forecast_series, prediction_accuracy, predictions, runs
 
 #: Trailing windows, in realised forecasts per ticker; the largest is also the span of each chart.
 WINDOWS = (20, 60)
@@ -244,23 +244,13 @@ def _realised_query(preset: str, as_of: date, per_ticker: int) -> sa.Select:
 
 
 def _final_losses_query(preset: str, tickers: list[str], first: date, last: date) -> sa.Select:
-    """The last epoch's loss of every fit of `preset` for `tickers` trained through a session in [first, last]."""
-    t = training_losses.c
-    fits = (
-        sa.select(t.ticker, t.trained_through, sa.func.max(t.epoch).label("epoch"))
-        .where(t.ticker.in_(tickers), t.preset == preset, t.trained_through.between(first, last))
-        .group_by(t.ticker, t.trained_through)
-        .subquery()
-    )
+    """The last epoch's loss of every fit of `preset` for `tickers` trained through a session in
+    [first, last] (kept on the forecast the fit made, so it outlives the pruned loss curves)."""
+    p = predictions.c
     return (
-        sa.select(t.ticker, t.trained_through, t.loss)
-        .join_from(
-            training_losses,
-            fits,
-            sa.and_(t.ticker == fits.c.ticker, t.trained_through == fits.c.trained_through, t.epoch == fits.c.epoch),
-        )
-        .where(t.preset == preset)
-        .order_by(t.ticker, t.trained_through)
+        sa.select(p.ticker, p.as_of.label("trained_through"), p.fit_last_loss.label("loss"))
+        .where(p.ticker.in_(tickers), p.preset == preset, p.as_of.between(first, last), p.fit_last_loss.is_not(None))
+        .order_by(p.ticker, p.as_of)
     )
 
 

@@ -15,6 +15,7 @@ from forecaster.store.schema import forecast_series, predictions
 
 #: The interval columns, in PredictionInterval's order (method last, as interval_method).
 INTERVAL_COLUMNS = ("lower_80", "upper_80", "lower_95", "upper_95", "interval_method")
+FIT_COLUMNS = ("fit_epochs", "fit_first_loss", "fit_last_loss")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,16 @@ class ForecastRow:
     interval: PredictionInterval | None
     run_id: int
     created_at: datetime
+    fit: FitSummary | None = None
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """What a forecast keeps of the fit that made it."""
+
+    epochs: int
+    first_loss: float
+    last_loss: float
 
 
 def _interval_columns(interval: PredictionInterval | None) -> dict[str, Any]:
@@ -37,6 +48,12 @@ def _interval_columns(interval: PredictionInterval | None) -> dict[str, Any]:
         return dict.fromkeys(INTERVAL_COLUMNS)
     values = (interval.lower_80, interval.upper_80, interval.lower_95, interval.upper_95, interval.method)
     return dict(zip(INTERVAL_COLUMNS, values, strict=True))
+
+
+def _fit_columns(fit: FitSummary | None) -> dict[str, Any]:
+    if fit is None:
+        return dict.fromkeys(FIT_COLUMNS)
+    return dict(zip(FIT_COLUMNS, (fit.epochs, fit.first_loss, fit.last_loss), strict=True))
 
 
 def save_forecasts(rows: Sequence[ForecastRow], *, connection: sa.Connection) -> None:
@@ -47,7 +64,7 @@ def save_forecasts(rows: Sequence[ForecastRow], *, connection: sa.Connection) ->
         upsert(
             connection,
             predictions,
-            update=["as_of", "predicted_close", "last_close", "run_id", "created_at", *INTERVAL_COLUMNS],
+            update=["as_of", "predicted_close", "last_close", "run_id", "created_at", *INTERVAL_COLUMNS, *FIT_COLUMNS],
         ),
         [
             {
@@ -60,6 +77,7 @@ def save_forecasts(rows: Sequence[ForecastRow], *, connection: sa.Connection) ->
                 "run_id": r.run_id,
                 "created_at": r.created_at,
                 **_interval_columns(r.interval),
+                **_fit_columns(r.fit),
             }
             for r in rows
         ],

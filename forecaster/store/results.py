@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from forecaster.model.step import TickerForecast
 from forecaster.store.model_states import CheckpointRow, save_checkpoints
-from forecaster.store.predictions import ForecastRow, save_forecasts
+from forecaster.store.predictions import FitSummary, ForecastRow, save_forecasts
+from forecaster.store.retention import Retention, prune_written
 from forecaster.store.training_losses import LossCurve, replace_losses
 
 
@@ -32,8 +33,9 @@ class TickerResult:
     step: TickerForecast
 
 
-def write_results(results: Sequence[TickerResult], *, connection: sa.Connection) -> None:
-    """Writes the checkpoints, loss curves and forecasts of many tickers in three bulk statements."""
+def write_results(results: Sequence[TickerResult], *, connection: sa.Connection, retention: Retention) -> None:
+    """Writes the checkpoints, loss curves and forecasts of many tickers in three bulk statements,
+    then prunes those tickers' older states and curves (store.retention)."""
     repeated = [key for key, count in Counter((r.step.ticker, r.preset, r.as_of) for r in results).items() if count > 1]
     if repeated:
         raise ValueError(f"{len(repeated)} (ticker, preset, as_of) keys given twice, e.g. {repeated[0]}")
@@ -58,8 +60,10 @@ def write_results(results: Sequence[TickerResult], *, connection: sa.Connection)
                 interval=r.step.interval,
                 run_id=r.run_id,
                 created_at=r.created_at,
+                fit=FitSummary(len(r.step.losses), float(r.step.losses[0]), float(r.step.losses[-1])),
             )
             for r in results
         ],
         connection=connection,
     )
+    prune_written([(r.step.ticker, r.preset, r.as_of) for r in results], retention, connection=connection)

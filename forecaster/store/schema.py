@@ -114,7 +114,8 @@ run_failures = sa.Table(
     sa.CheckConstraint(_one_of("stage", FAILURE_STAGES), name="stage"),
 )
 
-#: Warm-start checkpoints: one row per ticker, preset and trained day, never overwritten by a later day.
+#: Warm-start checkpoints: one row per ticker, preset and trained day, never overwritten by a later
+#: day; the latest few of each ticker are kept (forecaster.store.retention).
 model_states = sa.Table(
     "model_states",
     metadata,
@@ -129,6 +130,8 @@ model_states = sa.Table(
     sa.Column("interval_state", sa.JSON),  # forecaster.model.intervals' state after this session's forecast
 )
 
+#: The per-epoch loss curve of each ticker's latest fits (forecaster.store.retention); every
+#: fit's first and last loss stay on its forecast (predictions.fit_*).
 training_losses = sa.Table(
     "training_losses",
     metadata,
@@ -157,7 +160,11 @@ predictions = sa.Table(
     sa.Column("lower_95", sa.Float),
     sa.Column("upper_95", sa.Float),
     sa.Column("interval_method", sa.String(16)),  # how the bounds were made (see forecaster.model.intervals)
-    sa.Index(None, "ticker", "target_session"),
+    # The fit that made the forecast: its epochs and its first and last epoch's mean loss. Kept
+    # for good, while training_losses keeps whole curves of the latest fits only (store.retention).
+    sa.Column("fit_epochs", sa.Integer),
+    sa.Column("fit_first_loss", sa.Float),
+    sa.Column("fit_last_loss", sa.Float),
     sa.Index(None, "preset", "target_session"),
     sa.Index(None, "preset", "as_of"),
     sa.Index(None, "run_id"),

@@ -1,8 +1,8 @@
 """One process starts cycles on a database at a time; a second writing command is refused with one line.
 
-SQLite: every command that writes (run, run --once, backfill, db upgrade) takes a lock on a
+SQLite: every command that writes (run, run --once, backfill, db upgrade, db prune) takes a lock on a
 file beside the database, keyed on the file's real path; a second one exits 2 before touching
-anything. PostgreSQL: `run --once` and `backfill` take the scheduler lock for their whole run
+anything. PostgreSQL: `run --once`, `backfill` and `db prune` take the scheduler lock for their whole run
 and are refused while a daemon holds it; the daemon's run is never marked interrupted by them.
 Real processes throughout.
 """
@@ -59,7 +59,7 @@ def test_while_a_backfill_writes_to_a_sqlite_file_every_other_writing_command_is
 
         results = {
             " ".join(command): run_forecaster(*command, env=env)
-            for command in (BACKFILL, ("run", "--once"), ("db", "upgrade"))
+            for command in (BACKFILL, ("run", "--once"), ("db", "upgrade"), ("db", "prune"))
         }
         results["backfill through a symlink"] = run_forecaster(
             *BACKFILL, env=forecaster_env(f"sqlite:///{link}", source="synthetic", tickers=TICKERS)
@@ -85,7 +85,7 @@ def test_run_once_and_backfill_are_refused_while_a_daemon_schedules_on_postgresq
         )
         running = query_scalar(postgres_url, "SELECT id FROM runs WHERE status = 'running'")
 
-        refused = [run_forecaster(*command, env=env) for command in (("run", "--once"), BACKFILL)]
+        refused = [run_forecaster(*command, env=env) for command in (("run", "--once"), BACKFILL, ("db", "prune"))]
 
         assert query_scalar(postgres_url, f"SELECT status FROM runs WHERE id = {running}") in ("running", "ok")
         wait_for(

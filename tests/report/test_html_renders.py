@@ -118,6 +118,9 @@ def report(sqlite_url, tmp_path) -> Path:
                         "last_close": v,
                         "run_id": run,
                         "created_at": fetched,
+                        "fit_epochs": 1,
+                        "fit_first_loss": 1.0 + i / 100,
+                        "fit_last_loss": 1.0 + i / 100,
                         **(
                             {}
                             if half is None
@@ -130,7 +133,7 @@ def report(sqlite_url, tmp_path) -> Path:
                             }
                         ),
                     }
-                    for d, v in zip(sessions, closes, strict=True)
+                    for i, (d, v) in enumerate(zip(sessions, closes, strict=True))
                 ],
             )
             c.execute(

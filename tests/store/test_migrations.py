@@ -205,3 +205,42 @@ def test_a_session_given_up_for_a_close_not_published_yet_is_owed_again_after_th
     assert owed == {"AAA": [date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)]}
     assert stages == ["prices"]
     assert forecast == 3
+
+
+def test_forecasts_made_before_retention_get_their_fits_summary_from_the_stored_losses(database_url):
+    """0007 keeps every fit's epochs and first and last loss on its forecast, read from
+    training_losses, before any curve may be pruned; a forecast without a curve keeps NULLs."""
+    engine = make_engine(database_url)
+    upgrade(engine, "0006")
+    with engine.begin() as connection:
+        run_id = connection.execute(
+            sa.text(
+                "INSERT INTO runs (kind, as_of, preset, started_at, status) "
+                "VALUES ('daily', '2024-03-05', 'default', '2024-03-05 23:00:00+00', 'ok') RETURNING id"
+            )
+        ).scalar_one()
+        for ticker in ("AAA", "BBB"):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO predictions (ticker, preset, target_session, as_of, predicted_close, last_close, "
+                    "run_id, created_at) VALUES (:t, 'default', '2024-03-06', '2024-03-05', 101, 100, :id, "
+                    "'2024-03-05 23:00:00+00')"
+                ),
+                {"t": ticker, "id": run_id},
+            )
+        for epoch, loss in ((1, 0.9), (2, 0.5), (3, 0.4), (10, 0.3), (20, 0.25)):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO training_losses (ticker, preset, trained_through, epoch, loss, run_id) "
+                    "VALUES ('AAA', 'default', '2024-03-05', :e, :l, :id)"
+                ),
+                {"e": epoch, "l": loss, "id": run_id},
+            )
+
+    upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT ticker, fit_epochs, fit_first_loss, fit_last_loss FROM predictions ORDER BY ticker")
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [("AAA", 20, 0.9, 0.25), ("BBB", None, None, None)]

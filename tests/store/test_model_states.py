@@ -14,6 +14,7 @@ from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.store.model_states import load_latest_checkpoints
 from forecaster.store.prices import upsert_prices
 from forecaster.store.results import write_results
+from forecaster.store.retention import Retention
 from forecaster.store.runs import start_run
 from forecaster.store.schema import model_states, predictions, training_losses
 from forecaster.store.training_losses import stored_epochs
@@ -26,6 +27,8 @@ def new_run(engine: sa.Engine) -> int:
 
 
 result = ticker_result
+#: These tests are about what is written and read back; pruning is tests/store/test_retention.py's.
+KEEP_ALL = Retention(states=1000, loss_curves=1000)
 
 
 def all_rows(engine: sa.Engine) -> dict[str, list[tuple]]:
@@ -40,10 +43,10 @@ def test_saving_the_same_results_twice_leaves_the_same_rows(migrated_engine):
     run_id = new_run(migrated_engine)
     rows = [result("SPY", date(2024, 3, 4), run_id), result("QQQ", date(2024, 3, 4), run_id, adam_step=0)]
     with migrated_engine.begin() as connection:
-        write_results(rows, connection=connection)
+        write_results(rows, connection=connection, retention=KEEP_ALL)
     first = all_rows(migrated_engine)
     with migrated_engine.begin() as connection:
-        write_results(rows, connection=connection)
+        write_results(rows, connection=connection, retention=KEEP_ALL)
     assert all_rows(migrated_engine) == first
     assert [len(first[name]) for name in ("model_states", "training_losses", "predictions")] == [2, 6, 2]
     assert [(t, epoch, loss) for t, _, _, epoch, loss, _ in first["training_losses"] if t == "SPY"] == [
@@ -56,10 +59,11 @@ def test_saving_the_same_results_twice_leaves_the_same_rows(migrated_engine):
 def test_saving_a_day_again_replaces_its_state_losses_and_forecast(migrated_engine):
     first_run, second_run = new_run(migrated_engine), new_run(migrated_engine)
     with migrated_engine.begin() as connection:
-        write_results([result("SPY", date(2024, 3, 4), first_run)], connection=connection)
+        write_results([result("SPY", date(2024, 3, 4), first_run)], connection=connection, retention=KEEP_ALL)
         write_results(
             [result("SPY", date(2024, 3, 4), second_run, losses=[0.4], predicted_close=99.0, config_hash="beef")],
             connection=connection,
+            retention=KEEP_ALL,
         )
     rows = all_rows(migrated_engine)
     assert [(epoch, loss, run) for _, _, _, epoch, loss, run in rows["training_losses"]] == [(1, 0.4, second_run)]
@@ -70,7 +74,7 @@ def test_saving_a_day_again_replaces_its_state_losses_and_forecast(migrated_engi
 def test_results_repeating_a_key_are_refused(migrated_engine):
     run_id = new_run(migrated_engine)
     with pytest.raises(ValueError, match="given twice"), migrated_engine.begin() as connection:
-        write_results([result("SPY", date(2024, 3, 4), run_id)] * 2, connection=connection)
+        write_results([result("SPY", date(2024, 3, 4), run_id)] * 2, connection=connection, retention=KEEP_ALL)
 
 
 def test_the_latest_checkpoint_earlier_than_the_given_day_is_loaded(migrated_engine):
@@ -84,6 +88,7 @@ def test_the_latest_checkpoint_earlier_than_the_given_day_is_loaded(migrated_eng
             + [result("QQQ", date(2024, 3, 1), run_id, adam_step=0, interval_state={"version": 1, "scores": [1.5]})]
             + [result("SPY", date(2024, 3, 4), run_id, preset="default")],
             connection=connection,
+            retention=KEEP_ALL,
         )
     with migrated_engine.connect() as connection:
         states = load_latest_checkpoints(["SPY", "QQQ", "IWM"], "seed", connection=connection, before=date(2024, 3, 5))
@@ -124,7 +129,7 @@ def test_five_thousand_tickers_are_written_in_a_few_statements(migrated_engine):
 
     with migrated_engine.begin() as connection:
         assert upsert_prices(closes, connection=connection, source="test", fetched_at=CREATED) == 5000
-        write_results(rows, connection=connection)
+        write_results(rows, connection=connection, retention=KEEP_ALL)
 
     with migrated_engine.connect() as connection:
         counts = [

@@ -14,18 +14,20 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-_FORECASTS_WITHOUT_STATE = """
-    SELECT count(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM model_states s
+_LATEST_FORECASTS_WITHOUT_STATE = """
+    SELECT count(*) FROM predictions p WHERE p.as_of = (SELECT max(q.as_of) FROM predictions q
+      WHERE q.ticker = p.ticker AND q.preset = p.preset) AND NOT EXISTS (SELECT 1 FROM model_states s
       WHERE s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of)"""
+_FORECASTS_WITHOUT_FIT = "SELECT count(*) FROM predictions WHERE fit_epochs IS NULL OR fit_last_loss IS NULL"
 _STATES_WITHOUT_FORECAST = """
     SELECT count(*) FROM model_states s WHERE NOT EXISTS (SELECT 1 FROM predictions p
       WHERE s.ticker = p.ticker AND s.preset = p.preset AND s.trained_through = p.as_of)"""
 _STATES_WITHOUT_LOSSES = """
     SELECT count(*) FROM model_states s WHERE NOT EXISTS (SELECT 1 FROM training_losses l
       WHERE s.ticker = l.ticker AND s.preset = l.preset AND s.trained_through = l.trained_through)"""
-_LOSSES_WITHOUT_STATE = """
-    SELECT count(*) FROM training_losses l WHERE NOT EXISTS (SELECT 1 FROM model_states s
-      WHERE s.ticker = l.ticker AND s.preset = l.preset AND s.trained_through = l.trained_through)"""
+_LOSSES_WITHOUT_FORECAST = """
+    SELECT count(*) FROM training_losses l WHERE NOT EXISTS (SELECT 1 FROM predictions p
+      WHERE p.ticker = l.ticker AND p.preset = l.preset AND p.as_of = l.trained_through)"""
 _STATES_WHOSE_LOSSES_ARE_NOT_A_FIT = """
     SELECT count(*) FROM model_states s WHERE (SELECT count(*) || ':' || coalesce(max(epoch), 0)
       FROM training_losses l WHERE s.ticker = l.ticker AND s.preset = l.preset
@@ -33,20 +35,22 @@ _STATES_WHOSE_LOSSES_ARE_NOT_A_FIT = """
 
 
 def half_written(database: str | sa.Engine, *, fits: Iterable[tuple[int, int]] = ()) -> list[str]:
-    """Tickers half written: a forecast without the model state of the fit that made it, a model
-    state without its forecast or without its losses.
+    """Tickers half written: a ticker's latest forecast without the model state of the fit that
+    made it (older states are pruned: forecaster.store.retention), a forecast without its fit's
+    summary, a model state without its forecast or without its losses.
 
     With `fits` (for each kind of fit, the number of epochs whose losses it stores and its last
-    epoch), also losses without a model state, and model states whose losses are not exactly
-    those of one of the fits."""
+    epoch), also losses without a forecast, and model states whose losses are not exactly those
+    of one of the fits."""
     checks = {
-        "forecasts without a model state": _FORECASTS_WITHOUT_STATE,
+        "latest forecasts without a model state": _LATEST_FORECASTS_WITHOUT_STATE,
+        "forecasts without their fit's epochs and losses": _FORECASTS_WITHOUT_FIT,
         "model states without a forecast": _STATES_WITHOUT_FORECAST,
         "model states without losses": _STATES_WITHOUT_LOSSES,
     }
     shapes = [f"'{stored}:{last}'" for stored, last in fits]
     if shapes:
-        checks["losses without a model state"] = _LOSSES_WITHOUT_STATE
+        checks["losses without a forecast"] = _LOSSES_WITHOUT_FORECAST
         checks[f"model states whose losses are not those of one fit ({', '.join(shapes)})"] = (
             _STATES_WHOSE_LOSSES_ARE_NOT_A_FIT.format(fits=", ".join(shapes))
         )

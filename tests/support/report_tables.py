@@ -114,7 +114,15 @@ class Tables:
             )
 
     def losses(self, ticker: str, n: int, losses: list[float], run_id: int) -> None:
+        """The loss curve of the fit through session n, and its summary on that fit's forecast (made before)."""
         with self.engine.begin() as c:
+            p = predictions.c
+            summarised = c.execute(
+                predictions.update()
+                .where(p.ticker == ticker, p.preset == PRESET, p.as_of == day(n))
+                .values(fit_epochs=len(losses), fit_first_loss=losses[0], fit_last_loss=losses[-1])
+            ).rowcount
+            assert summarised == 1, f"no forecast of {ticker} after session {n} to carry its fit's losses"
             c.execute(
                 training_losses.insert(),
                 [

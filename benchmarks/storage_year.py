@@ -1,0 +1,130 @@
+"""A simulated year of daily cycles: bytes stored per ticker-session, and whether the cycle slows as tables grow.
+
+    python benchmarks/storage_year.py [--tickers 1000] [--sessions 252] [--backends sqlite,postgresql]
+                                      [--modes retention,keep-all] [--postgres-url URL]
+
+One backfill (the daemon's cycle, one session at a time: fetch, fit, forecast, write, prune) of
+`--tickers` synthetic tickers over `--sessions` NYSE sessions, for each backend and mode:
+
+- retention: the defaults (FORECASTER_KEEP_STATES, FORECASTER_KEEP_LOSS_CURVES);
+- keep-all: nothing pruned (both settings at their maximum), what every version before
+  retention stored (less the predictions index retention dropped).
+
+At a few checkpoints it reads every table's size (forecaster.store.sizes: SQLite's dbstat,
+PostgreSQL's pg_total_relation_size under its own autovacuum) and prints the bytes per
+ticker-session, overall and since the previous checkpoint (the steady-state growth: the
+history fetched before the first session, ~300 sessions of prices, is in the first figure
+only). Then the mean cycle time of the first and last 10 warm sessions, and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from forecaster import app
+from forecaster.calendar import NYSE, trading_calendar
+from forecaster.config import Settings
+from forecaster.cycle import CycleOutcome
+from forecaster.store.database import make_engine
+from forecaster.store.sizes import table_sizes
+
+NYSE_CALENDAR = trading_calendar(NYSE)
+END = date(2025, 11, 28)
+MODES = {"retention": {}, "keep-all": {"keep_states": 10_000, "keep_loss_curves": 10_000}}
+TRACKED = ("prices", "predictions", "model_states", "training_losses")
+
+
+def run_year(url: str, tickers: int, sessions: int, mode: str) -> None:
+    start = NYSE_CALENDAR.sessions_back(END, sessions)
+    settings = Settings(
+        database_url=url,
+        source="synthetic:11",
+        tickers=tuple(f"S{k:05d}" for k in range(tickers)),
+        **MODES[mode],  # type: ignore[arg-type]
+    )
+    checkpoints = {round(sessions * share) for share in (0.1, 0.25, 0.5, 0.75, 1.0)}
+    readers: list[sa.Engine] = []  # one, made at the first checkpoint (the backfill creates a SQLite file)
+    seconds: list[float] = []
+    previous = {"at": time.perf_counter(), "bytes": 0, "forecasts": 0}
+    print(
+        f"{'session':>8} {'forecasts':>10} {'MB':>9} {'B/ticker-session':>17} {'since last':>11}  " + "  ".join(TRACKED)
+    )
+
+    def on_cycle(outcome: CycleOutcome) -> None:
+        now = time.perf_counter()
+        seconds.append(now - previous["at"])
+        done = len(seconds)
+        if done in checkpoints:
+            readers[:] = readers or [make_engine(url, create=False)]
+            with readers[0].connect() as connection:
+                sizes = {size.table: size for size in table_sizes(connection)}
+            total = sum(size.bytes or 0 for size in sizes.values())
+            forecasts = sizes["predictions"].rows
+            since = (total - previous["bytes"]) / max(1, forecasts - previous["forecasts"])
+            shares = "  ".join(f"{(sizes[t].bytes or 0) / forecasts:>{len(t)}.0f}" for t in TRACKED)
+            print(
+                f"{done:>8} {forecasts:>10} {total / 1e6:>9.1f} {total / forecasts:>17.0f} {since:>11.0f}  {shares}",
+                flush=True,
+            )
+            previous.update(bytes=total, forecasts=forecasts)
+        previous["at"] = time.perf_counter()
+
+    outcomes = app.run_backfill(settings, start, END, on_cycle=on_cycle)
+    for reader in readers:
+        reader.dispose()
+    assert all(o.status == "ok" for o in outcomes), [o for o in outcomes if o.status != "ok"][:3]
+    warm = seconds[1:]  # the first session's cycle is every ticker's first fit
+    first, last = statistics.mean(warm[:10]), statistics.mean(warm[-10:])
+    print(
+        f"cycle time, mean of 10 warm sessions: first {first:.2f} s, last {last:.2f} s, last/first {last / first:.3f}; "
+        f"first session (cold fits) {seconds[0]:.1f} s",
+        flush=True,
+    )
+
+
+def _postgres_database(admin_url: str) -> tuple[str, sa.Engine, str]:
+    name = f"fc_year_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False), admin, name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickers", type=int, default=1000)
+    parser.add_argument("--sessions", type=int, default=252)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--modes", default="retention,keep-all")
+    parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    print(
+        f"{args.tickers} synthetic tickers, {args.sessions} NYSE sessions through {END}; {os.cpu_count()} cores; "
+        f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        for backend in args.backends.split(","):
+            for mode in args.modes.split(","):
+                print(f"\n{backend}, {mode}", flush=True)
+                if backend == "sqlite":
+                    run_year(f"sqlite:///{Path(directory) / f'{mode}.db'}", args.tickers, args.sessions, mode)
+                    continue
+                url, admin, name = _postgres_database(args.postgres_url)
+                try:
+                    run_year(url, args.tickers, args.sessions, mode)
+                finally:
+                    with admin.connect() as connection:
+                        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()
