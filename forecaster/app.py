@@ -20,6 +20,7 @@ from forecaster.context import CycleContext, utc_now
 from forecaster.cycle import CycleOutcome
 from forecaster.daemon.jobs import forecast_job_as_scheduler, report_job
 from forecaster.daemon.leadership import Leadership
+from forecaster.daemon.metrics import serve_metrics
 from forecaster.daemon.process import serve
 from forecaster.daemon.scheduler import Schedule
 from forecaster.errors import CycleInterrupted
@@ -151,6 +152,8 @@ def run_daemon(settings: Settings) -> None:
             leadership,
         ),
     ):
+        if settings.metrics_port is not None:
+            serve_metrics(settings.metrics_port, context.engine, settings, leadership)
         serve(
             schedule,
             forecast=lambda trigger, calendars: forecast_job_as_scheduler(

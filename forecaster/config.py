@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     delisted_after_sessions: int = Field(5, ge=1, le=250)  # sessions in a row without data: probably delisted
     keep_states: int = Field(2, ge=1, le=10_000)  # model states kept per ticker, the latest (warm starts read one)
     keep_loss_curves: int = Field(5, ge=1, le=10_000)  # per-epoch loss curves kept per ticker, of the latest fits
+    metrics_port: int | None = Field(None, ge=1, le=65_535)  # serve Prometheus' /metrics on this port
     heartbeat_file: str | None = None  # the daemon rewrites it every few seconds (`forecaster status --process`)
     config_file: str | None = None  # the TOML file these settings were read with (environment or --config only)
 

@@ -22,7 +22,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from forecaster import worker
+from forecaster import stages, worker
 from forecaster.calendar import trading_calendar
 from forecaster.context import CycleContext
 from forecaster.errors import CycleInterrupted, NotInCharge, TickerFailure, one_line
@@ -141,15 +141,16 @@ def _enqueue(
     """Fetches what `todo` lacks (unless the caller fetched it), records the tickers the fetch
     failed on, and makes the others the run's tasks."""
     if prefetch_failures is None:
-        failures = ensure_prices(
-            context.engine,
-            context.source,
-            dict.fromkeys(todo, as_of),
-            as_of,
-            calendar=trading_calendar(calendar),
-            rules=context.price_rules,
-            clock=context.clock,
-        )
+        with stages.timed("fetch", calendar, as_of):
+            failures = ensure_prices(
+                context.engine,
+                context.source,
+                dict.fromkeys(todo, as_of),
+                as_of,
+                calendar=trading_calendar(calendar),
+                rules=context.price_rules,
+                clock=context.clock,
+            )
     else:
         failures = {t: f for t, f in prefetch_failures.items() if t in todo}
     with context.engine.begin() as connection:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from forecaster import stages
 from forecaster.calendar import TradingCalendar, trading_calendar
 from forecaster.context import CycleContext
 from forecaster.cycle import CycleOutcome, close_abandoned_runs, run_cycle
@@ -166,15 +167,17 @@ def _fetch(
 ) -> dict[str, TickerFailure]:
     if not first_sessions:
         return {}
-    return ensure_prices(
-        context.engine,
-        context.source,
-        first_sessions,
-        through,
-        calendar=market,
-        rules=context.price_rules,
-        clock=context.clock,
-    )
+    # The walk's first cycle is the one this fetch is for; the later ones fetch nothing.
+    with stages.timed("fetch", market.name, min(first_sessions.values())):
+        return ensure_prices(
+            context.engine,
+            context.source,
+            first_sessions,
+            through,
+            calendar=market,
+            rules=context.price_rules,
+            clock=context.clock,
+        )
 
 
 def _with_closes(

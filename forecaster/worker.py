@@ -16,6 +16,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from forecaster import stages
 from forecaster.calendar import trading_calendar
 from forecaster.context import CycleContext
 from forecaster.errors import CycleInterrupted, TickerFailure, one_line
@@ -136,7 +137,7 @@ def process_claim(context: CycleContext, claim: Claim, should_stop: Callable[[],
     market = trading_calendar(claim.calendar)
     as_of, target = claim.as_of, market.next_session(claim.as_of)
     width = preset.window + preset.lags
-    with engine.connect() as connection:
+    with stages.timed("train", claim.calendar, as_of), engine.connect() as connection:  # its inputs
         closes = price_store.load_closes(
             claim.tickers, connection=connection, start=market.sessions_back(as_of, width), end=as_of
         )
@@ -159,17 +160,23 @@ def process_claim(context: CycleContext, claim: Claim, should_stop: Callable[[],
             with engine.begin() as connection:
                 task_store.release(claim, [t for c, _ in chunks[done:] for t in c], connection=connection)
             raise CycleInterrupted
-        step = forecast_step(
-            matrix.rows(chunk), preset, epochs=epochs, warm=[warm.get(t) for t in chunk], targets=[target] * len(chunk)
-        )
+        with stages.timed("train", claim.calendar, as_of):
+            step = forecast_step(
+                matrix.rows(chunk),
+                preset,
+                epochs=epochs,
+                warm=[warm.get(t) for t in chunk],
+                targets=[target] * len(chunk),
+            )
         created_at = context.clock()
         results = [TickerResult(preset.name, as_of, target, 0, created_at, forecast) for forecast in step.forecasts]
         chunk_failures = {
             t: TickerFailure("train", "training diverged (non-finite loss, parameters or forecast)")
             for t in step.diverged
         }
-        chunk_failures |= _write(engine, claim, results, context.retention)
-        _record_failures(engine, claim, chunk_failures)
+        with stages.timed("write", claim.calendar, as_of):
+            chunk_failures |= _write(engine, claim, results, context.retention)
+            _record_failures(engine, claim, chunk_failures)
         with engine.begin() as connection:
             task_store.extend(claim, connection=connection, until=context.clock() + context.lease)
 

@@ -158,6 +158,23 @@ for id in $(containers worker); do
   echo "worker $id: healthy"
 done
 
+step "metrics: every forecaster container serves /metrics on 9108; one holds the scheduler lock"
+scrape() {  # the /metrics text of container $1, fetched inside it
+  "$ENGINE" exec "$1" python -c 'import urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:9108/metrics", timeout=10).read().decode())'
+}
+holders=0
+for id in $(containers daemon) $(containers worker); do
+  metrics=$(scrape "$id") || fail "no /metrics in container $id"
+  grep -q '^forecaster_database_up 1.0$' <<<"$metrics" || fail "$id: forecaster_database_up is not 1"
+  grep -q '^forecaster_last_success_timestamp_seconds{calendar="XNYS"} ' <<<"$metrics" \
+    || fail "$id: no forecaster_last_success_timestamp_seconds for XNYS"
+  grep -q '^forecaster_overdue{calendar="XNYS"} 0.0$' <<<"$metrics" || fail "$id: XNYS overdue"
+  if grep -q '^forecaster_scheduler_lock_held 1.0$' <<<"$metrics"; then holders=$((holders + 1)); fi
+done
+[ "$holders" = 1 ] || fail "$holders containers say they hold the scheduler lock, not 1"
+echo "scraped $(containers daemon | wc -l) daemon and $(containers worker | wc -l) worker containers; one scheduler"
+
 step "commands in the stack: predictions and report"
 compose run --rm daemon forecaster predictions --latest >"$WORK/predictions.txt" 2>"$WORK/run.log" \
   || { cat "$WORK/run.log" >&2; fail "compose run daemon forecaster predictions"; }

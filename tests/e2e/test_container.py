@@ -37,6 +37,7 @@ COMPOSE_FIXED = {
     "FORECASTER_REPORT_DIR",
     "FORECASTER_LOG_FORMAT",
     "FORECASTER_HEARTBEAT_FILE",
+    "FORECASTER_METRICS_PORT",
 }
 FORECASTER_SERVICES = ("daemon", "worker")
 
@@ -306,7 +307,7 @@ def test_one_daemon_runs_and_workers_start_only_when_scaled_up() -> None:
 
 
 @pytest.mark.parametrize("name", FORECASTER_SERVICES)
-def test_compose_passes_every_setting_from_dotenv_except_the_five_it_fixes(name: str) -> None:
+def test_compose_passes_every_setting_from_dotenv_except_the_six_it_fixes(name: str) -> None:
     environment = compose()["services"][name]["environment"]
 
     assert set(environment) == set(setting_names())
@@ -356,7 +357,7 @@ def test_the_example_values_inside_compose_are_the_package_defaults_but_for_what
     assert settings.database == "postgresql+psycopg://forecaster:change-me@postgres:5432/forecaster"
     assert (settings.report_dir, settings.log_format) == ("/reports", "json")
     assert not settings.config_file
-    compose_fixed = {"database_url", "database_password", "report_dir", "log_format", "heartbeat_file"}
+    compose_fixed = {"database_url", "database_password", "report_dir", "log_format", "heartbeat_file", "metrics_port"}
     assert {name: value for name, value in settings if name not in compose_fixed} == {
         name: value for name, value in Settings() if name not in compose_fixed
     }
