@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from forecaster.calendar import trading_calendar
 from forecaster.prices.sources.failures import failure_kind
+from forecaster.store.membership import one_of
 from forecaster.store.schema import prices, run_failures, runs
 
 
@@ -47,7 +48,7 @@ def probably_delisted(calendars: Mapping[str, str], *, connection: sa.Connection
     failures = (
         sa.select(f.ticker, f.reason, r.as_of, newest_first.label("rank"))
         .join(runs, r.id == f.run_id)
-        .where(f.ticker.in_(tickers), f.stage == "fetch", r.as_of.is_not(None))
+        .where(one_of(f.ticker, tickers), f.stage == "fetch", r.as_of.is_not(None))
         .subquery()
     )
     latest = dict(
@@ -61,13 +62,13 @@ def probably_delisted(calendars: Mapping[str, str], *, connection: sa.Connection
         return []
     closes = dict(
         connection.execute(
-            sa.select(p.ticker, sa.func.max(p.session_date)).where(p.ticker.in_(silent)).group_by(p.ticker)
+            sa.select(p.ticker, sa.func.max(p.session_date)).where(one_of(p.ticker, silent)).group_by(p.ticker)
         ).all()
     )
     first_failures = dict(
         connection.execute(
             sa.select(failures.c.ticker, sa.func.min(failures.c.as_of))
-            .where(failures.c.ticker.in_([t for t in silent if t not in closes]))
+            .where(one_of(failures.c.ticker, [t for t in silent if t not in closes]))
             .group_by(failures.c.ticker)
         ).all()
     )

@@ -13,6 +13,7 @@ from forecaster.calendar import NYSE
 from forecaster.errors import UserError
 from forecaster.prices.delisted import ProbablyDelisted, probably_delisted
 from forecaster.report.metrics import pooled_metrics, window_metrics
+from forecaster.store.membership import one_of
 from forecaster.store.predictions import latest_as_of
 from forecaster.store.price_events import events_of
 from forecaster.store.runs import RunFailure, RunRecord, run_failures_of
@@ -147,7 +148,7 @@ def _calendars(preset: str, tickers: list[str], connection: sa.Connection) -> di
     """{ticker: the calendar its series is on (New York for a ticker without one)}."""
     s = forecast_series.c
     stored = dict(
-        connection.execute(sa.select(s.ticker, s.calendar).where(s.preset == preset, s.ticker.in_(tickers))).all()
+        connection.execute(sa.select(s.ticker, s.calendar).where(s.preset == preset, one_of(s.ticker, tickers))).all()
     )
     return {ticker: stored.get(ticker, NYSE) for ticker in tickers}
 
@@ -249,7 +250,9 @@ def _final_losses_query(preset: str, tickers: list[str], first: date, last: date
     p = predictions.c
     return (
         sa.select(p.ticker, p.as_of.label("trained_through"), p.fit_last_loss.label("loss"))
-        .where(p.ticker.in_(tickers), p.preset == preset, p.as_of.between(first, last), p.fit_last_loss.is_not(None))
+        .where(
+            one_of(p.ticker, tickers), p.preset == preset, p.as_of.between(first, last), p.fit_last_loss.is_not(None)
+        )
         .order_by(p.ticker, p.as_of)
     )
 

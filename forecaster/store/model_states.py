@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from forecaster.model.checkpoint import Checkpoint, UnreadableCheckpoint
 from forecaster.store.bulk import upsert
+from forecaster.store.membership import one_of
 from forecaster.store.schema import model_states
 
 
@@ -63,7 +64,7 @@ def load_latest_checkpoints(
     latest = (
         sa.select(model_states.c.ticker, sa.func.max(model_states.c.trained_through).label("trained_through"))
         .where(
-            model_states.c.ticker.in_(list(tickers)),
+            one_of(model_states.c.ticker, tickers),
             model_states.c.preset == preset,
             model_states.c.trained_through < before,
         )

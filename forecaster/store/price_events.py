@@ -10,6 +10,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from forecaster.store.bulk import upsert
+from forecaster.store.membership import one_of
 from forecaster.store.schema import PRICE_EVENT_KINDS, price_events
 
 
@@ -51,7 +52,7 @@ def events_of(
     sessions from `since` through `through` (each inclusive, when given), by ticker and date."""
     e = price_events.c
     statement = sa.select(e.ticker, e.session_date, e.kind, e.factor, e.detail, e.seen_at).where(
-        e.ticker.in_(list(tickers)), e.kind.in_(list(kinds))
+        one_of(e.ticker, tickers), e.kind.in_(list(kinds))
     )
     if since is not None:
         statement = statement.where(e.session_date >= since)
@@ -74,5 +75,5 @@ def gap_sessions(tickers: Sequence[str], *, connection: sa.Connection) -> set[tu
     if not tickers:
         return set()
     e = price_events.c
-    statement = sa.select(e.ticker, e.session_date).where(e.ticker.in_(list(tickers)), e.kind == "gap")
+    statement = sa.select(e.ticker, e.session_date).where(one_of(e.ticker, tickers), e.kind == "gap")
     return {(ticker, session) for ticker, session in connection.execute(statement)}

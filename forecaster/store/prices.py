@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from forecaster.price_frame import PRICE_SCHEMA
 from forecaster.store.bulk import bound, dialect_insert, insert_frame, upsert
+from forecaster.store.membership import one_of
 from forecaster.store.schema import SOURCE_LENGTH, price_history, prices
 
 PRICE_COLUMNS = tuple(PRICE_SCHEMA)
@@ -111,7 +112,7 @@ def load_closes(tickers: Sequence[str], *, connection: sa.Connection, start: dat
         return pl.DataFrame(schema={"ticker": pl.String, "session_date": pl.Date, "close": pl.Float64})
     statement = (
         sa.select(prices.c.ticker, sa.cast(prices.c.session_date, sa.String), prices.c.close)
-        .where(prices.c.ticker.in_(list(tickers)), prices.c.session_date.between(start, end))
+        .where(one_of(prices.c.ticker, tickers), prices.c.session_date.between(start, end))
         .order_by(prices.c.ticker, prices.c.session_date)
     )
     result = connection.execute(statement)
@@ -152,7 +153,7 @@ def _closes_at(
     if not tickers:
         return {}
     chosen = sa.select(prices.c.ticker, pick(prices.c.session_date).label("session_date")).where(
-        prices.c.ticker.in_(list(tickers))
+        one_of(prices.c.ticker, tickers)
     )
     if since is not None:
         chosen = chosen.where(prices.c.session_date >= since)
@@ -168,7 +169,7 @@ def requested_from(tickers: Sequence[str], *, connection: sa.Connection) -> dict
     if not tickers:
         return {}
     statement = sa.select(price_history.c.ticker, price_history.c.requested_from).where(
-        price_history.c.ticker.in_(list(tickers))
+        one_of(price_history.c.ticker, tickers)
     )
     return {ticker: since for ticker, since in connection.execute(statement)}
 

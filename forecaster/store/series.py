@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from forecaster.calendar import NYSE
 from forecaster.store.bulk import insert_missing
+from forecaster.store.membership import one_of
 from forecaster.store.schema import forecast_series, predictions, run_failures, runs
 
 #: Failure stages that say the ticker's history or model for that session is at fault: a session
@@ -65,7 +66,7 @@ def moved_calendars(preset: str, calendars: Mapping[str, str], *, connection: sa
         return {}
     s = forecast_series.c
     stored = connection.execute(
-        sa.select(s.ticker, s.calendar).where(s.preset == preset, s.ticker.in_(list(calendars)))
+        sa.select(s.ticker, s.calendar).where(s.preset == preset, one_of(s.ticker, calendars))
     ).all()
     moved = {ticker: old for ticker, old in stored if old != calendars[ticker]}
     if moved:
@@ -85,7 +86,7 @@ def unenrolled(preset: str, tickers: Sequence[str], *, connection: sa.Connection
     known = set(
         connection.execute(
             sa.select(forecast_series.c.ticker).where(
-                forecast_series.c.preset == preset, forecast_series.c.ticker.in_(list(tickers))
+                forecast_series.c.preset == preset, one_of(forecast_series.c.ticker, tickers)
             )
         ).scalars()
     )
@@ -101,7 +102,7 @@ def progress(preset: str, tickers: Sequence[str], through: date, *, connection: 
     statement = (
         sa.select(s.ticker, s.first_as_of, sa.func.count(p.as_of), sa.func.max(p.as_of))
         .select_from(forecast_series.outerjoin(predictions, made))
-        .where(s.preset == preset, s.ticker.in_(list(tickers)))
+        .where(s.preset == preset, one_of(s.ticker, tickers))
         .group_by(s.ticker, s.first_as_of)
     )
     return [SeriesProgress(*row) for row in connection.execute(statement)]
@@ -115,7 +116,7 @@ def forecast_sessions(
         return {}
     found: dict[str, set[date]] = {t: set() for t in tickers}
     statement = sa.select(predictions.c.ticker, predictions.c.as_of).where(
-        predictions.c.preset == preset, predictions.c.ticker.in_(list(tickers)), predictions.c.as_of.between(start, end)
+        predictions.c.preset == preset, one_of(predictions.c.ticker, tickers), predictions.c.as_of.between(start, end)
     )
     for ticker, as_of in connection.execute(statement):
         found[ticker].add(as_of)
@@ -130,7 +131,7 @@ def given_up(preset: str, tickers: Sequence[str], *, connection: sa.Connection, 
         sa.select(run_failures.c.ticker, runs.c.as_of)
         .join(runs, runs.c.id == run_failures.c.run_id)
         .where(
-            runs.c.preset == preset, run_failures.c.ticker.in_(list(tickers)), run_failures.c.stage.in_(GIVE_UP_STAGES)
+            runs.c.preset == preset, one_of(run_failures.c.ticker, tickers), run_failures.c.stage.in_(GIVE_UP_STAGES)
         )
         .group_by(run_failures.c.ticker, runs.c.as_of)
         .having(sa.func.count() >= attempts)

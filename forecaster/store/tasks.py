@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from forecaster.calendar import NYSE
 from forecaster.store.bulk import upsert
+from forecaster.store.membership import one_of
 from forecaster.store.schema import cycle_tasks
 
 #: A task whose lease expired this many times (its worker died or hung while holding it) is failed.
@@ -157,7 +158,7 @@ def claim(
     lease_id = uuid.uuid4().hex
     connection.execute(
         cycle_tasks.update()
-        .where(_cycle(preset, calendar, first), cycle_tasks.c.ticker.in_(tickers))
+        .where(_cycle(preset, calendar, first), one_of(cycle_tasks.c.ticker, tickers))
         .values(
             status="leased",
             worker=worker,
@@ -177,7 +178,7 @@ def complete(claim: Claim, tickers: Sequence[str], status: str, *, connection: s
         return {}
     rows = connection.execute(
         cycle_tasks.update()
-        .where(_held_by(claim), cycle_tasks.c.ticker.in_(list(tickers)))
+        .where(_held_by(claim), one_of(cycle_tasks.c.ticker, tickers))
         .values(status=status, lease_id=None, lease_expires_at=None)
         .returning(cycle_tasks.c.ticker, cycle_tasks.c.run_id)
     ).all()
@@ -195,7 +196,7 @@ def release(claim: Claim, tickers: Sequence[str], *, connection: sa.Connection) 
     if tickers:
         connection.execute(
             cycle_tasks.update()
-            .where(_held_by(claim), cycle_tasks.c.ticker.in_(list(tickers)))
+            .where(_held_by(claim), one_of(cycle_tasks.c.ticker, tickers))
             .values(
                 status="pending", worker=None, lease_id=None, lease_expires_at=None, attempts=cycle_tasks.c.attempts - 1
             )
