@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from forecaster.calendar import NYSE
 from forecaster.store.bulk import insert_missing
+from forecaster.store.hints import not_indexed
 from forecaster.store.membership import one_of
 from forecaster.store.schema import forecast_series, predictions, run_failures, runs
 
@@ -98,7 +99,13 @@ def progress(preset: str, tickers: Sequence[str], through: date, *, connection: 
     if not tickers:
         return []
     p, s = predictions.c, forecast_series.c
-    made = sa.and_(p.ticker == s.ticker, p.preset == s.preset, p.as_of >= s.first_as_of, p.as_of <= through)
+    # By the primary key (ticker, preset, ...), whatever SQLite's statistics say (store.hints).
+    made = sa.and_(
+        p.ticker == s.ticker,
+        p.preset == s.preset,
+        not_indexed(p.as_of) >= s.first_as_of,
+        not_indexed(p.as_of) <= through,
+    )
     statement = (
         sa.select(s.ticker, s.first_as_of, sa.func.count(p.as_of), sa.func.max(p.as_of))
         .select_from(forecast_series.outerjoin(predictions, made))
