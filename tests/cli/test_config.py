@@ -263,3 +263,15 @@ def test_an_unknown_suffix_is_exit_2_before_the_database_is_touched(environ, tmp
     assert code == 2
     assert err.count("\n") == 1 and "ticker FOO.XY: unknown exchange suffix .XY" in err
     assert not database.exists()
+
+
+def test_a_watch_list_of_100000_tickers_comes_from_a_file_one_per_line(environ, tmp_path):
+    """Too long for one environment variable (Linux caps one at 128 KiB, about 16,000 symbols)."""
+    watch_list = tmp_path / "watchlist.txt"
+    watch_list.write_text("".join(f"T{k:06d}\n" for k in range(100_000)))
+    environ(FORECASTER_TICKERS_FILE=str(watch_list))
+
+    settings = load_settings()
+
+    assert len(settings.tickers) == 100_000 and settings.tickers[:2] == ("T000000", "T000001")
+    assert set(settings.markets.values()) == {"XNYS"}
