@@ -15,10 +15,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 class _NotIndexed(sa.ColumnElement[Any]):
     inherit_cache = True
+    #: The column is part of the statement's cache key: without it, not_indexed(a) and
+    #: not_indexed(b) in statements alike would share one compiled form.
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, column: sa.ColumnElement[Any]) -> None:
         self.column = column
