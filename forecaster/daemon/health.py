@@ -39,6 +39,13 @@ def expected_as_of(settings: Settings, calendar: str, now: datetime) -> date | N
     return None if fired is None else market.latest_closed_session(fired, settle)
 
 
+def missing_forecast(settings: Settings, calendar: str, made: date | None, now: datetime) -> date | None:
+    """The session of `calendar` whose forecast is due by `now` (`expected_as_of`) when the latest
+    one made, `made`, is older or there is none: the market is overdue. Else None."""
+    expected = expected_as_of(settings, calendar, now)
+    return expected if expected is not None and (made is None or made < expected) else None
+
+
 def _next_run(settings: Settings, calendar: str, now: datetime) -> datetime | None:
     if settings.schedule is not None:
         return next_fire_time(cron_trigger(settings.schedule, settings.timezone), now)
@@ -72,11 +79,10 @@ def check_health(engine: sa.Engine, settings: Settings, now: datetime) -> Health
         f"{last_run.tickers_waiting} waiting for a close, {last_run.tickers_skipped} not due), {finished}"
     )
     for calendar in markets:
-        expected = expected_as_of(settings, calendar, now)
         made = latest[calendar]
-        overdue = expected is not None and (made is None or made < expected)
-        health.healthy &= not overdue
-        state = f"OVERDUE: the forecast from {expected} is missing" if overdue else "on time"
+        missing = missing_forecast(settings, calendar, made, now)
+        health.healthy &= missing is None
+        state = "on time" if missing is None else f"OVERDUE: the forecast from {missing} is missing"
         market_run = market_runs[calendar]
         if market_run is not None and market_run.tickers_waiting:
             state += f", {market_run.tickers_waiting} ticker(s) waiting for a close (the wait is bounded: README)"

@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from forecaster import stages
 from forecaster.config import Settings
-from forecaster.daemon.health import expected_as_of
+from forecaster.daemon.health import missing_forecast
 from forecaster.daemon.leadership import Leadership
 from forecaster.errors import UserError, one_line
 from forecaster.store import predictions as prediction_store
@@ -103,9 +103,8 @@ class ForecasterCollector(Collector):
                 if last is not None:
                     state.last_cycle[calendar] = last
                 made = prediction_store.latest_as_of(preset, connection=connection, calendar=calendar)
-                expected = expected_as_of(self.settings, calendar, now)
                 state.latest_forecast[calendar] = made
-                state.overdue[calendar] = expected is not None and (made is None or made < expected)
+                state.overdue[calendar] = missing_forecast(self.settings, calendar, made, now) is not None
             t = cycle_tasks.c
             state.tasks = dict(
                 connection.execute(
