@@ -4,6 +4,7 @@ with its format and default."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from forecaster.cli.commands import (
@@ -64,6 +65,19 @@ def _add_job_flags(parser: argparse.ArgumentParser) -> None:
         help="comma-separated watch list, e.g. SPY,QQQ,BRK-B (default: FORECASTER_TICKERS, else SPY,QQQ,IWM)",
     )
     parser.add_argument("--preset", metavar="NAME", help="default or seed (default: FORECASTER_PRESET, else default)")
+
+
+def _db_action(
+    actions: argparse._SubParsersAction,
+    name: str,
+    summary: str,
+    description: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> None:
+    """A `forecaster db` action: its help, its paragraph, the database flags and its handler."""
+    action = actions.add_parser(name, help=summary, formatter_class=_FORMATTER, description=description)
+    _add_database_flags(action)
+    action.set_defaults(handler=handler)
 
 
 def _command(
@@ -254,20 +268,19 @@ at every start too, so this is needed only to prepare a database before anything
 db size` says how much each table takes.""",
     )
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    upgrade = db_commands.add_parser(
+    _db_action(
+        db_commands,
         "upgrade",
-        help="apply the migrations up to the latest",
-        formatter_class=_FORMATTER,
-        description="Apply the migrations up to the latest.\n\nCreates a SQLite file if there is none. "
+        "apply the migrations up to the latest",
+        "Apply the migrations up to the latest.\n\nCreates a SQLite file if there is none. "
         "The daemon does this at every start; several processes may run it at once.",
+        command_db_upgrade,
     )
-    _add_database_flags(upgrade)
-    upgrade.set_defaults(handler=command_db_upgrade)
-    prune = db_commands.add_parser(
+    _db_action(
+        db_commands,
         "prune",
-        help="delete the model states and loss curves beyond those kept",
-        formatter_class=_FORMATTER,
-        description="""\
+        "delete the model states and loss curves beyond those kept",
+        """\
 Delete, for every ticker, the model states beyond its latest FORECASTER_KEEP_STATES and the
 per-epoch loss curves beyond its latest FORECASTER_KEEP_LOSS_CURVES fits. Forecasts (with each
 fit's epochs and first and last loss), prices, runs and failures are kept.
@@ -276,17 +289,15 @@ Each cycle already prunes the tickers it forecasts; this does the whole database
 tickers that left the watch list, and a database written before retention. It takes the
 scheduler lock, so it is refused while a daemon or a backfill runs. SQLite reuses the freed
 pages; to give them back to the file system, run VACUUM with the daemon stopped.""",
+        command_db_prune,
     )
-    _add_database_flags(prune)
-    prune.set_defaults(handler=command_db_prune)
-    size = db_commands.add_parser(
+    _db_action(
+        db_commands,
         "size",
-        help="rows and bytes of every table",
-        formatter_class=_FORMATTER,
-        description="""\
+        "rows and bytes of every table",
+        """\
 Rows and bytes of every table (its indexes included), largest first, and the bytes per forecast
 (a ticker-session): SQLite's dbstat table, PostgreSQL's pg_total_relation_size. Read only.""",
+        command_db_size,
     )
-    _add_database_flags(size)
-    size.set_defaults(handler=command_db_size)
     return parser
