@@ -27,12 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from contextlib import nullcontext
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 import torch
+from scratch_postgres import scratch_database
 
 from forecaster.calendar import NYSE, trading_calendar
 from forecaster.context import CycleContext
@@ -158,14 +159,6 @@ def _in_child(step: str, url: str, count: int) -> dict[str, float]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _postgres_database(admin_url: str) -> tuple[str, sa.Engine, str]:
-    name = f"fc_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False), admin, name
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", help="tickers per cycle, comma-separated (default 100,1000,5000; with --cold, 5000)")
@@ -200,18 +193,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         for count in (int(size) for size in (args.sizes or "100,1000,5000").split(",")):
             for backend in ("sqlite", "postgresql"):
-                if backend == "sqlite":
-                    url, cleanup = f"sqlite:///{Path(directory) / f'scale{count}.db'}", None
-                else:
-                    url, admin, name = _postgres_database(args.postgres_url)
-                    cleanup = (admin, name)
-                try:
+                with (
+                    nullcontext(f"sqlite:///{Path(directory) / f'scale{count}.db'}")
+                    if backend == "sqlite"
+                    else scratch_database(args.postgres_url, "fc_bench")
+                ) as url:
                     _in_child("prepare", url, count)
                     result = _in_child("measure", url, count)
-                finally:
-                    if cleanup:
-                        with cleanup[0].connect() as connection:
-                            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{cleanup[1]}" WITH (FORCE)'))
                 notebook = per_ticker * count
                 print(
                     f"{backend:<10} {count:>7} {result['seconds']:>8.2f} {result['peak_rss_mb']:>12.0f} "

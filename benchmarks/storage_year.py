@@ -25,12 +25,12 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
+from scratch_postgres import scratch_database
 
 from forecaster import app
 from forecaster.calendar import NYSE, trading_calendar
@@ -164,14 +164,6 @@ def _vacuum(url: str) -> None:
         engine.dispose()
 
 
-def _postgres_database(admin_url: str) -> tuple[str, sa.Engine, str]:
-    name = f"fc_year_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False), admin, name
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", type=int, default=1000)
@@ -200,12 +192,8 @@ def main() -> None:
                         args.profile_statements,
                     )
                     continue
-                url, admin, name = _postgres_database(args.postgres_url)
-                try:
+                with scratch_database(args.postgres_url, "fc_year") as url:
                     run_year(url, args.tickers, args.sessions, mode, args.profile_statements)
-                finally:
-                    with admin.connect() as connection:
-                        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":
