@@ -15,17 +15,18 @@ from datetime import UTC, datetime
 from prometheus_client.parser import text_string_to_metric_families
 
 from forecaster.calendar import NYSE, trading_calendar
-from tests.support.processes import forecaster_env, forecaster_running, run_forecaster, stop_forecaster, wait_for
+from tests.support.processes import (
+    forecaster_env,
+    forecaster_running,
+    free_port,
+    run_forecaster,
+    stop_forecaster,
+    wait_for,
+)
 from tests.support.sessions import latest_closed_now
 
 TICKERS = "AAA,BBB"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _scrape(port: int) -> Samples:
@@ -53,7 +54,7 @@ def test_a_running_daemon_serves_the_jobs_state_and_its_own_on_metrics(sqlite_ur
     env = forecaster_env(sqlite_url, source="synthetic", tickers=TICKERS, report_dir=str(tmp_path / "reports"))
     backfill = run_forecaster("backfill", "--start", str(first), "--end", str(before), env=env, timeout=300)
     assert backfill.returncode == 0, backfill.stderr[-2000:]
-    port = _free_port()
+    port = free_port()
     started = datetime.now(UTC).timestamp()
 
     with forecaster_running(

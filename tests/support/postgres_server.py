@@ -11,10 +11,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.support.processes import free_port
 
 
 def postgres_bin_dir() -> Path | None:
@@ -26,12 +27,6 @@ def postgres_bin_dir() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class PostgresServer:
     """initdb'd on creation; `start`, `stop` (immediate by default: like a crash) and `remove`."""
 
@@ -40,7 +35,7 @@ class PostgresServer:
         # Not under pytest's tmp_path: the postgres user cannot enter root's 0700 directories.
         self.root = Path(tempfile.mkdtemp(prefix="fc_pg_"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
