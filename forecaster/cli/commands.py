@@ -59,15 +59,12 @@ def command_db_prune(args: argparse.Namespace) -> int:
 
 
 def command_db_size(args: argparse.Namespace) -> int:
-    import sqlalchemy as sa
-
     from forecaster.store.database import opened_engine
-    from forecaster.store.schema import predictions
     from forecaster.store.sizes import table_sizes
 
     with opened_engine(settings_of(args).database, create=False) as engine, engine.connect() as connection:
         sizes = table_sizes(connection)
-        forecasts = connection.execute(sa.select(sa.func.count()).select_from(predictions)).scalar_one()
+    forecasts = next(size.rows for size in sizes if size.table == "predictions")
     print(f"{'table':<16} {'rows':>12} {'MB':>10} {'bytes/row':>10}")
     for size in sizes:
         megabytes = "?" if size.bytes is None else f"{size.bytes / 1e6:.1f}"
