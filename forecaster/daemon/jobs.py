@@ -29,7 +29,8 @@ def forecast_job_as_scheduler(
                 if not context.in_charge():
                     log.warning("forecast job (%s) skipped: this process is no longer the scheduler", trigger)
                     return
-                log.info("forecast job started (%s)", trigger, extra={"event": "forecast_job", "trigger": trigger})
+                if attempt.retry_state.attempt_number == 1:  # a retry is said by database_retrying
+                    log.info("forecast job started (%s)", trigger, extra={"event": "forecast_job", "trigger": trigger})
                 catch_up_now(context, calendars=calendars)
     except NotInCharge:
         log.warning("forecast job (%s) stopped: this process is no longer the scheduler", trigger)
