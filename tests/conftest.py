@@ -7,10 +7,12 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests.support.pgbouncer import PGBOUNCER, PgBouncer
 from tests.support.postgres_server import PostgresServer, postgres_bin_dir
 
 #: The PostgreSQL server the tests use; each test gets a fresh database on it, dropped afterwards.
@@ -109,6 +111,19 @@ def private_postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture
+def pgbouncer(private_postgres) -> Iterator[PgBouncer]:
+    """A PgBouncer of the test's own in transaction pooling mode, in front of `private_postgres`."""
+    if not Path(PGBOUNCER).exists():
+        pytest.skip("pgbouncer is not installed (apt-get install -y pgbouncer)")
+    bouncer = PgBouncer(private_postgres)
+    try:
+        bouncer.start()
+        yield bouncer
+    finally:
+        bouncer.remove()
 
 
 @pytest.fixture

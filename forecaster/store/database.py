@@ -149,9 +149,25 @@ def _same_file_or_reconnect(path: Path) -> Any:
 
 def _create(url: sa.URL, shown: str) -> sa.Engine:
     try:
-        return sa.create_engine(url)
+        engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
         raise UserError(f"{shown}: {str(error).splitlines()[0]}") from None
+    if url.get_backend_name() == "postgresql":
+        sa.event.listen(engine, "connect", _unprepared_behind_a_pooler)
+    return engine
+
+
+def _unprepared_behind_a_pooler(dbapi_connection: Any, _record: Any) -> None:
+    """A connect hook (PostgreSQL): through a pooler such as PgBouncer the client is given the
+    pooler's own backend key, not the server's backend pid. There psycopg's server-side prepared
+    statements are turned off: in transaction pooling mode a statement prepared in one
+    transaction may be looked for on another server connection."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (server_pid,) = cursor.fetchone()
+    dbapi_connection.rollback()
+    if server_pid != dbapi_connection.info.backend_pid:
+        dbapi_connection.prepare_threshold = None
 
 
 def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

@@ -114,3 +114,24 @@ def test_a_sqlite_file_deleted_under_an_engine_is_an_error_not_a_new_empty_datab
         engine.connect()
     assert not (tmp_path / "forecaster.db").exists()
     engine.dispose()
+
+
+def test_through_pgbouncer_in_transaction_mode_statements_are_not_prepared_on_the_server(pgbouncer, private_postgres):
+    """psycopg prepares a statement on the server from its fifth execution; behind a transaction
+    pooler the next transaction may run on a server connection that lacks it, or has another
+    client's ("prepared statement "_pg3_0" already exists" when this hook is taken out)."""
+    engine, direct = make_engine(pgbouncer.url), make_engine(private_postgres.url)
+    clients = [engine.connect() for _ in range(3)]
+    try:
+        for _ in range(30):
+            for client in clients:
+                with client.begin():
+                    client.execute(sa.text("SELECT count(*) FROM pg_class WHERE relname = :name"), {"name": "x"})
+        assert all(client.connection.dbapi_connection.prepare_threshold is None for client in clients)
+        with direct.connect() as connection:
+            assert connection.connection.dbapi_connection.prepare_threshold == 5, "straight to the server: prepared"
+    finally:
+        for client in clients:
+            client.close()
+        engine.dispose()
+        direct.dispose()
