@@ -45,8 +45,9 @@ def opened_context(
     """The context of a command that writes, and its scheduler lock.
 
     Preset and source first, so bad settings fail before the database is touched. Then, with
-    `exclusive`, the scheduler lock is taken or the command refused (on SQLite always: one
-    writing process per file), before the migrations run. With `wait_for_database` (the
+    `exclusive`, the scheduler lock is taken or the command refused: on SQLite always (one
+    writing process per file) and before the migrations run; on PostgreSQL after them, since
+    the lock is a row of a table they make. With `wait_for_database` (the
     daemon), a database that cannot be reached yet is retried with backoff. The lock is
     released and the engine's connections closed when the block ends."""
     preset = get_preset(settings.preset)
@@ -64,9 +65,11 @@ def opened_context(
     with opened_engine(settings.database) as engine:
         leadership = Leadership(engine, role=role)
         try:
-            if exclusive or leadership.single_process:
+            if leadership.single_process:
                 _when_reachable(leadership.acquire_or_refuse, database_backoff, stop, retry=wait_for_database)
             _when_reachable(lambda: upgrade(engine), database_backoff, stop, retry=wait_for_database)
+            if exclusive and not leadership.single_process:  # the lease is a row of a migrated table
+                _when_reachable(leadership.acquire_or_refuse, database_backoff, stop, retry=wait_for_database)
             yield (
                 CycleContext(
                     engine=engine,

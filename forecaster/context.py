@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -37,6 +38,11 @@ class SchedulerLock(Protocol):
 
     def verify(self) -> bool:
         """True while this process holds the lock."""
+        ...
+
+    def fence(self, connection: sa.Connection) -> bool:
+        """First in a transaction of a write only the holder may make: True while this process
+        holds the lock, which then cannot change hands before the transaction ends."""
         ...
 
 
@@ -110,3 +116,13 @@ class CycleContext:
     def check_in_charge(self) -> None:
         if not self.in_charge():
             raise NotInCharge("this process no longer holds the scheduler lock")
+
+    @contextmanager
+    def scheduler_transaction(self) -> Iterator[sa.Connection]:
+        """A transaction for a write only the scheduler lock's holder may make (a run started or
+        finished, tasks enqueued, series started): it raises NotInCharge, writing nothing, once
+        another process holds the lock, however long this one slept."""
+        with self.engine.begin() as connection:
+            if self.lock is not None and not self.lock.fence(connection):
+                raise NotInCharge("another process holds the scheduler lock now")
+            yield connection

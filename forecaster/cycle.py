@@ -54,7 +54,7 @@ class CycleOutcome:
 def close_abandoned_runs(context: CycleContext) -> None:
     """Finishes as interrupted the runs a process left behind when it died or lost the lock;
     the caller holds the scheduler lock."""
-    with context.engine.begin() as connection:
+    with context.scheduler_transaction() as connection:
         closed = run_store.close_abandoned_runs(connection=connection, now=context.clock())
     for record in closed:
         log.info(
@@ -89,7 +89,7 @@ def run_cycle(
     target = market.next_session(as_of)
     preset = context.preset
     context.check_in_charge()
-    with context.engine.begin() as connection:
+    with context.scheduler_transaction() as connection:
         run_id = run_store.start_run(
             kind,
             connection=connection,
@@ -153,7 +153,7 @@ def _enqueue(
             )
     else:
         failures = {t: f for t, f in prefetch_failures.items() if t in todo}
-    with context.engine.begin() as connection:
+    with context.scheduler_transaction() as connection:
         run_store.record_failures(run_id, {t: (f.stage, f.reason) for t, f in failures.items()}, connection=connection)
         task_store.enqueue(
             context.preset.name,
@@ -197,7 +197,7 @@ def _finish(
     target = trading_calendar(calendar).next_session(as_of)
     skipped, waiting = not_worked  # (not due, waiting for a close)
     try:
-        with context.engine.begin() as connection:
+        with context.scheduler_transaction() as connection:
             record = run_store.finish_run(
                 run_id,
                 connection=connection,

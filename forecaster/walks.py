@@ -240,7 +240,7 @@ def _start_newcomers(context: CycleContext, tickers: Sequence[str], calendar: st
     calendar of series whose calendar moved (an override changed)."""
     preset = context.preset.name
     market = trading_calendar(calendar)
-    with context.engine.begin() as connection:
+    with context.scheduler_transaction() as connection:
         moved = series_store.moved_calendars(preset, dict.fromkeys(tickers, calendar), connection=connection)
         newcomers = series_store.unenrolled(preset, tickers, connection=connection)
         if newcomers:

@@ -91,9 +91,19 @@ def another_database_url(database_url, request, tmp_path) -> str:
 @pytest.fixture
 def migrated_engine(database_url) -> Iterator[sa.Engine]:
     """An engine (forecaster.store.database.make_engine) on a database migrated to head; on both backends."""
+    yield from _migrated(database_url)
+
+
+@pytest.fixture
+def migrated_postgres(postgres_url) -> Iterator[sa.Engine]:
+    """migrated_engine on PostgreSQL only, for what SQLite does not have (the scheduler lease)."""
+    yield from _migrated(postgres_url)
+
+
+def _migrated(url: str) -> Iterator[sa.Engine]:
     from forecaster.store.database import make_engine, upgrade
 
-    engine = make_engine(database_url)
+    engine = make_engine(url)
     upgrade(engine)
     yield engine
     engine.dispose()

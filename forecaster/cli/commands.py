@@ -43,9 +43,12 @@ def command_db_prune(args: argparse.Namespace) -> int:
         # A backfill's states of an earlier period are newer in its walk than in the table: only
         # with the scheduler lock is no walk relying on a state that is not among the latest.
         leadership = Leadership(engine, role="forecaster db prune")
-        leadership.acquire_or_refuse()
+        if leadership.single_process:
+            leadership.acquire_or_refuse()
         try:
             upgrade(engine)  # the fits' summaries move onto their forecasts before any curve goes
+            if not leadership.single_process:  # the lease is a row of a migrated table
+                leadership.acquire_or_refuse()
             with engine.begin() as connection:
                 pruned = prune_database(retention, connection=connection)
         finally:

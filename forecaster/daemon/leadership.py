@@ -1,11 +1,13 @@
 """The scheduler lock: which process starts cycles and runs on a database, exactly one at a time.
 
-PostgreSQL: a session advisory lock held on a connection of its own, outside the pool. It
-vanishes silently with that connection (a server restart, a network cut), so the holder
-checks before every cycle that the connection is alive and the lock is still its own
-(`verify`), and steps down when it is not. `forecaster run` daemons that do not hold it work
-on the cycles' tasks and try to take it every few seconds; `run --once` and `backfill` take it
-for their whole run, or refuse to start.
+PostgreSQL: a lease row (forecaster.store.scheduler_lease) that the holder renews every few
+seconds in short transactions, so it works through PgBouncer in transaction pooling mode and
+survives a server restart. A holder that stops renewing (killed, frozen, cut off) loses it
+once it expires; another process then takes it with the next epoch, and every write only the
+holder may make (runs started and finished, tasks enqueued, series started) checks the epoch in
+its own transaction (`fence`), so a former holder that wakes up writes nothing. `forecaster
+run` daemons that do not hold it work on the cycles' tasks and try to take it every few
+seconds; `run --once`, `backfill` and `db prune` take it for their whole run, or refuse to start.
 
 SQLite: one process at all (an exclusive lock on a file beside the database, keyed on the
 file's real path), since SQLite has one writer: a second writing command is refused.
@@ -18,42 +20,41 @@ import logging
 import os
 import socket
 import threading
+import time
+import uuid
 from pathlib import Path
 from typing import IO
 
 import sqlalchemy as sa
 
-from forecaster.errors import UserError
+from forecaster.errors import UserError, one_line
+from forecaster.store import scheduler_lease as lease_store
 
 log = logging.getLogger(__name__)
 
-#: pg_try_advisory_lock key of the scheduler role ("fcst").
-SCHEDULER_LOCK_KEY = 0x66637374
-#: The application_name of the connection that holds the lock, so a refused process can say who holds it.
-APPLICATION_NAME = "forecaster scheduler"
-
-_HELD = """
-SELECT 1 FROM pg_locks
-WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
-  AND classid = :high AND objid = :low AND objsubid = 1
-"""
-_HOLDER = """
-SELECT a.application_name, a.client_addr FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :high AND l.objid = :low AND l.objsubid = 1
-  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-"""
+#: How long the lease lasts unrenewed: how soon another process takes over from a dead holder.
+LEASE_SECONDS = 15.0
+#: How often the holder renews it, from a thread of its own.
+RENEW_SECONDS = 3.0
+#: `verify` asks the database again only when the last renewal is older than this.
+VERIFIED_FOR_SECONDS = 1.0
 
 
 class Leadership:
     """The scheduler lock of one process on one database."""
 
-    def __init__(self, engine: sa.Engine, *, role: str = "forecaster") -> None:
+    def __init__(self, engine: sa.Engine, *, role: str = "forecaster", lease_seconds: float = LEASE_SECONDS) -> None:
         self.engine = engine
         self.role = role  # what this process is, shown to a process refused the lock
+        self.lease_seconds = lease_seconds
+        #: who this process is in the lease row; the token tells a restarted process with the same pid apart
+        self.holder = f"{role} on {socket.gethostname()} pid {os.getpid()} #{uuid.uuid4().hex[:8]}"[-255:]
         self.is_leader = False
-        self._connection: sa.Connection | None = None
+        self.epoch: int | None = None  # the lease's epoch while this process holds it (PostgreSQL)
+        self._renewed_at = 0.0  # time.monotonic() of the last renewal the database confirmed
+        self._stop_renewing = threading.Event()
         self._lock_file: IO[str] | None = None
-        self._mutex = threading.Lock()  # the daemon's main thread and its job thread both verify
+        self._mutex = threading.Lock()  # the main thread, the job thread and the renewer all verify
 
     @property
     def single_process(self) -> bool:
@@ -67,24 +68,16 @@ class Leadership:
                 return True
             if self.single_process:
                 return self._lock_sqlite()
-            self._drop_connection()
-            connection = self.engine.connect()
-            try:
-                name = f"{APPLICATION_NAME}: {self.role} on {socket.gethostname()} pid {os.getpid()}"
-                connection.execute(sa.text("SELECT set_config('application_name', :name, false)"), {"name": name[:63]})
-                self.is_leader = bool(
-                    connection.execute(sa.select(sa.func.pg_try_advisory_lock(SCHEDULER_LOCK_KEY))).scalar_one()
-                )
-                connection.commit()
-            except BaseException:
-                connection.invalidate()
-                connection.close()
-                raise
-            if self.is_leader:
-                self._connection = connection
-            else:
-                connection.close()
-            return self.is_leader
+            with self.engine.begin() as connection:
+                epoch = lease_store.take(self.holder, self.lease_seconds, connection=connection)
+            if epoch is None:
+                return False
+            self.epoch, self.is_leader, self._renewed_at = epoch, True, time.monotonic()
+            self._stop_renewing = threading.Event()
+            threading.Thread(
+                target=self._keep_renewed, args=(self._stop_renewing,), name="scheduler-lease", daemon=True
+            ).start()
+            return True
 
     def acquire_or_refuse(self) -> None:
         """Takes the lock, or raises UserError naming the process that holds it."""
@@ -95,56 +88,87 @@ class Leadership:
                 f"{self.engine.url.database}: {self._holder()} is using this SQLite database; "
                 "SQLite supports a single worker, use PostgreSQL for several"
             )
-        raise UserError(
-            f"{self._holder()} holds this database's scheduler lock; "
+        holder = self._holder()
+        advice = (
             "a running daemon catches up by itself: stop it first to run this"
+            if "forecaster run on" in holder
+            else "wait for it to finish"
         )
+        raise UserError(f"{holder} holds this database's scheduler lock; {advice}")
 
     def verify(self) -> bool:
-        """True if this process still holds the lock (PostgreSQL: its connection is alive and the
-        lock is in pg_locks under its backend). A lost lock is dropped here for good."""
+        """True if this process still holds the lock (PostgreSQL: its lease renews). A lost lock
+        is dropped here for good; while the database is unreachable the lease counts as held
+        until it would have expired (every write the holder makes is fenced anyway)."""
         with self._mutex:
             if not self.is_leader or self.single_process:
                 return self.is_leader
-            assert self._connection is not None
-            high, low = divmod(SCHEDULER_LOCK_KEY, 1 << 32)
-            try:
-                held = self._connection.execute(sa.text(_HELD), {"high": high, "low": low}).first() is not None
-                self._connection.commit()
-            except sa.exc.DBAPIError:
-                held = False
-            if not held:
-                log.warning("lost the scheduler lock (its database connection ended or the lock is gone)")
-                self.is_leader = False
-                self._drop_connection()
-            return held
+            if time.monotonic() - self._renewed_at < VERIFIED_FOR_SECONDS:
+                return True
+            return self._renew()
+
+    def fence(self, connection: sa.Connection) -> bool:
+        """For a write only the holder may make, first in its transaction: True while this
+        process holds the lock, and (PostgreSQL) no other process can take it before that
+        transaction ends."""
+        if self.single_process:
+            return self.is_leader
+        epoch = self.epoch
+        return epoch is not None and lease_store.fence(self.holder, epoch, connection=connection)
 
     def release(self) -> None:
         with self._mutex:
-            self._drop_connection()  # ends the session, and with it the advisory lock
+            self._stop_renewing.set()
+            if self.is_leader and not self.single_process and self.epoch is not None:
+                try:
+                    with self.engine.begin() as connection:
+                        lease_store.give_up(self.holder, self.epoch, connection=connection)
+                except sa.exc.DBAPIError:
+                    pass  # the database is away: the lease expires by itself
             if self._lock_file is not None:
                 self._lock_file.close()
                 self._lock_file = None
-            self.is_leader = False
+            self.is_leader, self.epoch = False, None
 
-    def _drop_connection(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.close()
-            except sa.exc.DBAPIError:
-                self._connection.invalidate()
-            self._connection = None
+    def _keep_renewed(self, stop: threading.Event) -> None:
+        while not stop.wait(RENEW_SECONDS):
+            with self._mutex:
+                if stop.is_set() or not self._renew():
+                    return
+
+    def _renew(self) -> bool:
+        """One renewal, under the mutex, while this process holds the lease."""
+        assert self.epoch is not None
+        try:
+            with self.engine.begin() as connection:
+                held = lease_store.renew(self.holder, self.epoch, self.lease_seconds, connection=connection)
+        except sa.exc.DBAPIError as error:
+            unrenewed = time.monotonic() - self._renewed_at
+            if unrenewed < self.lease_seconds:
+                return True
+            log.warning("lost the scheduler lock (its lease went unrenewed for %.0f s: %s)", unrenewed, one_line(error))
+            self._lose()
+            return False
+        if not held:
+            log.warning("lost the scheduler lock (another process took its lease over)")
+            self._lose()
+            return False
+        self._renewed_at = time.monotonic()
+        return True
+
+    def _lose(self) -> None:
+        self.is_leader, self.epoch = False, None
+        self._stop_renewing.set()
 
     def _holder(self) -> str:
         if self.single_process:
             return f"another forecaster process ({self._lock_path().read_text().strip() or 'unknown'})"
-        high, low = divmod(SCHEDULER_LOCK_KEY, 1 << 32)
         with self.engine.connect() as connection:
-            row = connection.execute(sa.text(_HOLDER), {"high": high, "low": low}).first()
-        if row is None:
+            lease = lease_store.current(connection=connection)
+        if lease is None or not lease.live:
             return "another process (it has just let go; try again)"
-        name = row.application_name.removeprefix(f"{APPLICATION_NAME}: ")
-        return f"another process ({name}, connected from {row.client_addr or 'a local socket'})"
+        name = lease.holder.rsplit(" #", 1)[0]
+        return f"another process ({name}, its lease renewed {lease.renewed_seconds_ago:.0f} s ago)"
 
     def _lock_path(self) -> Path:
         database = self.engine.url.database or ""

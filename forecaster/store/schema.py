@@ -239,6 +239,21 @@ price_events = sa.Table(
     sa.Index(None, "seen_at"),
 )
 
+#: Who schedules on a PostgreSQL database: one row per role (today only "scheduler"), held by the
+#: process named in `holder` until `expires_at` (the database's clock) unless it renews it.
+#: `epoch` grows by one at every change of holder, and every write only the holder may make
+#: checks it in its own transaction (forecaster.store.scheduler_lease). SQLite does not use it.
+scheduler_lease = sa.Table(
+    "scheduler_lease",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("holder", sa.String(255), nullable=False),  # "<role> on <host> pid <pid> #<token>"
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.Column("renewed_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
 #: The view `prediction_accuracy` (created by the migrations, so not part of `metadata`):
 #: every prediction with the realised close; the outcome columns are NULL until the close is known.
 prediction_accuracy = sa.table(

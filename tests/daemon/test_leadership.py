@@ -1,13 +1,19 @@
-"""One scheduler per database, through a server restart: three daemons on one PostgreSQL.
+"""One scheduler per database: the scheduler lock in one process, then three daemons on one PostgreSQL.
+
+In one process, on the shared server: a second Leadership is refused with the holder's name,
+takes over the moment the holder lets go or stops renewing, and a holder that lost the lock
+writes nothing more as the scheduler (its transactions are fenced).
 
 Three real `forecaster run` processes start on a private PostgreSQL server with a trigger
-every three seconds; one becomes the scheduler. It is then frozen (SIGSTOP) while the server
-is restarted (`pg_ctl restart -m fast`: every connection, and with it the scheduler lock, is
-cut), so another daemon must take over and fire the triggers. When the old scheduler wakes
-up (SIGCONT) its own scheduler still has the triggers: it must find its lock gone, skip them
-and step down. No daemon may exit, and no trigger may run twice: each trigger time appears in
-exactly one log as a job that ran. Afterwards every forecast exists once and every run adds up.
-The watch list spans New York, Tokyo and crypto: each trigger catches up every market.
+every three seconds; one becomes the scheduler. It is then frozen (SIGSTOP: it stops renewing
+its lease) while the server is restarted (`pg_ctl restart -m fast`: every connection is cut),
+so another daemon must take over once the lease runs out and fire the triggers. When the old
+scheduler wakes up (SIGCONT) its own scheduler still has the triggers: it must find its lease
+taken, skip them and step down. No daemon may exit, and no trigger may run twice: each trigger
+time appears in exactly one log as a job that ran. Afterwards every forecast exists once and
+every run adds up. The watch list spans New York, Tokyo and crypto: each trigger catches up
+every market. The same runs again through a PgBouncer in transaction pooling mode (each
+transaction on whichever of four server connections is free), which is also restarted first.
 """
 
 from __future__ import annotations
@@ -18,6 +24,15 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
+from forecaster.context import CycleContext
+from forecaster.daemon.leadership import Leadership
+from forecaster.errors import NotInCharge, UserError
+from forecaster.model.presets import PRESETS
+from forecaster.prices.sources.synthetic import SyntheticSource
+from forecaster.store.schema import runs
 from tests.support import consistency
 from tests.support.processes import forecaster_env, query_scalar, start_forecaster, wait_for
 
@@ -38,10 +53,64 @@ def _became_scheduler(log: Path) -> int:
     return sum(BECAME_SCHEDULER in message for message in _messages(log))
 
 
-def test_three_daemons_keep_one_scheduler_through_a_server_restart_and_no_trigger_runs_twice(
-    private_postgres, tmp_path
+def _scheduler_now(logs: list[Path]) -> int:
+    """The daemon whose last word on it is that it became the scheduler."""
+
+    def last_word(log: Path) -> str:
+        said = [m for m in _messages(log) if BECAME_SCHEDULER in m or "stepping down" in m]
+        return said[-1] if said else ""
+
+    (current,) = (k for k, log in enumerate(logs) if BECAME_SCHEDULER in last_word(log))
+    return current
+
+
+def test_a_second_process_is_refused_naming_the_holder_and_takes_over_as_soon_as_it_lets_go(migrated_postgres):
+    holder = Leadership(migrated_postgres, role="forecaster backfill")
+    other = Leadership(migrated_postgres, role="forecaster run --once")
+    try:
+        holder.acquire_or_refuse()
+        with pytest.raises(UserError, match=r"\(forecaster backfill on .* pid \d+, its lease renewed 0 s ago\) holds"):
+            other.acquire_or_refuse()
+        assert holder.verify() and not other.is_leader
+        holder.release()
+        assert other.try_acquire() and other.epoch == 2
+        assert not holder.verify()
+    finally:
+        holder.release()
+        other.release()
+
+
+def test_a_holder_that_stops_renewing_loses_the_lock_and_its_scheduler_writes_are_refused(migrated_postgres, caplog):
+    """A lease of half a second against renewals every three stands in for a frozen holder."""
+    stalled = Leadership(migrated_postgres, role="forecaster run", lease_seconds=0.5)
+    successor = Leadership(migrated_postgres, role="forecaster run")
+    context = CycleContext(
+        engine=migrated_postgres, source=SyntheticSource(), tickers=["AAA"], preset=PRESETS["default"], lock=stalled
+    )
+    try:
+        assert stalled.try_acquire()
+        wait_for(successor.try_acquire, 30, "the successor to take the expired lease")
+
+        with pytest.raises(NotInCharge), context.scheduler_transaction() as connection:
+            connection.execute(sa.text("DELETE FROM runs"))  # never reached: the fence refuses first
+        wait_for(lambda: not stalled.verify(), 30, "the stalled holder to find its lease taken")
+        assert "lost the scheduler lock (another process took its lease over)" in caplog.text
+        with migrated_postgres.connect() as connection:
+            assert connection.execute(sa.select(sa.func.count()).select_from(runs)).scalar_one() == 0
+        context.lock = successor
+        with context.scheduler_transaction() as connection:
+            assert connection.execute(sa.select(sa.func.count()).select_from(runs)).scalar_one() == 0
+    finally:
+        stalled.release()
+        successor.release()
+
+
+@pytest.mark.parametrize("route", ["direct", "pgbouncer"])
+def test_three_daemons_keep_one_scheduler_through_restarts_and_no_trigger_runs_twice(
+    route, private_postgres, request, tmp_path
 ):
-    url = private_postgres.url
+    pooler = request.getfixturevalue("pgbouncer") if route == "pgbouncer" else None
+    url = private_postgres.url if pooler is None else pooler.url
     env = forecaster_env(
         url,
         source="synthetic",
@@ -56,7 +125,11 @@ def test_three_daemons_keep_one_scheduler_through_a_server_restart_and_no_trigge
     daemons = [start_forecaster("run", env=env, log_path=log) for log in logs]
     try:
         wait_for(lambda: len(_triggers_run(*logs)) >= 2, 120, "two triggers before the restart")
-        first = next(k for k in range(3) if _became_scheduler(logs[k]))
+        if pooler is not None:
+            pooler.restart()  # every client connection is cut; the lease is a row, so it stays
+            after = len(_triggers_run(*logs))
+            wait_for(lambda: len(_triggers_run(*logs)) >= after + 2, 120, "two triggers after PgBouncer's restart")
+        first = _scheduler_now(logs)
         others = [logs[k] for k in range(3) if k != first]
         daemons[first].send_signal(signal.SIGSTOP)
 
@@ -83,6 +156,7 @@ def test_three_daemons_keep_one_scheduler_through_a_server_restart_and_no_trigge
     repeated = [time for time, count in Counter(_triggers_run(*logs)).items() if count > 1]
     assert not repeated, f"triggers run twice: {repeated}"
     assert sum(_became_scheduler(log) for log in others) >= 1, "another daemon took over"
+    url = private_postgres.url  # the checks read the server directly
     assert consistency.bookkeeping_problems(url, watch_list={"XNYS": 2, "XTKS": 1, "24/7": 1}) == []
     assert (
         query_scalar(url, "SELECT count(*) FROM predictions")
