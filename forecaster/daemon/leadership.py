@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -38,6 +39,8 @@ LEASE_SECONDS = 15.0
 RENEW_SECONDS = 3.0
 #: `verify` asks the database again only when the last renewal is older than this.
 VERIFIED_FOR_SECONDS = 1.0
+#: The host and pid in a lease holder's name ("<role> on <host> pid <pid> #<token>").
+_HOLDER_PROCESS = re.compile(r" on (?P<host>\S+) pid (?P<pid>\d+) #[0-9a-f]+$")
 
 
 class Leadership:
@@ -69,9 +72,12 @@ class Leadership:
             if self.single_process:
                 return self._lock_sqlite()
             with self.engine.begin() as connection:
-                epoch = lease_store.take(self.holder, self.lease_seconds, connection=connection)
+                dead = self._dead_holder(connection)
+                epoch = lease_store.take(self.holder, self.lease_seconds, connection=connection, replacing=dead)
             if epoch is None:
                 return False
+            if dead is not None:
+                log.info("took the scheduler lock over from %s, which no longer runs", dead.rsplit(" #", 1)[0])
             self.epoch, self.is_leader, self._renewed_at = epoch, True, time.monotonic()
             self._stop_renewing = threading.Event()
             threading.Thread(
@@ -129,6 +135,22 @@ class Leadership:
                 self._lock_file.close()
                 self._lock_file = None
             self.is_leader, self.epoch = False, None
+
+    def _dead_holder(self, connection: sa.Connection) -> str | None:
+        """The lease's holder if it is a process of this host that has ended (a `run --once`
+        killed a moment ago), so that it need not be waited out; None otherwise. Were the
+        guess wrong, the fence would still keep the holder from writing as the scheduler."""
+        lease = lease_store.current(connection=connection)
+        where = _HOLDER_PROCESS.search(lease.holder) if lease is not None and lease.live else None
+        if lease is None or where is None or where["host"] != socket.gethostname():
+            return None
+        try:
+            os.kill(int(where["pid"]), 0)
+        except ProcessLookupError:
+            return lease.holder
+        except PermissionError:
+            pass  # alive, someone else's
+        return None
 
     def _keep_renewed(self, stop: threading.Event) -> None:
         while not stop.wait(RENEW_SECONDS):

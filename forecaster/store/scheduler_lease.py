@@ -3,10 +3,11 @@ transaction, so that it works through a transaction pooler (PgBouncer) where a s
 advisory lock would not.
 
 Time is the database's (`now()`), so the hosts' clocks do not matter. A lease is taken when it
-is free (never taken, given up, or expired unrenewed) or already the taker's; each taking adds
-one to its epoch. `fence` is the check every write only the scheduler may make runs first, in
-its own transaction: it keeps the row share-locked until that transaction ends, so a takeover
-waits for the write to commit, and a write after a takeover finds another epoch and is refused.
+is free (never taken, given up, or expired unrenewed), already the taker's, or held by a
+process the taker knows to be dead; each taking adds one to its epoch. `fence` is the check
+every write only the scheduler may make runs first, in its own transaction: it keeps the row
+share-locked until that transaction ends, so a takeover waits for the write to commit, and a
+write after a takeover finds another epoch and is refused.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _TAKE = sa.text(
     ON CONFLICT (name) DO UPDATE
     SET holder = EXCLUDED.holder, epoch = l.epoch + 1, acquired_at = now(), renewed_at = now(),
         expires_at = EXCLUDED.expires_at
-    WHERE l.expires_at <= now() OR l.holder = EXCLUDED.holder
+    WHERE l.expires_at <= now() OR l.holder = EXCLUDED.holder OR l.holder = :replacing
     RETURNING epoch
     """
 )
@@ -55,9 +56,13 @@ class Lease:
     renewed_seconds_ago: float
 
 
-def take(holder: str, seconds: float, *, connection: sa.Connection, name: str = SCHEDULER) -> int | None:
-    """The epoch of the lease now held by `holder` for `seconds`, or None while another holds it."""
-    epoch = connection.execute(_TAKE, {"name": name, "holder": holder, "seconds": seconds}).scalar()
+def take(
+    holder: str, seconds: float, *, connection: sa.Connection, replacing: str | None = None, name: str = SCHEDULER
+) -> int | None:
+    """The epoch of the lease now held by `holder` for `seconds`, or None while another holds it;
+    a lease held by `replacing` (a holder known to be dead) is taken even before it expires."""
+    parameters = {"name": name, "holder": holder, "seconds": seconds, "replacing": replacing}
+    epoch = connection.execute(_TAKE, parameters).scalar()
     return None if epoch is None else int(epoch)
 
 

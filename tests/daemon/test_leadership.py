@@ -19,8 +19,11 @@ transaction on whichever of four server connections is free), which is also rest
 from __future__ import annotations
 
 import json
+import logging
 import re
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -78,6 +81,32 @@ def test_a_second_process_is_refused_naming_the_holder_and_takes_over_as_soon_as
     finally:
         holder.release()
         other.release()
+
+
+HOLDER = """
+import sys, time
+from forecaster.daemon.leadership import Leadership
+from forecaster.store.database import make_engine
+assert Leadership(make_engine(sys.argv[1]), role="forecaster backfill").try_acquire()
+print("holding", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_holder_killed_on_this_host_is_taken_over_at_once_not_after_its_lease(
+    migrated_postgres, postgres_url, caplog
+):
+    """A `run --once` run again right after a crash is not refused for the lease's 15 s."""
+    caplog.set_level(logging.INFO, logger="forecaster.daemon.leadership")
+    with subprocess.Popen([sys.executable, "-c", HOLDER, postgres_url], stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        holder.kill()
+    successor = Leadership(migrated_postgres, role="forecaster run --once")
+    try:
+        assert successor.try_acquire() and successor.epoch == 2
+        assert "took the scheduler lock over from forecaster backfill on" in caplog.text
+    finally:
+        successor.release()
 
 
 def test_a_holder_that_stops_renewing_loses_the_lock_and_its_scheduler_writes_are_refused(migrated_postgres, caplog):

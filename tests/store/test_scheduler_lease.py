@@ -69,6 +69,14 @@ def test_an_expired_lease_nobody_took_is_still_its_holders(engine):
     assert _take(engine, "b") is None
 
 
+def test_a_live_lease_is_taken_from_a_holder_named_dead_and_only_from_that_one(engine):
+    assert _take(engine, "a") == 1
+    with engine.begin() as connection:
+        assert lease.take("b", 60.0, connection=connection, replacing="c") is None
+        assert lease.take("b", 60.0, connection=connection, replacing="a") == 2
+    assert not _fence(engine, "a", 1)
+
+
 def test_a_lease_given_up_is_taken_at_once(engine):
     assert _take(engine, "a") == 1
     with engine.begin() as connection:
@@ -91,14 +99,15 @@ def test_a_takeover_waits_for_the_fenced_write_in_flight_and_then_fences_its_wri
         taker = threading.Thread(target=lambda: taken.append(_take(engine, "b")))
         taker.start()
         deadline = time.monotonic() + 60
-        with engine.connect() as watcher:  # the taker's backend waits on the fenced row's lock
-            while not watcher.execute(
-                sa.text(
-                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%scheduler_lease%'"
-                )
-            ).first():
-                assert time.monotonic() < deadline, "the takeover never waited on the fence"
-                time.sleep(0.05)
+        waiting = sa.text(
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%scheduler_lease%'"
+        )
+        while True:  # until the taker's backend waits on the fenced row's lock (one snapshot per transaction)
+            with engine.connect() as watcher:
+                if watcher.execute(waiting).first():
+                    break
+            assert time.monotonic() < deadline, "the takeover never waited on the fence"
+            time.sleep(0.05)
         assert taken == [], "the takeover waits while the fenced transaction is open"
         writer.execute(sa.text("INSERT INTO written VALUES (1)"))
     taker.join(timeout=60)
