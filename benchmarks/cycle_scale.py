@@ -2,6 +2,7 @@
 
     python benchmarks/cycle_scale.py [--sizes 100,1000,5000] [--postgres-url URL]
     python benchmarks/cycle_scale.py --cold [--sizes 5000]
+    python benchmarks/cycle_scale.py --whole-process [--sizes 5000,25000,100000]
 
 For each size and backend, a fresh database gets 300 sessions of synthetic prices per
 ticker and, for every ticker, a model state trained through the previous session (the
@@ -15,6 +16,13 @@ notebook's DataLoader + autograd loop, timed on a sample of tickers and scaled.
 With --cold: the first cycle of new tickers instead, on an empty SQLite database: fetch and
 store their history, the first fit (the preset's epochs_first_fit), forecasts, states and
 every epoch's training loss, end to end in a process of its own, with its peak RSS.
+
+With --whole-process: what a user times from outside. On a fresh database per size and backend,
+`forecaster run --once --as-of D` on a watch list file of new tickers (the cold cycle: fetch 300
+sessions, first fit), then `forecaster run --once --as-of` the next session (the warm cycle: one
+new close, warm-start fit), each a real process of the installed command, timed from its spawn
+to its exit: wall time, the time to its first log line (imports, settings, migrations) and its
+peak RSS (the kernel's, from wait4).
 """
 
 from __future__ import annotations
@@ -57,7 +65,7 @@ PREVIOUS = NYSE_CALENDAR.sessions_back(AS_OF, 2)  # the session before AS_OF
 PRESET = PRESETS["default"]
 
 
-def _tickers(count: int) -> list[str]:
+def synthetic_tickers(count: int) -> list[str]:
     return [f"S{k:05d}" for k in range(count)]
 
 
@@ -65,7 +73,7 @@ def prepare(url: str, count: int) -> None:
     """Prices through AS_OF and a warm-start state through the session before it, for every ticker."""
     engine = make_engine(url)
     upgrade(engine)
-    tickers = _tickers(count)
+    tickers = synthetic_tickers(count)
     now = datetime.now(UTC)
     prices = SyntheticSource(seed=11).fetch(tickers, NYSE_CALENDAR.sessions_back(AS_OF, 300), AS_OF).prices
     state = {
@@ -96,7 +104,9 @@ def measure(url: str, count: int) -> dict[str, float]:
 
 def _timed_cycle(engine: sa.Engine, count: int) -> dict[str, float]:
     """One run_cycle of `count` tickers as of AS_OF: its wall time and this process's peak RSS."""
-    context = CycleContext(engine=engine, source=SyntheticSource(seed=11), tickers=_tickers(count), preset=PRESET)
+    context = CycleContext(
+        engine=engine, source=SyntheticSource(seed=11), tickers=synthetic_tickers(count), preset=PRESET
+    )
     started = time.perf_counter()
     outcome = run_cycle(context, AS_OF)
     seconds = time.perf_counter() - started
@@ -134,11 +144,74 @@ def main_cold(sizes: list[int]) -> None:
             )
 
 
+def run_once(url: str, tickers_file: Path, as_of: date, **settings: str) -> dict[str, float]:
+    """One `forecaster run --once --as-of as_of` process (with `settings`: FORECASTER_* variables,
+    by their lower-case names): wall seconds, seconds to its first log line, and its peak RSS in MB."""
+    env = (
+        os.environ
+        | {f"FORECASTER_{name.upper()}": value for name, value in settings.items()}
+        | {
+            "FORECASTER_DATABASE_URL": url,
+            "FORECASTER_SOURCE": "synthetic:11",
+            "FORECASTER_TICKERS_FILE": str(tickers_file),
+            "FORECASTER_PRESET": PRESET.name,
+        }
+    )
+    env.pop("FORECASTER_TICKERS", None)
+    command = [str(Path(sys.executable).with_name("forecaster")), "run", "--once", "--as-of", as_of.isoformat()]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    first_line: float | None = None
+    lines = []
+    for line in process.stderr:
+        first_line = first_line if first_line is not None else time.perf_counter() - started
+        lines.append(line)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{''.join(lines[-20:])}")
+    return {"seconds": wall, "first_line_seconds": first_line or wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def main_whole_process(sizes: list[int], postgres_url: str) -> None:
+    warm_as_of = NYSE_CALENDAR.next_session(AS_OF)
+    print(
+        f"whole `forecaster run --once` processes, default preset, synthetic source; cold as of {AS_OF}, "
+        f"warm as of {warm_as_of}; {os.cpu_count()} cores; load average "
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
+    print(
+        f"{'backend':<10} {'tickers':>7} {'cycle':<5} {'wall s':>8} {'to 1st line s':>14} {'peak RSS MB':>12} "
+        f"{'tickers/s':>10}"
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        for count in sizes:
+            tickers_file = Path(directory) / f"watchlist{count}.txt"
+            tickers_file.write_text("\n".join(synthetic_tickers(count)) + "\n")
+            for backend in ("sqlite", "postgresql"):
+                with (
+                    nullcontext(f"sqlite:///{Path(directory) / f'whole{count}.db'}")
+                    if backend == "sqlite"
+                    else scratch_database(postgres_url, "fc_bench")
+                ) as url:
+                    for cycle, as_of in (("cold", AS_OF), ("warm", warm_as_of)):
+                        result = run_once(url, tickers_file, as_of)
+                        print(
+                            f"{backend:<10} {count:>7} {cycle:<5} {result['seconds']:>8.1f} "
+                            f"{result['first_line_seconds']:>14.1f} {result['peak_rss_mb']:>12.0f} "
+                            f"{count / result['seconds']:>10.0f}",
+                            flush=True,
+                        )
+
+
 def notebook_seconds_per_ticker(sample: int = 5) -> float:
     """The daily warm-start fit (the default preset's epochs, window and batch) of one ticker
     through the notebook's loop, averaged over a few tickers."""
-    closes = SyntheticSource(seed=11).fetch(_tickers(sample), NYSE_CALENDAR.sessions_back(AS_OF, 300), AS_OF).prices
-    samples = features(ClosesMatrix.from_frame(closes, _tickers(sample), PRESET.window + PRESET.lags), PRESET)
+    closes = (
+        SyntheticSource(seed=11).fetch(synthetic_tickers(sample), NYSE_CALENDAR.sessions_back(AS_OF, 300), AS_OF).prices
+    )
+    samples = features(ClosesMatrix.from_frame(closes, synthetic_tickers(sample), PRESET.window + PRESET.lags), PRESET)
     started = time.perf_counter()
     for k in range(sample):
         x = torch.tensor(samples.x[k, samples.first[k] :], dtype=torch.float32)
@@ -167,7 +240,13 @@ def main() -> None:
     parser.add_argument("--measure", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--measure-cold", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--cold", action="store_true", help="the first cycle of new tickers, on SQLite")
+    parser.add_argument(
+        "--whole-process", action="store_true", help="cold then warm `forecaster run --once` processes, timed outside"
+    )
     args = parser.parse_args()
+    if args.whole_process:
+        main_whole_process([int(size) for size in (args.sizes or "5000,25000,100000").split(",")], args.postgres_url)
+        return
     if args.measure_cold:
         print(json.dumps(measure_cold(args.measure_cold[0], int(args.measure_cold[1]))))
         return
