@@ -77,7 +77,7 @@ class Leadership:
             if epoch is None:
                 return False
             if dead is not None:
-                log.info("took the scheduler lock over from %s, which no longer runs", dead.rsplit(" #", 1)[0])
+                log.info("took the scheduler lock over from %s, which no longer runs", _without_token(dead))
             self.epoch, self.is_leader, self._renewed_at = epoch, True, time.monotonic()
             self._stop_renewing = threading.Event()
             threading.Thread(
@@ -189,8 +189,8 @@ class Leadership:
             lease = lease_store.current(connection=connection)
         if lease is None or not lease.live:
             return "another process (it has just let go; try again)"
-        name = lease.holder.rsplit(" #", 1)[0]
-        return f"another process ({name}, its lease renewed {lease.renewed_seconds_ago:.0f} s ago)"
+        holder, renewed = _without_token(lease.holder), lease.renewed_seconds_ago
+        return f"another process ({holder}, its lease renewed {renewed:.0f} s ago)"
 
     def _lock_path(self) -> Path:
         database = self.engine.url.database or ""
@@ -217,3 +217,8 @@ class Leadership:
         self._lock_file = lock_file
         self.is_leader = True
         return True
+
+
+def _without_token(holder: str) -> str:
+    """A lease holder's name as a person reads it: role, host and pid."""
+    return holder.rsplit(" #", 1)[0]
