@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from forecaster.model.checkpoint import Checkpoint, UnreadableCheckpoint
-from forecaster.store.bulk import upsert
+from forecaster.store.bulk import upsert_rows
 from forecaster.store.membership import one_of
 from forecaster.store.schema import model_states
 
@@ -34,23 +34,22 @@ def save_checkpoints(rows: Sequence[CheckpointRow], *, connection: sa.Connection
     (ticker, preset, trained_through)."""
     if not rows:
         return
-    connection.execute(
-        upsert(
-            connection,
-            model_states,
-            update=["params", "optimizer_state", "config_hash", "run_id", "created_at", "interval_state"],
-        ),
-        [
-            {
-                "ticker": row.ticker,
-                "preset": row.preset,
-                "trained_through": row.checkpoint.trained_through,
-                "run_id": row.run_id,
-                "created_at": row.created_at,
-                **row.checkpoint.encode(),
-            }
-            for row in rows
-        ],
+    records = [
+        {
+            "ticker": row.ticker,
+            "preset": row.preset,
+            "trained_through": row.checkpoint.trained_through,
+            "run_id": row.run_id,
+            "created_at": row.created_at,
+            **row.checkpoint.encode(),
+        }
+        for row in rows
+    ]
+    upsert_rows(
+        connection,
+        model_states,
+        records,
+        update=["params", "optimizer_state", "config_hash", "run_id", "created_at", "interval_state"],
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from forecaster.model.intervals import PredictionInterval
-from forecaster.store.bulk import upsert
+from forecaster.store.bulk import upsert_rows
 from forecaster.store.schema import forecast_series, predictions
 
 #: The interval columns, in PredictionInterval's order (method last, as interval_method).
@@ -60,27 +60,26 @@ def save_forecasts(rows: Sequence[ForecastRow], *, connection: sa.Connection) ->
     """Upserts forecasts in one statement: a forecast saved again replaces the one of the same key."""
     if not rows:
         return
-    connection.execute(
-        upsert(
-            connection,
-            predictions,
-            update=["as_of", "predicted_close", "last_close", "run_id", "created_at", *INTERVAL_COLUMNS, *FIT_COLUMNS],
-        ),
-        [
-            {
-                "ticker": r.ticker,
-                "preset": r.preset,
-                "target_session": r.target_session,
-                "as_of": r.as_of,
-                "predicted_close": r.predicted_close,
-                "last_close": r.last_close,
-                "run_id": r.run_id,
-                "created_at": r.created_at,
-                **_interval_columns(r.interval),
-                **_fit_columns(r.fit),
-            }
-            for r in rows
-        ],
+    records = [
+        {
+            "ticker": r.ticker,
+            "preset": r.preset,
+            "target_session": r.target_session,
+            "as_of": r.as_of,
+            "predicted_close": r.predicted_close,
+            "last_close": r.last_close,
+            "run_id": r.run_id,
+            "created_at": r.created_at,
+            **_interval_columns(r.interval),
+            **_fit_columns(r.fit),
+        }
+        for r in rows
+    ]
+    upsert_rows(
+        connection,
+        predictions,
+        records,
+        update=["as_of", "predicted_close", "last_close", "run_id", "created_at", *INTERVAL_COLUMNS, *FIT_COLUMNS],
     )
 
 

@@ -10,7 +10,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from forecaster.price_frame import PRICE_SCHEMA
-from forecaster.store.bulk import bound, dialect_insert, insert_frame, upsert
+from forecaster.store.bulk import bound, dialect_insert, insert_frame, upsert_frame
 from forecaster.store.membership import one_of
 from forecaster.store.schema import SOURCE_LENGTH, price_history, prices
 
@@ -52,23 +52,19 @@ def upsert_prices(
             f"e.g. {first['ticker']} {first['session_date']}"
         )
     source = _fitting(source, SOURCE_LENGTH)
-    values = frame.select(PRICE_COLUMNS).with_columns(pl.col(_VALUE_COLUMNS).cast(pl.Float64).fill_nan(None))
+    values = frame.select(PRICE_COLUMNS).with_columns(
+        pl.col(_VALUE_COLUMNS).cast(pl.Float64).fill_nan(None),
+        pl.lit(source).alias("source"),
+        pl.lit(bound(connection, prices.c.fetched_at, fetched_at)).alias("fetched_at"),
+    )
     is_new = pl.col("ticker").is_in(list(new_tickers))
     new = values.filter(is_new)
-    if new.height:
-        new = new.with_columns(
-            pl.lit(source).alias("source"),
-            pl.lit(bound(connection, prices.c.fetched_at, fetched_at)).alias("fetched_at"),
-        )
-        for batch in new.iter_slices(BATCH_ROWS):
-            insert_frame(connection, prices, batch)
-    statement = upsert(
-        connection, prices, update=[*_VALUE_COLUMNS, "source", "fetched_at"], when_changed=_VALUE_COLUMNS
-    ).returning(prices.c.ticker)
+    for batch in new.iter_slices(BATCH_ROWS):
+        insert_frame(connection, prices, batch)
+    update = [*_VALUE_COLUMNS, "source", "fetched_at"]
     written = new.height
     for batch in values.filter(~is_new).iter_slices(BATCH_ROWS):
-        rows = [{**row, "source": source, "fetched_at": fetched_at} for row in batch.to_dicts()]
-        written += len(connection.execute(statement, rows).all())
+        written += upsert_frame(connection, prices, batch, update=update, when_changed=_VALUE_COLUMNS)
     return written
 
 

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 
 from forecaster.calendar import NYSE
-from forecaster.store.bulk import upsert
+from forecaster.store.bulk import upsert_rows
 from forecaster.store.membership import one_of
 from forecaster.store.schema import cycle_tasks
 
@@ -62,27 +62,26 @@ def enqueue(
     run is taken over and reset; its old lease no longer completes it."""
     if not tickers:
         return
-    connection.execute(
-        upsert(
-            connection,
-            cycle_tasks,
-            update=["run_id", "status", "worker", "lease_id", "lease_expires_at", "attempts", "calendar"],
-        ),
-        [
-            {
-                "preset": preset,
-                "as_of": as_of,
-                "ticker": t,
-                "run_id": run_id,
-                "status": "pending",
-                "worker": None,
-                "lease_id": None,
-                "lease_expires_at": None,
-                "attempts": 0,
-                "calendar": calendar,
-            }
-            for t in tickers
-        ],
+    records = [
+        {
+            "preset": preset,
+            "as_of": as_of,
+            "ticker": t,
+            "run_id": run_id,
+            "status": "pending",
+            "worker": None,
+            "lease_id": None,
+            "lease_expires_at": None,
+            "attempts": 0,
+            "calendar": calendar,
+        }
+        for t in tickers
+    ]
+    upsert_rows(
+        connection,
+        cycle_tasks,
+        records,
+        update=["run_id", "status", "worker", "lease_id", "lease_expires_at", "attempts", "calendar"],
     )
 
 

@@ -115,7 +115,8 @@ def _assert_same(loaded: object, expected: Checkpoint) -> None:
 
 
 def test_five_thousand_tickers_are_written_in_a_few_statements(migrated_engine):
-    """5,000 prices, states and forecasts and their losses: bulk statements, never one per row."""
+    """5,000 prices, states and forecasts and their losses: a few bulk statements each (a staging
+    table and one upsert from it), never one per row."""
     tickers = [f"T{k:04d}" for k in range(5000)]
     day = date(2024, 3, 4)
     closes = pl.DataFrame(
@@ -137,4 +138,4 @@ def test_five_thousand_tickers_are_written_in_a_few_statements(migrated_engine):
             for t in (model_states, training_losses, predictions)
         ]
     assert counts == [5000, 5000 * len(stored_epochs(50)), 5000]
-    assert len(statements) <= 20, f"{len(statements)} statements"
+    assert len(statements) <= 30, f"{len(statements)} statements"
