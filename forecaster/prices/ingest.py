@@ -1,6 +1,6 @@
-"""Storing what a cycle needs from the price source: one fetch for every ticker, checked, reconciled, then stored.
+"""Storing what a cycle needs from the price source: one fetch per batch of tickers, checked, reconciled, then stored.
 
-A ticker gets, in one source call for all of them:
+A ticker gets, in one source call for its batch:
 
 - the closes after its last stored one through the session forecast from, and again its latest
   `overlap_sessions` stored sessions: where the source's closes differ there, it restated or
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 #: A ticker's latest close is looked for among this many sessions first (see latest_closes).
 _RECENT_SESSIONS = 30
+#: Tickers fetched, checked and stored together: a first fetch of 100,000 tickers at once (300
+#: sessions each) would hold 30 million rows in memory.
+FETCH_BATCH_TICKERS = 2_000
 #: Tickers whose fetched rows are checked together.
 _CHECK_BATCH_TICKERS = 500
 #: A confirmed move this close to ×100 or ÷100 is a change of unit, not a price move.
@@ -85,9 +88,40 @@ def ensure_prices(
     rules: PriceRules,
     clock: Callable[[], datetime],
 ) -> dict[str, TickerFailure]:
-    """Fetches and stores, in one source call, what each ticker of `first_sessions` (all on
-    `calendar`) lacks to be forecast from its session there through `through`. Returns the
-    tickers the source failed on or whose prices could not be stored this time."""
+    """Fetches and stores what each ticker of `first_sessions` (all on `calendar`) lacks to be
+    forecast from its session there through `through`, `FETCH_BATCH_TICKERS` tickers at a time
+    (one source call and one transaction each). Returns the tickers the source failed on or
+    whose prices could not be stored this time."""
+    tickers = list(first_sessions)
+    failures: dict[str, TickerFailure] = {}
+    for k in range(0, len(tickers), FETCH_BATCH_TICKERS):
+        batch = {t: first_sessions[t] for t in tickers[k : k + FETCH_BATCH_TICKERS]}
+        try:
+            failures |= _ensure_batch(engine, source, batch, through, calendar=calendar, rules=rules, clock=clock)
+        except _SourceFailed as failed:  # it fails the batches after this one too: asked once, said once
+            log.error("price source %s failed for %d ticker(s): %s", source.name, len(tickers) - k, failed.reason)
+            return failures | dict.fromkeys(tickers[k:], TickerFailure("fetch", failed.reason))
+    return failures
+
+
+class _SourceFailed(Exception):
+    """The source could not answer at all (a UserError, such as a price file gone bad)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _ensure_batch(
+    engine: sa.Engine,
+    source: PriceSource,
+    first_sessions: Mapping[str, date],
+    through: date,
+    *,
+    calendar: TradingCalendar,
+    rules: PriceRules,
+    clock: Callable[[], datetime],
+) -> dict[str, TickerFailure]:
     plan = _plan(engine, first_sessions, through, calendar, rules)
     wanted = plan.tickers
     if not wanted:
@@ -149,13 +183,11 @@ def _plan(
 
 
 def _fetch(source: PriceSource, tickers: list[str], start: date, end: date) -> FetchResult:
-    """The source's answer; a source that cannot answer at all fails every ticker with its one line."""
+    """The source's answer; raises _SourceFailed, with its one line, when it cannot answer at all."""
     try:
         result = source.fetch(tickers, start, end)
     except UserError as error:
-        reason = f"the source failed: {one_line(error).removeprefix('UserError: ')}"
-        log.error("price source %s failed for %d ticker(s): %s", source.name, len(tickers), reason)
-        return FetchResult(failures=dict.fromkeys(tickers, reason))
+        raise _SourceFailed(f"the source failed: {one_line(error).removeprefix('UserError: ')}") from None
     return FetchResult(conform(result.prices), result.failures)
 
 
@@ -259,7 +291,10 @@ def _confirm_jumps(
     jumpers = sorted(set(checked.jumps["ticker"]) - set(checked.rejected))
     if not jumpers:
         return rows, []
-    second = _fetch(source, jumpers, start, end).prices.select("ticker", "session_date", "close")
+    try:
+        second = _fetch(source, jumpers, start, end).prices.select("ticker", "session_date", "close")
+    except _SourceFailed:  # no second look: no jump is repeated, so each rejects its ticker this time
+        second = FetchResult().prices.select("ticker", "session_date", "close")
     looks = checked.jumps.join(second.rename({"close": "again"}), on=["ticker", "session_date"], how="left")
     rebases: list[Rebase] = []
     splits = rows.filter(pl.col("stock_splits") > 0).select("ticker", "session_date", "stock_splits")

@@ -13,6 +13,7 @@ from forecaster.context import CycleContext
 from forecaster.cycle import run_cycle
 from forecaster.errors import CycleInterrupted
 from forecaster.model.presets import PRESETS
+from forecaster.prices import ingest
 from forecaster.prices.sources.synthetic import SyntheticSource
 from forecaster.store import schema
 from forecaster.store.database import make_engine, upgrade
@@ -118,6 +119,19 @@ def test_one_failing_ticker_is_recorded_and_the_others_go_on(engine):
     assert "delisted" in failure.reason
     assert predicted == ["AAA", "CCC"]
     assert count_rows(engine, "model_states", "ticker = 'BBB'") == 0
+
+
+def test_a_watch_list_longer_than_a_fetch_batch_is_fetched_a_batch_at_a_time_and_forecast_whole(engine, monkeypatch):
+    monkeypatch.setattr(ingest, "FETCH_BATCH_TICKERS", 2)
+    source = FaultySource(seed=1, failing=["AAA"])
+
+    outcome = run_cycle(_context(engine, source=source), MONDAY)
+
+    assert [call.tickers for call in source.calls] == [("AAA", "BBB"), ("CCC",)]
+    assert (outcome.status, outcome.tickers_ok, outcome.tickers_failed) == ("partial", 2, 1)
+    with engine.connect() as connection:
+        predicted = connection.execute(sa.text("SELECT ticker FROM predictions ORDER BY ticker")).scalars().all()
+    assert predicted == ["BBB", "CCC"]
 
 
 def test_a_failed_ticker_is_retried_by_the_next_cycle(engine):
