@@ -8,8 +8,9 @@ first fits), untimed. Then, per (workers, claim size), one warm cycle of the nex
 them too) and N-1 helper processes that run the daemon's worker loop (forecaster.worker.work)
 beside it, each claiming up to the claim size with SELECT ... FOR UPDATE SKIP LOCKED. Timed
 from the scheduler's spawn to its exit. While it runs, pg_stat_activity is sampled every
-0.1 s for backends waiting on a lock; the helpers time each claim transaction. Afterwards the
-session must have exactly one forecast per ticker.
+0.1 s for backends waiting on a lock; the helpers time each claim that got tasks (not the
+polls of a helper waiting for the cycle's tasks) and count the tickers they trained. Afterwards
+the session must have exactly one forecast per ticker.
 
 On 2 cores, N processes share the same two cores: the compiled trainer already uses both, so
 more workers can only overlap one process's database waits with another's training.
@@ -42,15 +43,15 @@ def helper(claim_size: int, report: str) -> None:
     from forecaster.config import Settings
     from forecaster.store import tasks
 
-    claims: list[float] = []
+    claims: list[tuple[float, int]] = []  # (seconds, tickers claimed) of each claim that got tasks
     original = tasks.claim
 
     def timed_claim(*args, **kwargs):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            claims.append(time.perf_counter() - started)
+        claim = original(*args, **kwargs)
+        if claim is not None:  # not the polls of an idle worker waiting for the cycle's tasks
+            claims.append((time.perf_counter() - started, len(claim.tickers)))
+        return claim
 
     worker.task_store.claim = timed_claim
     stop = threading.Event()
@@ -113,7 +114,8 @@ def measure(url: str, tickers_file: Path, as_of: date, workers: int, claim_size:
             process.send_signal(signal.SIGTERM)
         for process in helpers:
             process.wait(timeout=120)
-    claims = [seconds for report in reports if report.exists() for seconds in json.loads(report.read_text())]
+    claims = [tuple(claim) for report in reports if report.exists() for claim in json.loads(report.read_text())]
+    seconds = [s for s, _ in claims]
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         forecasts, distinct = connection.execute(
@@ -125,8 +127,9 @@ def measure(url: str, tickers_file: Path, as_of: date, workers: int, claim_size:
         "forecasts": forecasts,
         "distinct": distinct,
         "helper_claims": len(claims),
-        "claim_ms_median": statistics.median(claims) * 1000 if claims else float("nan"),
-        "claim_ms_max": max(claims) * 1000 if claims else float("nan"),
+        "helper_tickers": sum(n for _, n in claims),
+        "claim_ms_median": statistics.median(seconds) * 1000 if seconds else float("nan"),
+        "claim_ms_max": max(seconds) * 1000 if seconds else float("nan"),
         "lock_wait_share": sum(1 for s in samples if s) / max(len(samples), 1),
     }
 
@@ -150,7 +153,7 @@ def main() -> None:
     )
     print(
         f"{'workers':>7} {'claim':>6} {'wall s':>7} {'tickers/s':>10} {'forecasts':>10} {'helper claims':>14} "
-        f"{'claim ms median':>16} {'claim ms max':>13} {'lock waits':>11}"
+        f"{'helper tickers':>15} {'claim ms median':>16} {'claim ms max':>13} {'lock waits':>11}"
     )
     with tempfile.TemporaryDirectory() as directory, scratch_database(args.postgres_url, "fc_workers") as url:
         tickers_file = Path(directory) / "watchlist.txt"
@@ -164,7 +167,8 @@ def main() -> None:
                 assert row["forecasts"] == row["distinct"] == args.tickers, row
                 print(
                     f"{workers:>7} {size:>6} {row['seconds']:>7.1f} {args.tickers / row['seconds']:>10.0f} "
-                    f"{row['forecasts']:>10} {row['helper_claims']:>14} {row['claim_ms_median']:>16.1f} "
+                    f"{row['forecasts']:>10} {row['helper_claims']:>14} {row['helper_tickers']:>15} "
+                    f"{row['claim_ms_median']:>16.1f} "
                     f"{row['claim_ms_max']:>13.1f} {row['lock_wait_share']:>10.0%}",
                     flush=True,
                 )
