@@ -9,8 +9,10 @@ Kubernetes secrets), and the database password may be given on its own
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +28,8 @@ from forecaster.tickers import normalise_suffix, normalise_ticker, parse_tickers
 
 ENV_PREFIX = "FORECASTER_"
 FILE_SUFFIX = "_FILE"
+#: FORECASTER_TEST_* variables belong to the test suite and the benchmarks, not to the job.
+TEST_PREFIX = "FORECASTER_TEST_"
 
 
 class Settings(BaseSettings):
@@ -74,6 +78,15 @@ class Settings(BaseSettings):
     @classmethod
     def _schedule(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value  # blank: after each market's close
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+            raise ValueError("not a time zone of the IANA database, e.g. America/New_York or Europe/London") from None
+        return value
 
     @field_validator("calendars", mode="before")
     @classmethod
@@ -183,9 +196,10 @@ class _TomlFile(PydanticBaseSettingsSource):
             raise UserError(f"{self.path}: config file not found") from None
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise UserError(f"{self.path}: not valid TOML ({error})") from None
-        unknown = sorted(set(values) - set(self.settings_cls.model_fields) | ({"config_file"} & set(values)))
+        known = set(self.settings_cls.model_fields) - {"config_file"}
+        unknown = sorted(set(values) - known)
         if unknown:
-            raise UserError(f"{self.path}: unknown setting {unknown[0]!r}")
+            raise UserError(f"{self.path}: unknown setting {unknown[0]!r}{_nearest(unknown[0], known)}")
         return values
 
 
@@ -247,9 +261,27 @@ def _validated(build: Any, *, source: str = "setting") -> Settings:
         raise UserError(f"{source} {name}: invalid value {shown} ({message})") from None
 
 
+def _nearest(name: str, known: set[str]) -> str:
+    """ " (did you mean X?)" for the known name nearest to a misspelt one, or nothing."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _refuse_unknown_variables() -> None:
+    """A FORECASTER_* variable that names no setting is a misspelling (FORECASTER_TICKER for
+    FORECASTER_TICKERS): ignoring it would run the job on the defaults."""
+    known = {variable for name in setting_names() for variable in (name, name + FILE_SUFFIX)}
+    for variable in sorted(os.environ):
+        upper = variable.upper()  # the variables are read case-insensitively
+        if upper.startswith(ENV_PREFIX) and upper not in known and not upper.startswith(TEST_PREFIX):
+            raise UserError(f"unknown variable {variable}{_nearest(upper, known)}")
+
+
 def load_settings(config_file: str | None = None) -> Settings:
     """Settings from the optional TOML file (`config_file`, else FORECASTER_CONFIG_FILE), then the
-    FORECASTER_* environment (and _FILE variables). Unknown keys in the file are errors."""
+    FORECASTER_* environment (and _FILE variables). Unknown keys in the file and unknown
+    FORECASTER_* variables are errors."""
+    _refuse_unknown_variables()
     return _validated(lambda: Settings(config_file=config_file) if config_file else Settings())
 
 

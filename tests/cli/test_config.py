@@ -100,6 +100,8 @@ def test_tickers_from_the_environment_are_comma_separated_upper_cased_and_dedupl
         ({"FORECASTER_JUMP_THRESHOLD": "inf"}, "jump_threshold"),
         ({"FORECASTER_FETCH_BATCH_SIZE": "0"}, "fetch_batch_size"),
         ({"FORECASTER_FETCH_BATCH_SIZE": "5001"}, "fetch_batch_size"),
+        ({"FORECASTER_TIMEZONE": "Mars/Olympus"}, "setting timezone: .*not a time zone"),
+        ({"FORECASTER_TIMEZONE": "../../etc/passwd"}, "setting timezone: .*not a time zone"),
         ({"FORECASTER_DELISTED_AFTER_SESSIONS": "0"}, "delisted_after_sessions"),
         ({"FORECASTER_DELISTED_AFTER_SESSIONS": "251"}, "delisted_after_sessions"),
         ({"FORECASTER_CALENDARS": "7203.T"}, "'7203.T' is not TICKER=CALENDAR or .SUFFIX=CALENDAR"),
@@ -124,8 +126,28 @@ def test_an_unknown_key_in_the_file_is_an_error(environ, tmp_path):
     config = tmp_path / "forecaster.toml"
     config.write_text('databse_url = "sqlite:///x.db"\n')
 
-    with pytest.raises(UserError, match="unknown setting 'databse_url'"):
+    with pytest.raises(UserError, match=r"unknown setting 'databse_url' \(did you mean database_url\?\)"):
         load_settings(config_file=str(config))
+
+
+def test_a_misspelt_variable_is_exit_2_naming_it_and_the_nearest_setting(environ, tmp_path, capsys):
+    database = tmp_path / "forecaster.db"
+    environ(FORECASTER_TICKER="AAPL", FORECASTER_SOURCE="synthetic", FORECASTER_DATABASE_URL=f"sqlite:///{database}")
+
+    code = main(["run", "--once"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "forecaster run: error: unknown variable FORECASTER_TICKER (did you mean FORECASTER_TICKERS?)\n"
+    assert not database.exists()
+
+
+def test_every_setting_and_its_file_variable_and_the_test_suites_own_variables_are_known(environ, tmp_path):
+    environ(**{name: "" for name in setting_names()}, FORECASTER_TICKERS_FILE=str(tmp_path / "none"))
+    environ(FORECASTER_TEST_POSTGRES_URL="postgresql://x", FORECASTER_TEST_CHAOS_SEED="1")
+
+    with pytest.raises(UserError, match="FORECASTER_TICKERS_FILE: cannot read"):  # read, not refused
+        load_settings()
 
 
 def test_flags_override_everything_but_only_when_given(environ):

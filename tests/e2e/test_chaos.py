@@ -3,7 +3,7 @@
 `forecaster run --once` catches up 11 sessions (15 days for crypto) for 48 tickers on four
 markets, New York, Tokyo, London and crypto (8 of them new to the watch list), with claims of 5 tickers, so every session is split over several claims. It is started
 20 times, each start killed with SIGKILL or SIGTERM at a random moment (seeded: the seed and
-where each kill landed are printed; FORECASTER_CHAOS_SEED replays one), then run to the end.
+where each kill landed are printed; FORECASTER_TEST_CHAOS_SEED replays one), then run to the end.
 Its tables must then equal those of an uninterrupted catch-up of a copy of the same database,
 every run must add up, and nothing may be left running or queued. On SQLite and PostgreSQL at
 the same time (two threads: the wait is mostly process starts). benchmarks/chaos.py runs the
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.support import chaos
 
-SEED = int(os.environ.get("FORECASTER_CHAOS_SEED", "20261129"))
+SEED = int(os.environ.get("FORECASTER_TEST_CHAOS_SEED", "20261129"))
 KILLS = 20
 
 
