@@ -105,7 +105,22 @@ def _sqlite_file(url: sa.URL, shown: str, *, create: bool) -> Path | None:
             sqlite3.connect(path).close()
         except sqlite3.Error as error:
             raise UserError(f"{shown}: cannot create the database file ({error})") from None
+    elif path.is_file() and not _is_sqlite_file(path):
+        raise UserError(f"{shown}: {path} is not a SQLite database (its first bytes say another kind of file)")
     return path
+
+
+#: How every SQLite database file begins (an empty file is one too: SQLite fills it at the first write).
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(len(_SQLITE_HEADER))
+    except OSError:
+        return True  # unreadable: let SQLite say why when it opens it
+    return start in (b"", _SQLITE_HEADER)
 
 
 def _open_existing_file(path: Path) -> Any:
@@ -235,10 +250,27 @@ def upgrade(url_or_engine: str | sa.Engine, revision: str = "head") -> None:
     from alembic.util.exc import CommandError
 
     with _engine(url_or_engine) as engine, _migration_connection(engine) as connection:
+        config = alembic_config(connection)
+        _refuse_newer_schema(connection, config, shown_url(engine))
         try:
-            command.upgrade(alembic_config(connection), revision)
+            command.upgrade(config, revision)
         except CommandError as error:
             raise UserError(f"{shown_url(engine)}: cannot migrate: {str(error).splitlines()[0]}") from None
+
+
+def _refuse_newer_schema(connection: sa.Connection, config: Config, shown: str) -> None:
+    """A database at a revision this package does not ship was migrated by a newer forecaster."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(config)
+    at = MigrationContext.configure(connection).get_current_revision()
+    known = {script.revision for script in scripts.walk_revisions()}
+    if at is not None and at not in known:
+        raise UserError(
+            f"{shown}: made by a newer version of forecaster (its tables are at revision {at!r}, this "
+            f"version knows up to {scripts.get_current_head()!r}): upgrade forecaster"
+        )
 
 
 def current_revision(engine: sa.Engine) -> str | None:

@@ -52,6 +52,15 @@ def test_a_sqlite_file_in_a_missing_directory_is_a_user_error_naming_the_directo
         make_engine(f"sqlite:///{missing / 'forecaster.db'}")
 
 
+def test_a_file_that_is_not_a_sqlite_database_is_a_user_error_naming_it(tmp_path):
+    path = tmp_path / "forecaster.db"
+    path.write_text("date,close\n2024-03-04,1.0\n")
+
+    with pytest.raises(UserError, match=f"{path} is not a SQLite database"):
+        make_engine(f"sqlite:///{path}", create=False)
+    assert path.read_text() == "date,close\n2024-03-04,1.0\n", "left as it was"
+
+
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
 def test_plain_postgresql_urls_use_psycopg_3(scheme):
     engine = make_engine(f"{scheme}://user:secret@db.example:5432/forecasts")
