@@ -73,11 +73,19 @@ def _interval_json(interval: PredictionInterval | None) -> dict[str, Any] | None
 
 
 def _summary_line(row: dict[str, Any]) -> str:
+    """A ticker's result as the help promises it: loss, forecast, both intervals, then the 12 weights."""
     band = row["interval"]
-    shown = f", 80 % interval {band['lower_80']:.4f} .. {band['upper_80']:.4f}" if band else ""
+    shown = (
+        f", 80 % interval {band['lower_80']:.4f} .. {band['upper_80']:.4f}"
+        f", 95 % interval {band['lower_95']:.4f} .. {band['upper_95']:.4f}"
+        if band
+        else ""
+    )
+    weights = ", ".join(f"{name} {value:.6g}" for name, value in row["params"].items())
     return (
         f"  {row['ticker']}: {row['samples']} samples, final loss {row['final_loss']:.6g}, "
-        f"last close {row['last_close']:.4f}, next close forecast {row['next_close']:.4f}{shown}"
+        f"last close {row['last_close']:.4f}, next close forecast {row['next_close']:.4f}{shown}\n"
+        f"    weights: {weights}"
     )
 
 

@@ -49,12 +49,15 @@ def test_fit_reproduces_the_notebook_and_reports_json_and_losses(tmp_path, sqlit
     assert summary["final_loss"] == pytest.approx(float(rows[-1]["loss"]))
 
 
-def test_fit_prints_a_human_summary_by_default(capsys):
+def test_fit_prints_a_human_summary_with_what_its_help_promises_by_default(capsys):
     assert main(["fit", "--prices", str(FIXTURES / "prices.csv"), "--epochs", "3"]) == 0
 
     out = capsys.readouterr().out
     assert "preset seed: 3 epochs, 1 ticker(s)" in out
-    assert "246 samples" in out
+    assert "246 samples" in out and "final loss" in out and "next close forecast" in out
+    assert "80 % interval" in out and "95 % interval" in out
+    (weights,) = [line for line in out.splitlines() if line.strip().startswith("weights:")]
+    assert len(weights.split(":", 1)[1].split(",")) == 12
 
 
 def _write(path: Path, text: str) -> str:
