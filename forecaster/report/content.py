@@ -93,6 +93,7 @@ def _summary(data: ReportData) -> Section:
             rows += [(label.format(level), *pooled(name.format(level), spec, "%")) for level in LEVELS]
         off = f"Tickers with coverage off by more than {COVERAGE_TOLERANCE:g} points"
         rows.append((off, *count("coverage_off", "coverage_80_pct")))
+    forecast = f"{data.tickers.height} ticker{'' if data.tickers.height == 1 else 's'} forecast"
     intervals = (
         "Interval widths and Winkler scores are in % of the last close."
         if data.has_intervals
@@ -101,7 +102,7 @@ def _summary(data: ReportData) -> Section:
     return Section(
         "summary",
         "Summary",
-        f"{data.tickers.height} tickers forecast, {failed}. Over each ticker's last 20 and 60 realised forecasts "
+        f"{forecast}, {failed}. Over each ticker's last 20 and 60 realised forecasts "
         "(pooled: all tickers' forecasts together, each in % of its price). "
         f"Skill is MAE over the MAE of the naive forecast (the last close): below 1 the model beats it. {intervals}",
         ("Measure", *(f"Last {w}" for w in WINDOWS)),
