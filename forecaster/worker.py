@@ -11,6 +11,7 @@ ticker is recorded and the rest are kept.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import date
 
@@ -128,11 +129,11 @@ def _write(
     return failures
 
 
-def process_claim(context: CycleContext, claim: Claim, should_stop: Callable[[], bool]) -> None:
+def process_claim(context: CycleContext, claim: Claim, should_stop: Callable[[], bool]) -> int:
     """Trains, forecasts and stores every ticker of a claim, chunk by chunk; marks each task
     done with its rows, or failed with its reason, and renews the lease of the rest after each
-    chunk. On a stop request the tickers not yet written are handed back (pending) for the
-    next worker or start."""
+    chunk; returns how many failed. On a stop request the tickers not yet written are handed
+    back (pending) for the next worker or start."""
     engine, preset = context.engine, context.preset
     market = trading_calendar(claim.calendar)
     as_of, target = claim.as_of, market.next_session(claim.as_of)
@@ -145,6 +146,7 @@ def process_claim(context: CycleContext, claim: Claim, should_stop: Callable[[],
     matrix = ClosesMatrix.from_frame(closes, claim.tickers, width)
     failures = _unforecastable(matrix, preset, as_of)
     _record_failures(engine, claim, failures)
+    failed = len(failures)
     ready = [t for t in claim.tickers if t not in failures]
     warm = {t: checkpoint for t in ready if (checkpoint := _warm_start(t, stored.get(t), preset)) is not None}
     chunks = [
@@ -160,6 +162,7 @@ def process_claim(context: CycleContext, claim: Claim, should_stop: Callable[[],
             with engine.begin() as connection:
                 task_store.release(claim, [t for c, _ in chunks[done:] for t in c], connection=connection)
             raise CycleInterrupted
+        started = time.perf_counter()
         with stages.timed("train", claim.calendar, as_of):
             step = forecast_step(
                 matrix.rows(chunk),
@@ -168,6 +171,13 @@ def process_claim(context: CycleContext, claim: Claim, should_stop: Callable[[],
                 warm=[warm.get(t) for t in chunk],
                 targets=[target] * len(chunk),
             )
+        log.debug(
+            "%s: %d ticker(s) trained %d epochs in %.2f s",
+            context.worker_id,
+            len(chunk),
+            epochs,
+            time.perf_counter() - started,
+        )
         created_at = context.clock()
         results = [TickerResult(preset.name, as_of, target, 0, created_at, forecast) for forecast in step.forecasts]
         chunk_failures = {
@@ -177,8 +187,10 @@ def process_claim(context: CycleContext, claim: Claim, should_stop: Callable[[],
         with stages.timed("write", claim.calendar, as_of):
             chunk_failures |= _write(engine, claim, results, context.retention)
             _record_failures(engine, claim, chunk_failures)
+        failed += len(chunk_failures)
         with engine.begin() as connection:
             task_store.extend(claim, connection=connection, until=context.clock() + context.lease)
+    return failed
 
 
 def work(context: CycleContext, *, as_of: date | None = None, should_stop: Callable[[], bool] | None = None) -> int:
@@ -209,7 +221,14 @@ def work(context: CycleContext, *, as_of: date | None = None, should_stop: Calla
                 )
             if claim is None:
                 return processed
-            process_claim(context, claim, stopping)
-        log.info("%s: trained %d ticker(s) of the cycle after %s", context.worker_id, len(claim.tickers), claim.as_of)
+            failed = process_claim(context, claim, stopping)
+        log.info(
+            "%s: claim of %d ticker(s) of the cycle after %s done: %d forecast, %d failed",
+            context.worker_id,
+            len(claim.tickers),
+            claim.as_of,
+            len(claim.tickers) - failed,
+            failed,
+        )
         processed += 1
     raise CycleInterrupted

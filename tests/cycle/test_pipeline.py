@@ -108,10 +108,15 @@ def test_a_cycle_after_three_missed_sessions_processes_all_three_in_order(engine
     ]
 
 
-def test_one_failing_ticker_is_recorded_and_the_others_go_on(engine):
+def test_one_failing_ticker_is_recorded_and_the_others_go_on(engine, caplog):
+    caplog.set_level("INFO", logger="forecaster")
     outcome = run_cycle(_context(engine, source=FaultySource(seed=1, failing=["BBB"])), MONDAY)
 
     assert (outcome.status, outcome.tickers_ok, outcome.tickers_failed) == ("partial", 2, 1)
+    claims = [r.getMessage() for r in caplog.records if ": claim of " in r.getMessage()]
+    assert [c.split(": ", 1)[1] for c in claims] == [
+        "claim of 2 ticker(s) of the cycle after 2024-03-04 done: 2 forecast, 0 failed"
+    ]
     with engine.connect() as connection:
         failure = connection.execute(sa.text("SELECT ticker, stage, reason FROM run_failures")).one()
         predicted = connection.execute(sa.text("SELECT ticker FROM predictions ORDER BY ticker")).scalars().all()
