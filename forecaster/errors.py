@@ -2,7 +2,8 @@
 
 Exit codes, the same for every command: 0 done; 1 a runtime failure (the database cannot be
 reached, a run failed or was stopped before its end); 2 bad input (a flag, a setting, a file,
-or another process already holding the database), with one line on stderr naming the thing at fault.
+or another process already holding the database), with one line on stderr naming the thing at fault;
+141 (128 + SIGPIPE, as a shell reports `git log | head`) when the reader of its output went away.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Literal
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USER_ERROR = 2
+EXIT_CLOSED_PIPE = 141
 
 FailureStage = Literal["fetch", "prices", "validate", "train", "write"]
 

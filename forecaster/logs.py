@@ -81,7 +81,8 @@ def configure_logging(log_format: str = "human", level: int = logging.INFO) -> N
     root.setLevel(logging.WARNING)
     for name in ("forecaster", "apscheduler"):
         logging.getLogger(name).setLevel(level)
-    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    # APScheduler's INFO says every job it adds and runs: noise, unless debug lines were asked for.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if level <= logging.DEBUG else max(level, logging.WARNING))
 
 
 def logs_as_json() -> bool:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -107,6 +109,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_backfill(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from forecaster import app
     from forecaster.cycle import CycleOutcome
@@ -119,8 +122,13 @@ def command_backfill(args: argparse.Namespace) -> int:
     sessions = sessions_to_walk(markets, args.start, args.end)
     if not sessions:
         raise UserError(f"no session of {', '.join(markets)} between {args.start} and {args.end}")
-    # A progress bar on a terminal only: in a container's log it would be noise.
-    with tqdm(total=sessions, unit="session", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+    # A progress bar on a terminal only (in a container's log it would be noise), with the log
+    # lines written above it instead of through it.
+    bar_shown = sys.stderr.isatty() and not args.quiet
+    with (
+        tqdm(total=sessions, unit="session", file=sys.stderr, disable=not bar_shown) as bar,
+        logging_redirect_tqdm() if bar_shown else nullcontext(),
+    ):
 
         def advance(outcome: CycleOutcome) -> None:
             bar.set_postfix_str(str(outcome.as_of), refresh=False)
@@ -150,15 +158,20 @@ def command_report(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     out_dir = writable_directory(Path(args.out or settings.report_dir))
     with opened_engine(settings.database, create=False) as engine:
-        paths = write_reports(
-            engine,
-            as_of=args.date,
-            preset=settings.preset,
-            formats=[fmt.strip() for fmt in args.format.split(",")],
-            out_dir=out_dir,
-            charts=DEFAULT_PER_END if args.charts is None else args.charts,
-            delisted_after=settings.delisted_after_sessions,
-        )
+        try:
+            paths = write_reports(
+                engine,
+                as_of=args.date,
+                preset=settings.preset,
+                formats=[fmt.strip() for fmt in args.format.split(",")],
+                out_dir=out_dir,
+                charts=DEFAULT_PER_END if args.charts is None else args.charts,
+                delisted_after=settings.delisted_after_sessions,
+            )
+        except OSError as error:  # a full disk, say: matplotlib's and polars' errors name no file
+            if error.filename is not None:
+                raise
+            raise OSError(error.errno, error.strerror, str(out_dir)) from None
     print("\n".join(str(path) for path in paths))
     return EXIT_OK
 
@@ -171,7 +184,7 @@ def command_status(args: argparse.Namespace) -> int:
         if not settings.heartbeat_file:
             raise UserError("status --process: set FORECASTER_HEARTBEAT_FILE (the file the daemon beats into)")
         process = check_process(settings.heartbeat_file, datetime.now(UTC))
-        print(process.line)
+        print(json.dumps({"healthy": process.healthy, "process": process.line}) if args.json else process.line)
         return EXIT_OK if process.healthy else EXIT_FAILURE
 
     from forecaster.daemon.health import check_health
@@ -179,5 +192,5 @@ def command_status(args: argparse.Namespace) -> int:
 
     with opened_engine(settings.database, create=False) as engine:
         health = check_health(engine, settings, datetime.now(UTC))
-    print("\n".join(health.lines))
+    print(health.json() if args.json else "\n".join(health.lines))
     return EXIT_OK if health.healthy else EXIT_FAILURE

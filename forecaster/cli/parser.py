@@ -16,7 +16,7 @@ from forecaster.cli.commands import (
     command_run,
     command_status,
 )
-from forecaster.cli.common import count, iso_date, positive_int
+from forecaster.cli.common import MAX_COUNT, MAX_EPOCHS, iso_date, whole_number
 from forecaster.cli.fit import command_fit
 from forecaster.cli.predictions import TABLE_ROWS, command_predictions
 
@@ -77,18 +77,29 @@ def _db_action(
     """A `forecaster db` action: its help, its paragraph, the database flags and its handler."""
     action = actions.add_parser(name, help=summary, formatter_class=_FORMATTER, description=description)
     _add_database_flags(action)
+    _add_loudness_flags(action)
     action.set_defaults(handler=handler)
 
 
 def _command(
     commands: argparse._SubParsersAction, name: str, summary: str, description: str
 ) -> argparse.ArgumentParser:
-    return commands.add_parser(
+    command = commands.add_parser(
         name,
         help=summary,
         description=f"{summary[0].upper()}{summary[1:]}.\n\n{description}",
         formatter_class=_FORMATTER,
     )
+    _add_loudness_flags(command)
+    return command
+
+
+def _add_loudness_flags(parser: argparse.ArgumentParser) -> None:
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-q", "--quiet", action="store_true", help="log only warnings and errors, and show no progress bar"
+    )
+    loudness.add_argument("-v", "--verbose", action="store_true", help="log debug lines too")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,7 +180,7 @@ prediction_accuracy view.""",
     )
     predictions.add_argument(
         "--limit",
-        type=count,
+        type=whole_number(0, MAX_COUNT),
         metavar="N",
         help=f"at most N rows, 0 for all (default: {TABLE_ROWS} for the table, all for csv and json)",
     )
@@ -199,7 +210,7 @@ charts (one of skill over time, one per ticker for the worst and best N and ever
     )
     report.add_argument(
         "--charts",
-        type=count,
+        type=whole_number(0, MAX_COUNT),
         metavar="N",
         help="chart the worst and best N tickers by skill and every failed one; all when at most 2N (default: 5)",
     )
@@ -227,6 +238,11 @@ heartbeat file (FORECASTER_HEARTBEAT_FILE) fresh, and did it reach the database.
         action="store_true",
         help="the health of the daemon process beating into FORECASTER_HEARTBEAT_FILE, not the job's",
     )
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="the same facts as one JSON object, times in UTC (default: lines of text, times in UTC)",
+    )
     status.set_defaults(handler=command_status)
 
     fit = _command(
@@ -246,7 +262,10 @@ notebook exactly. Reads the yfinance CSV layout (Date,Close,...) or the long lay
     fit.add_argument("--prices", required=True, metavar="FILE", help="CSV price file, either layout")
     fit.add_argument("--ticker", metavar="TICKER", help="only this ticker of a file with several (default: all)")
     fit.add_argument(
-        "--epochs", type=positive_int, metavar="N", help="training epochs (default: the preset's first fit)"
+        "--epochs",
+        type=whole_number(1, MAX_EPOCHS),
+        metavar="N",
+        help=f"training epochs, 1 to {MAX_EPOCHS:,} (default: the preset's first fit)",
     )
     fit.add_argument(
         "--init-params", metavar="FILE", help="JSON object of the 12 named starting weights (default: the notebook's)"

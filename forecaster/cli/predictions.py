@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from forecaster.cli.common import settings_of
 from forecaster.errors import EXIT_OK, UserError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 #: Rows a table shows when --limit is not given (csv and json give every row).
 TABLE_ROWS = 50
@@ -83,14 +88,30 @@ def command_predictions(args: argparse.Namespace) -> int:
             newest_first=True,
             limit=limit or None,
         )
+        if frame.is_empty() and args.ticker and args.ticker not in settings.tickers:
+            _refuse_unknown_ticker(args.ticker, settings.tickers, connection)
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())
     elif args.format == "json":
         print(json.dumps(frame.to_dicts(), default=str))
     elif frame.is_empty():
-        print("no forecasts match")
+        print("no forecasts match", file=sys.stderr)
     else:
         print(table(frame.to_dicts(), with_preset=frame["preset"].n_unique() > 1))
         if limit and frame.height == limit:
-            print(f"(the newest {limit} rows; --limit N for more, --limit 0 for all)")
+            newest = "the newest row" if limit == 1 else f"the newest {limit} rows"
+            print(f"({newest}; --limit N for more, --limit 0 for all)", file=sys.stderr)
     return EXIT_OK
+
+
+def _refuse_unknown_ticker(ticker: str, watch_list: Sequence[str], connection: sa.Connection) -> None:
+    """A ticker on no watch list and never forecast is a typo or a wrong database: exit 2, with the
+    nearest names there are."""
+    from forecaster.store.predictions import forecast_tickers
+
+    known = forecast_tickers(connection=connection)
+    if ticker in known:
+        return
+    nearest = difflib.get_close_matches(ticker, sorted(known | set(watch_list)), n=3, cutoff=0.5)
+    hint = f" (nearest: {', '.join(nearest)})" if nearest else ""
+    raise UserError(f"ticker {ticker} is not on the watch list and has no forecasts in this database{hint}")

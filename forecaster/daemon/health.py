@@ -6,8 +6,10 @@ work, and the fix (drop or rename the ticker) is in the user's watch list, not i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -21,8 +23,24 @@ from forecaster.store import runs as run_store
 
 @dataclass
 class Health:
+    """The verdict, as `status` prints it (lines) and as `status --json` does (facts: every field of
+    the last run, each market's state, the failing and probably delisted tickers)."""
+
     healthy: bool
     lines: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def json(self) -> str:
+        """The facts and the verdict as one JSON object; times in UTC (ISO 8601), dates as YYYY-MM-DD."""
+        return json.dumps({"healthy": self.healthy, **self.facts}, indent=2, default=_json_value)
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def expected_as_of(settings: Settings, calendar: str, now: datetime) -> date | None:
@@ -67,9 +85,11 @@ def check_health(engine: sa.Engine, settings: Settings, now: datetime) -> Health
         market_runs = {c: run_store.latest_run(connection=connection, calendar=c) for c in markets}
         delisted = probably_delisted(settings.markets, connection=connection, after=settings.delisted_after_sessions)
         failing = run_store.run_failures_of(last_run.id, connection=connection) if last_run else []
+    facts: dict[str, Any] = {"checked_at": now, "last_run": None, "markets": [], "failing": [], "probably_delisted": []}
     if last_run is None:
-        return Health(False, ["no run yet: start the daemon or run `forecaster run --once`"])
-    health = Health(healthy=last_run.status not in ("failed", "interrupted"))
+        return Health(False, ["no run yet: start the daemon or run `forecaster run --once`"], facts)
+    health = Health(healthy=last_run.status not in ("failed", "interrupted"), facts=facts)
+    facts["last_run"] = asdict(last_run)
     finished = (
         f"finished {_at(last_run.finished_at)}" if last_run.finished_at else "still running (or its process died)"
     )
@@ -86,12 +106,23 @@ def check_health(engine: sa.Engine, settings: Settings, now: datetime) -> Health
         market_run = market_runs[calendar]
         if market_run is not None and market_run.tickers_waiting:
             state += f", {market_run.tickers_waiting} ticker(s) waiting for a close (the wait is bounded: README)"
+        next_run = _next_run(settings, calendar, now)
         health.lines.append(
-            f"{calendar}: latest forecast made from session {made or 'none'}; {state}; "
-            f"next run {_at(_next_run(settings, calendar, now))}"
+            f"{calendar}: latest forecast made from session {made or 'none'}; {state}; next run {_at(next_run)}"
+        )
+        facts["markets"].append(
+            {
+                "calendar": calendar,
+                "latest_as_of": made,
+                "overdue_as_of": missing,
+                "tickers_waiting": market_run.tickers_waiting if market_run is not None else 0,
+                "next_run": next_run,
+            }
         )
     for failure in failing:
         health.lines.append(f"failing: {failure.ticker} at {failure.stage}: {failure.reason}")
     health.lines += [ticker.line for ticker in delisted]
+    facts["failing"] = [{"ticker": f.ticker, "stage": f.stage, "reason": f.reason} for f in failing]
+    facts["probably_delisted"] = [asdict(ticker) for ticker in delisted]
     health.lines.append("healthy" if health.healthy else "UNHEALTHY")
     return health

@@ -83,6 +83,11 @@ def save_forecasts(rows: Sequence[ForecastRow], *, connection: sa.Connection) ->
     )
 
 
+def forecast_tickers(*, connection: sa.Connection) -> set[str]:
+    """Every ticker with a forecast, of any preset and session."""
+    return set(connection.execute(sa.select(predictions.c.ticker).distinct()).scalars())
+
+
 def predicted_tickers(preset: str, target_session: date, *, connection: sa.Connection) -> set[str]:
     """Tickers that already have a forecast of `preset` for `target_session`."""
     statement = sa.select(predictions.c.ticker).where(

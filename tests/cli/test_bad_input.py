@@ -8,6 +8,7 @@ in-process through forecaster.cli.main with settings from the environment.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,54 @@ def test_an_unreachable_database_is_exit_1_with_one_line_from_every_command(monk
 
     assert code == 1, err
     assert err.count("\n") == 1 and "127.0.0.1" in err, err
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["fit", "--prices", "prices.csv", "--epochs", "1" + "0" * 20],
+        ["predictions", "--limit", "1" + "0" * 20],
+        ["report", "--charts", "-1"],
+    ],
+    ids=["epochs", "limit", "charts"],
+)
+def test_a_flag_out_of_its_bounds_is_exit_2_naming_the_flag_and_its_range(capsys, flags):
+    with pytest.raises(SystemExit) as exited:
+        main(flags)
+
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert f"argument {flags[-2]}: " in err and "is not a whole number from" in err, err
+    assert "Traceback" not in err
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A directory on a filesystem of 16 KiB (a tmpfs mounted for the test: the disk a report fills)."""
+    directory = tmp_path / "full"
+    directory.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(directory)], check=True)
+    yield directory
+    subprocess.run(["umount", str(directory)], check=True)
+
+
+def test_a_report_onto_a_full_disk_is_one_line_naming_the_directory_and_exit_1(
+    sqlite_url, monkeypatch, capsys, full_disk
+):
+    backfill = ["backfill", "--start", "2024-03-04", "--end", "2024-03-06"]
+    assert _run(backfill, monkeypatch, capsys, database_url=sqlite_url)[0] == 0
+
+    code, _, err = _run(
+        ["report", "--format", "md,html,csv", "--out", str(full_disk)], monkeypatch, capsys, database_url=sqlite_url
+    )
+
+    assert (code, err) == (1, f"forecaster report: {full_disk}: No space left on device\n")
+
+
+def test_an_error_about_a_huge_value_is_cut_to_a_readable_line(sqlite_url, monkeypatch, capsys):
+    code, _, err = _run(["status"], monkeypatch, capsys, database_url=sqlite_url, timezone="X" * 100_000)
+
+    _one_line_error(code, err, "setting timezone", "more characters)")
+    assert len(err) < 600

@@ -30,6 +30,13 @@ def _commands() -> dict[str, argparse.ArgumentParser]:
     return found
 
 
+def test_forecaster_alone_prints_the_help_and_exits_0():
+    result = subprocess.run([sys.executable, "-m", "forecaster"], capture_output=True, text=True, check=False)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("usage: forecaster") and "run" in result.stdout and "predictions" in result.stdout
+
+
 def test_version_prints_the_installed_version():
     result = subprocess.run(
         [sys.executable, "-m", "forecaster", "--version"], capture_output=True, text=True, check=False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -38,6 +40,26 @@ def forecast_database(sqlite_url, monkeypatch, capsys) -> str:
     return sqlite_url
 
 
+@pytest.mark.parametrize("output", [[], ["--format", "json"]], ids=["table", "json"])
+def test_output_cut_short_by_its_reader_ends_quietly_as_a_closed_pipe(forecast_database, output):
+    """`forecaster predictions | head -1`: the reader is gone before the first row is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "forecaster", "predictions", *output],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ | {"FORECASTER_DATABASE_URL": forecast_database},
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    assert (result.returncode, result.stderr) == (141, "")
+
+
 def _predictions(capsys, *flags: str) -> list[dict]:
     assert main(["predictions", "--format", "json", *flags]) == 0
     return json.loads(capsys.readouterr().out)
@@ -64,10 +86,24 @@ def test_predictions_as_of_a_session_and_a_limit(forecast_database, capsys):
     assert len(_predictions(capsys, "--limit", "3")) == 3
 
 
-def test_the_predictions_table_fits_a_terminal_and_says_when_rows_were_left_out(forecast_database, capsys):
+def test_the_predictions_table_fits_a_terminal_and_says_on_stderr_when_rows_were_left_out(forecast_database, capsys):
     assert main(["predictions", "--limit", "2"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
 
     assert lines[0].split()[:5] == ["ticker", "market", "made", "after", "for"]
-    assert len(lines) == 4 and "--limit 0 for all" in lines[-1]
-    assert max(len(line) for line in lines) <= 120
+    assert len(lines) == 3 and max(len(line) for line in lines) <= 120
+    assert err == "(the newest 2 rows; --limit N for more, --limit 0 for all)\n"
+    assert main(["predictions", "--limit", "1"]) == 0
+    assert capsys.readouterr().err.startswith("(the newest row;")
+
+
+def test_a_ticker_on_no_watch_list_and_never_forecast_is_exit_2_with_the_nearest_names(forecast_database, capsys):
+    assert main(["predictions", "--ticker", "AAB"]) == 2
+    assert capsys.readouterr().err == (
+        "forecaster predictions: error: ticker AAB is not on the watch list and has no forecasts in this "
+        "database (nearest: AAA)\n"
+    )
+    assert main(["predictions", "--ticker", "AAA", "--since", "2030-01-01"]) == 0  # known, none that recent
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "no forecasts match\n")

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from forecaster.calendar import NYSE, trading_calendar
+from forecaster.cli import main
 from forecaster.config import Settings
 from forecaster.daemon.health import check_health
 from forecaster.daemon.heartbeat import ProcessHealth, check_process
@@ -47,6 +48,31 @@ def test_a_ticker_probably_delisted_is_listed_but_leaves_the_job_healthy(migrate
     line = f"probably delisted: ZZZ (XNYS): no data for 6 sessions since {LAST_CLOSE} ({UNKNOWN_TICKER})"
     assert line in health.lines
     assert health.healthy and health.lines[-1] == "healthy"
+
+
+def test_status_json_gives_the_same_verdict_and_facts_as_the_lines_with_times_in_utc(
+    migrated_engine, monkeypatch, capsys
+):
+    for name in [n for n in os.environ if n.startswith("FORECASTER_")]:
+        monkeypatch.delenv(name)
+    catch_up_daily(migrated_engine, ["AAA", "ZZZ"], FaultySource(seed=3), [date(2024, 3, 6), LAST_CLOSE])
+    catch_up_daily(migrated_engine, ["AAA", "ZZZ"], FaultySource(seed=3, failing=["ZZZ"]), SILENT)
+    url = ["--database-url", migrated_engine.url.render_as_string(hide_password=False)]
+    monkeypatch.setenv("FORECASTER_TICKERS", "AAA,ZZZ")
+
+    assert main(["status", *url]) == 1  # today, the forecast from the latest session of 2026 is missing
+    lines = capsys.readouterr().out.splitlines()
+    assert main(["status", "--json", *url]) == 1
+    facts = json.loads(capsys.readouterr().out)
+
+    assert (facts["healthy"], lines[-1]) == (False, "UNHEALTHY")
+    assert facts["last_run"]["as_of"] == "2024-03-15" and facts["last_run"]["status"] == "partial"
+    assert facts["last_run"]["finished_at"].endswith("+00:00") and facts["checked_at"].endswith("+00:00")
+    (market,) = facts["markets"]
+    assert (market["calendar"], market["latest_as_of"]) == ("XNYS", "2024-03-15")
+    assert market["overdue_as_of"] > "2024-03-15" and market["next_run"].endswith("+00:00")
+    assert [(f["ticker"], f["stage"]) for f in facts["failing"]] == [("ZZZ", "fetch")]
+    assert [(d["ticker"], d["sessions_without_data"]) for d in facts["probably_delisted"]] == [("ZZZ", 6)]
 
 
 def test_a_daemons_heartbeat_says_it_is_alive_and_reaches_the_database_until_it_stops(sqlite_url, tmp_path):
