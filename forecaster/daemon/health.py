@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from forecaster.calendar import trading_calendar
 from forecaster.config import Settings
 from forecaster.daemon.schedules import cron_trigger, next_fire_time, previous_fire_time
+from forecaster.logs import redact
 from forecaster.prices.delisted import probably_delisted
 from forecaster.store import predictions as prediction_store
 from forecaster.store import runs as run_store
@@ -31,8 +32,9 @@ class Health:
     facts: dict[str, Any] = field(default_factory=dict)
 
     def json(self) -> str:
-        """The facts and the verdict as one JSON object; times in UTC (ISO 8601), dates as YYYY-MM-DD."""
-        return json.dumps({"healthy": self.healthy, **self.facts}, indent=2, default=_json_value)
+        """The facts and the verdict as one JSON object; times in UTC (ISO 8601), dates as YYYY-MM-DD.
+        Redacted as log lines are: a run's error or a failure's reason may quote a database URL."""
+        return redact(json.dumps({"healthy": self.healthy, **self.facts}, indent=2, default=_json_value))
 
 
 def _json_value(value: object) -> str:

@@ -81,6 +81,7 @@ COMMANDS = [
     ["db", "upgrade"],
     ["run", "--once", "--as-of", "2024-03-04"],
     ["status"],
+    ["status", "--json"],
     ["predictions", "--format", "json"],
     ["report", "--format", "md"],
     ["report", "--format", "html"],
@@ -102,7 +103,7 @@ def test_a_reachable_database_url_with_a_password_never_shows_it(
 
     codes = {command: code for command, (code, _) in results.items()}
     # Each command worked; status says "unhealthy" (exit 1): the only forecast is from 2024.
-    assert codes == dict.fromkeys(results, 0) | {"status": 1}, codes
+    assert codes == dict.fromkeys(results, 0) | {"status": 1, "status --json": 1}, codes
     assert list((tmp_path / "reports").glob("*.md")) and list((tmp_path / "reports").glob("*.html"))
     for command, (_, printed) in results.items():
         assert PASSWORD not in printed, f"{command} printed the password:\n{printed}"
