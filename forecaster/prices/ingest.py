@@ -293,7 +293,13 @@ def _confirm_jumps(
         return rows, []
     try:
         second = _fetch(source, jumpers, start, end).prices.select("ticker", "session_date", "close")
-    except _SourceFailed:  # no second look: no jump is repeated, so each rejects its ticker this time
+    except _SourceFailed as failed:  # no second look: no jump is repeated, so each rejects its ticker this time
+        log.warning(
+            "price source %s failed on the second look at %d ticker(s) with a jump: %s",
+            source.name,
+            len(jumpers),
+            failed.reason,
+        )
         second = FetchResult().prices.select("ticker", "session_date", "close")
     looks = checked.jumps.join(second.rename({"close": "again"}), on=["ticker", "session_date"], how="left")
     rebases: list[Rebase] = []
