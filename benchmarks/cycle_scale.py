@@ -2,7 +2,7 @@
 
     python benchmarks/cycle_scale.py [--sizes 100,1000,5000] [--postgres-url URL]
     python benchmarks/cycle_scale.py --cold [--sizes 5000]
-    python benchmarks/cycle_scale.py --whole-process [--sizes 5000,25000,100000]
+    python benchmarks/cycle_scale.py --whole-process [--sizes 5000,25000,100000] [--backends postgresql]
 
 For each size and backend, a fresh database gets 300 sessions of synthetic prices per
 ticker and, for every ticker, a model state trained through the previous session (the
@@ -174,7 +174,7 @@ def run_once(url: str, tickers_file: Path, as_of: date, **settings: str) -> dict
     return {"seconds": wall, "first_line_seconds": first_line or wall, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
-def main_whole_process(sizes: list[int], postgres_url: str) -> None:
+def main_whole_process(sizes: list[int], postgres_url: str, backends: list[str]) -> None:
     warm_as_of = NYSE_CALENDAR.next_session(AS_OF)
     print(
         f"whole `forecaster run --once` processes, default preset, synthetic source; cold as of {AS_OF}, "
@@ -189,7 +189,7 @@ def main_whole_process(sizes: list[int], postgres_url: str) -> None:
         for count in sizes:
             tickers_file = Path(directory) / f"watchlist{count}.txt"
             tickers_file.write_text("\n".join(synthetic_tickers(count)) + "\n")
-            for backend in ("sqlite", "postgresql"):
+            for backend in backends:
                 with (
                     nullcontext(f"sqlite:///{Path(directory) / f'whole{count}.db'}")
                     if backend == "sqlite"
@@ -243,9 +243,13 @@ def main() -> None:
     parser.add_argument(
         "--whole-process", action="store_true", help="cold then warm `forecaster run --once` processes, timed outside"
     )
+    parser.add_argument(
+        "--backends", default="sqlite,postgresql", help="with --whole-process: sqlite, postgresql or both (default)"
+    )
     args = parser.parse_args()
     if args.whole_process:
-        main_whole_process([int(size) for size in (args.sizes or "5000,25000,100000").split(",")], args.postgres_url)
+        sizes = [int(size) for size in (args.sizes or "5000,25000,100000").split(",")]
+        main_whole_process(sizes, args.postgres_url, args.backends.split(","))
         return
     if args.measure_cold:
         print(json.dumps(measure_cold(args.measure_cold[0], int(args.measure_cold[1]))))
