@@ -98,7 +98,7 @@ day_complete() {
   [ "$(forecasts_of_latest)" = "$TICKERS" ] && [ "$(sql "SELECT count(*) FROM runs WHERE status = 'running'")" = 0 ]
 }
 claims_trained() {  # how many claims container $1 trained, by its log
-  "$ENGINE" logs "$1" 2>&1 | grep -c 'trained [0-9]* ticker(s) of the cycle' || true
+  "$ENGINE" logs "$1" 2>&1 | grep -c 'claim of [0-9]* ticker(s) of the cycle after .* done' || true
 }
 every_worker_trained() {
   local ids
