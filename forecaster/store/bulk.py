@@ -110,12 +110,9 @@ def upsert_frame(
     staging.create(connection)  # in the caller's transaction: a rollback drops it too
     insert_frame(connection, staging, frame)
     # SQLite needs a WHERE in INSERT ... SELECT ... ON CONFLICT, to tell the upsert from a join.
-    statement = dialect_insert(connection, table).from_select(list(frame.columns), sa.select(staging).where(sa.true()))
-    changed = [table.c[name].is_distinct_from(statement.excluded[name]) for name in when_changed]
-    statement = statement.on_conflict_do_update(
-        index_elements=list(table.primary_key.columns),
-        set_={name: statement.excluded[name] for name in update},
-        where=sa.or_(*changed) if changed else None,
+    rows = sa.select(staging).where(sa.true())
+    statement = upsert(connection, table, update=update, when_changed=when_changed).from_select(
+        list(frame.columns), rows
     )
     written = len(connection.execute(statement.returning(sa.literal(1))).all())
     staging.drop(connection)
