@@ -78,6 +78,7 @@ SUFFIX_CALENDARS: dict[str, str] = {
     ".TW": "XTAI",
     ".BK": "XBKK",
     ".IS": "XIST",
+    ".AE": "XDFM",
     ".L": "XLON",
     # Exchanges without a calendar of their own, on the one they trade with.
     ".NS": "XBOM",  # National Stock Exchange of India: Mumbai's sessions
