@@ -90,6 +90,8 @@ def command_predictions(args: argparse.Namespace) -> int:
         )
         if frame.is_empty() and args.ticker and args.ticker not in settings.tickers:
             _refuse_unknown_ticker(args.ticker, settings.tickers, connection)
+        if frame.is_empty() and args.preset:
+            _refuse_unknown_preset(args.preset, connection)
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())
     elif args.format == "json":
@@ -115,3 +117,17 @@ def _refuse_unknown_ticker(ticker: str, watch_list: Sequence[str], connection: s
     nearest = difflib.get_close_matches(ticker, sorted(known | set(watch_list)), n=3, cutoff=0.5)
     hint = f" (nearest: {', '.join(nearest)})" if nearest else ""
     raise UserError(f"ticker {ticker} is not on the watch list and has no forecasts in this database{hint}")
+
+
+def _refuse_unknown_preset(preset: str, connection: sa.Connection) -> None:
+    """A preset that is not one of forecaster's and was never forecast is a typo: exit 2, with the
+    nearest names."""
+    from forecaster.model.presets import PRESETS
+    from forecaster.store.predictions import forecast_presets
+
+    known = forecast_presets(connection=connection) | set(PRESETS)
+    if preset in known:
+        return
+    nearest = difflib.get_close_matches(preset, sorted(known), n=3, cutoff=0.5)
+    hint = f" (nearest: {', '.join(nearest)})" if nearest else f" (presets: {', '.join(sorted(known))})"
+    raise UserError(f"preset {preset!r} is not one of forecaster's and has no forecasts in this database{hint}")

@@ -8,6 +8,7 @@ is atomic and SAVEPOINT works (the documented recipe in SQLAlchemy's SQLite dial
 from __future__ import annotations
 
 import importlib.resources
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,6 +99,11 @@ def _sqlite_file(url: sa.URL, shown: str, *, create: bool) -> Path | None:
     path = Path(url.database).expanduser()
     if not path.parent.is_dir():
         raise UserError(f"{shown}: directory {path.parent} does not exist")
+    if (unwritable := _unwritable(path)) is not None:
+        raise UserError(
+            f"{shown}: {unwritable}; forecaster opens its database read-write and SQLite writes its journal "
+            f"files beside it: put it on a writable file system or give write permission"
+        )
     if not path.exists():
         if not create:
             raise UserError(f"{shown}: no database file at {path}; create it with `forecaster db upgrade`")
@@ -108,6 +114,16 @@ def _sqlite_file(url: sa.URL, shown: str, *, create: bool) -> Path | None:
     elif path.is_file() and not _is_sqlite_file(path):
         raise UserError(f"{shown}: {path} is not a SQLite database (its first bytes say another kind of file)")
     return path
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why the database file, or the directory that holds it (and its -wal and -shm files), cannot be
+    written; None when both can (the file may not exist yet)."""
+    for target, what in ((path.parent, f"directory {path.parent}"), (path, str(path))):
+        if target.exists() and not os.access(target, os.W_OK):
+            read_only = os.statvfs(target).f_flag & os.ST_RDONLY
+            return f"{what} is on a read-only file system" if read_only else f"{what} is not writable"
+    return None
 
 
 #: How every SQLite database file begins (an empty file is one too: SQLite fills it at the first write).

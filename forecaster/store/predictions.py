@@ -88,6 +88,11 @@ def forecast_tickers(*, connection: sa.Connection) -> set[str]:
     return set(connection.execute(sa.select(predictions.c.ticker).distinct()).scalars())
 
 
+def forecast_presets(*, connection: sa.Connection) -> set[str]:
+    """Every preset with a forecast."""
+    return set(connection.execute(sa.select(predictions.c.preset).distinct()).scalars())
+
+
 def predicted_tickers(preset: str, target_session: date, *, connection: sa.Connection) -> set[str]:
     """Tickers that already have a forecast of `preset` for `target_session`."""
     statement = sa.select(predictions.c.ticker).where(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -214,6 +215,34 @@ def test_a_report_onto_a_full_disk_is_one_line_naming_the_directory_and_exit_1(
     )
 
     assert (code, err) == (1, f"forecaster report: {full_disk}: No space left on device\n")
+
+
+@pytest.fixture
+def read_only_database(tmp_path, monkeypatch, capsys) -> Iterator[str]:
+    """A forecast database in a directory bind-mounted read-only (the volume a container got wrong)."""
+    source, mounted = tmp_path / "database", tmp_path / "read-only"
+    source.mkdir()
+    mounted.mkdir()
+    backfill = ["backfill", "--start", "2024-03-04", "--end", "2024-03-05"]
+    assert _run(backfill, monkeypatch, capsys, database_url=f"sqlite:///{source / 'f.db'}")[0] == 0
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root (CI runs as root)")
+    subprocess.run(["mount", "--bind", str(source), str(mounted)], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(mounted)], check=True)
+    yield f"sqlite:///{mounted / 'f.db'}"
+    subprocess.run(["umount", str(mounted)], check=True)
+
+
+@pytest.mark.parametrize(
+    "command", [["status"], ["predictions"], ["report"], ["run", "--once"], ["db", "upgrade"]], ids=" ".join
+)
+def test_a_database_on_a_read_only_mount_is_exit_2_naming_the_directory_and_the_cause(
+    read_only_database, monkeypatch, capsys, tmp_path, command
+):
+    code, _, err = _run(command, monkeypatch, capsys, database_url=read_only_database, report_dir=str(tmp_path))
+
+    assert code == 2, err
+    assert err.count("\n") == 1 and f"directory {tmp_path / 'read-only'} is on a read-only file system" in err, err
 
 
 def test_an_error_about_a_huge_value_is_cut_to_a_readable_line(sqlite_url, monkeypatch, capsys):

@@ -107,3 +107,16 @@ def test_a_ticker_on_no_watch_list_and_never_forecast_is_exit_2_with_the_nearest
     assert main(["predictions", "--ticker", "AAA", "--since", "2030-01-01"]) == 0  # known, none that recent
     out, err = capsys.readouterr()
     assert (out, err) == ("", "no forecasts match\n")
+
+
+def test_a_preset_that_is_not_forecasters_and_never_forecast_is_exit_2_with_the_nearest_names(
+    forecast_database, capsys
+):
+    assert main(["predictions", "--preset", "defualt"]) == 2
+    assert capsys.readouterr().err == (
+        "forecaster predictions: error: preset 'defualt' is not one of forecaster's and has no forecasts in this "
+        "database (nearest: default)\n"
+    )
+    assert main(["predictions", "--preset", "seed"]) == 0  # one of forecaster's, never forecast here
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "no forecasts match\n")
