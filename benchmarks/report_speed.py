@@ -178,8 +178,8 @@ def main() -> None:
         phases: dict[str, Callable[[], object]] = {
             "read the tables": lambda: load_report(engine, as_of=as_of, preset=PRESET, charts=args.charts),
             f"draw {len(charts.pngs)} charts": lambda: draw_charts(data),
-            "render markdown": lambda: render_markdown(data, charts, "report"),
-            "render HTML": lambda: render_html(data, charts, "report"),
+            "render markdown": lambda: render_markdown(data, charts, "report", "report.csv"),
+            "render HTML": lambda: render_html(data, charts),
             "render CSV": lambda: render_csv(data),
             "write_reports md, html, csv": lambda: write_reports(
                 engine, as_of=as_of, preset=PRESET, formats=["md", "html", "csv"], out_dir=out_dir, charts=args.charts

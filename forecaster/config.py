@@ -13,7 +13,7 @@ import difflib
 import os
 import tomllib
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     timezone: str = "America/New_York"  # the zone of an explicit schedule and of the report schedule
     report_schedule: str = "0 19 * * 1-5"
     report_dir: str = "reports"
+    report_charts: Annotated[tuple[str, ...], NoDecode] = ()  # tickers the report charts always, as the watch list
     log_format: Literal["human", "json"] = "human"
     fetch_retries: int = Field(3, ge=0, le=10)  # extra attempts after a failed fetch, with exponential backoff
     fetch_backoff_seconds: float = Field(2.0, ge=0, le=600, allow_inf_nan=False)
@@ -67,12 +68,21 @@ class Settings(BaseSettings):
     keep_loss_curves: int = Field(5, ge=1, le=10_000)  # per-epoch loss curves kept per ticker, of the latest fits
     metrics_port: int | None = Field(None, ge=1, le=65_535)  # serve Prometheus' /metrics on this port
     heartbeat_file: str | None = None  # the daemon rewrites it every few seconds (`forecaster status --process`)
+    # apprise URLs (e-mail, Slack, ntfy, a webhook...) the daemon sends its briefing and alerts to (forecaster.notify)
+    notify_urls: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     config_file: str | None = None  # the TOML file these settings were read with (environment or --config only)
 
     @field_validator("tickers", mode="before")
     @classmethod
     def _tickers(cls, value: Any) -> tuple[str, ...]:
         return parse_tickers(value)
+
+    @field_validator("report_charts", mode="before")
+    @classmethod
+    def _report_charts(cls, value: Any) -> tuple[str, ...]:
+        """Written as the watch list is, or blank: none."""
+        blank = not value or (isinstance(value, str) and not value.strip())
+        return () if blank else parse_tickers(value)
 
     @field_validator("schedule", mode="before")
     @classmethod
@@ -92,6 +102,11 @@ class Settings(BaseSettings):
     @classmethod
     def _calendars(cls, value: Any) -> dict[str, str]:
         return parse_calendars(value)
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _notify_urls(cls, value: Any) -> tuple[str, ...]:
+        return split_notify_urls(value)
 
     @model_validator(mode="after")
     def _every_ticker_has_a_market(self) -> Settings:
@@ -243,9 +258,31 @@ def parse_calendars(value: str | Mapping[str, object]) -> dict[str, str]:
     return calendars
 
 
+def split_notify_urls(value: str | Sequence[str | SecretStr]) -> tuple[str, ...]:
+    """The URLs of "URL, URL URL" (commas or whitespace, as apprise splits a list: a comma inside a
+    URL's query stays) or of a list (a TOML array). Only split here: whether apprise can send to
+    each is checked when the daemon starts (forecaster.notify), so other commands need not load
+    every apprise plugin."""
+    if isinstance(value, str):
+        texts = [value]
+    elif isinstance(value, Sequence) and all(isinstance(v, str | SecretStr) for v in value):
+        texts = [v.get_secret_value() if isinstance(v, SecretStr) else v for v in value]
+    else:
+        raise ValueError("expected apprise URLs, comma- or space-separated, or a list of them")
+    if not any(text.strip() for text in texts):
+        return ()
+    from apprise.utils.parse import parse_urls  # only for this: most commands never notify
+
+    return tuple(parse_urls(texts))
+
+
 def _explicit(settings: Settings) -> dict[str, Any]:
     """The values of a Settings object, as constructor arguments."""
     return {name: getattr(settings, name) for name in Settings.model_fields}
+
+
+#: Settings whose value may hold a secret: an error about one never shows it.
+_SECRET_SETTINGS = ("password", "database_url", "notify_urls")
 
 
 def _validated(build: Any, *, source: str = "setting") -> Settings:
@@ -256,7 +293,7 @@ def _validated(build: Any, *, source: str = "setting") -> Settings:
         first = error.errors()[0]
         name = ".".join(str(part) for part in first["loc"]) or "?"
         value = first.get("input")
-        shown = "***" if "password" in name or "database_url" in name else repr(value)
+        shown = "***" if any(secret in name for secret in _SECRET_SETTINGS) else repr(value)
         message = first["msg"].removeprefix("Value error, ")
         raise UserError(f"{source} {name}: invalid value {shown} ({message})") from None
 

@@ -167,6 +167,7 @@ def command_report(args: argparse.Namespace) -> int:
                 out_dir=out_dir,
                 charts=DEFAULT_PER_END if args.charts is None else args.charts,
                 delisted_after=settings.delisted_after_sessions,
+                named=settings.with_overrides(report_charts=args.chart).report_charts,
             )
         except OSError as error:  # a full disk, say: matplotlib's and polars' errors name no file
             if error.filename is not None:

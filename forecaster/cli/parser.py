@@ -192,10 +192,13 @@ prediction_accuracy view.""",
         "report",
         "write the daily report of a session",
         """\
-Writes report-YYYY-MM-DD.{md,html,csv} for the session forecast from: a summary, every
+Writes report-YYYY-MM-DD.{md,html,csv} for the session forecast from: a briefing (the headline
+numbers beside their targets, flagged only beyond chance, and what changed), a summary, every
 ticker's forecast with its interval, accuracy over the last 20 and 60 realised forecasts next
 to the naive forecast's, interval coverage, the runs of that session with their failures, and
-charts (one of skill over time, one per ticker for the worst and best N and every failed one).""",
+charts (one of skill over time, one per ticker for the tickers named, and N each of the failed,
+the flagged, the biggest predicted moves, the worst and the best). The HTML is one file with
+its charts inline; the markdown refers to PNGs beside it and to the CSV, written with it.""",
     )
     _add_database_flags(report)
     report.add_argument("--preset", metavar="NAME", help="default or seed (default: FORECASTER_PRESET, else default)")
@@ -212,7 +215,13 @@ charts (one of skill over time, one per ticker for the worst and best N and ever
         "--charts",
         type=whole_number(0, MAX_COUNT),
         metavar="N",
-        help="chart the worst and best N tickers by skill and every failed one; all when at most 2N (default: 5)",
+        help="chart N tickers of each group (failed, flagged, biggest moves, worst, best), 30 at most; all when "
+        "at most 2N (default: 5)",
+    )
+    report.add_argument(
+        "--chart",
+        metavar="LIST",
+        help="comma-separated tickers to chart always, e.g. SPY,QQQ (default: FORECASTER_REPORT_CHARTS, else none)",
     )
     report.add_argument(
         "--out", metavar="DIR", help="directory to write into (default: FORECASTER_REPORT_DIR, else reports)"

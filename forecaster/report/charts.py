@@ -66,6 +66,7 @@ def _ticker_series(data: ReportData, ticker: str) -> TickerSeries:
     ]
     first = rows[0]["target_session"] if rows else data.as_of
     losses = data.losses.filter(pl.col("ticker") == ticker, pl.col("trained_through") >= first)
+    failure = data.failures.get(ticker)
     return TickerSeries(
         ticker=ticker,
         sessions=[row["target_session"] for row in rows],
@@ -73,8 +74,11 @@ def _ticker_series(data: ReportData, ticker: str) -> TickerSeries:
         predicted=[row["predicted_close"] for row in rows],
         lower_80=[row["lower_80"] for row in rows],
         upper_80=[row["upper_80"] for row in rows],
+        lower_95=[row["lower_95"] for row in rows],
+        upper_95=[row["upper_95"] for row in rows],
         loss_sessions=losses["trained_through"].to_list(),
         losses=losses["loss"].to_list(),
+        failure=None if failure is None else f"failed at {failure.stage}: {failure.reason}",
     )
 
 

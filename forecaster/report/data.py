@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import cast
 
 import polars as pl
 import sqlalchemy as sa
 
-from forecaster.calendar import NYSE
+from forecaster.calendar import NYSE, trading_calendar
 from forecaster.errors import UserError
 from forecaster.prices.delisted import ProbablyDelisted, probably_delisted
 from forecaster.report.metrics import pooled_metrics, window_metrics
@@ -25,8 +26,12 @@ WINDOWS = (20, 60)
 RANK_WINDOW = max(WINDOWS)
 #: The skill-over-time chart shows skill over the last SKILL_WINDOW sessions at each session.
 SKILL_WINDOW = 20
-#: How many of the worst and best tickers get a chart by default.
+#: How many tickers each chart group (chart_groups) gets by default.
 DEFAULT_PER_END = 5
+#: At most this many tickers are charted, besides the named ones: each chart adds about 70 KB to the HTML.
+MAX_CHARTS = 30
+#: The flag columns of `ReportData.tickers`, per window (metrics.window_metrics); any true one flags a ticker.
+FLAG_COLUMNS = tuple(f"{flag}_{w}" for flag in ("worse_than_naive", "coverage_off") for w in WINDOWS)
 #: Sessions without data before a failing ticker is called probably delisted (FORECASTER_DELISTED_AFTER_SESSIONS).
 DELISTED_AFTER = 5
 
@@ -59,8 +64,30 @@ class Run:
 
 @dataclass(frozen=True)
 class ChartGroup:
+    """Tickers charted for one reason; a ticker of an earlier group too is charted there only."""
+
     title: str
     tickers: list[str]
+
+
+@dataclass(frozen=True)
+class PreviousSession:
+    """The forecast session before the report's: what the briefing compares with."""
+
+    as_of: date
+    #: The tickers forecast after its close (each market's latest session on or before it).
+    tickers: frozenset[str]
+    #: The tickers that failed in its runs and have no forecast from it: ticker -> its latest failure.
+    failures: dict[str, RunFailure]
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """A market whose latest session on or before the report's has closed with no forecast from it."""
+
+    calendar: str
+    latest_forecast: date
+    session: date
 
 
 @dataclass(frozen=True)
@@ -85,6 +112,10 @@ class ReportData:
     events: pl.DataFrame
     #: The tickers failed in the session with no data from the source for many sessions in a row.
     delisted: list[ProbablyDelisted]
+    #: The forecast session before as_of, None when as_of is the first.
+    previous: PreviousSession | None
+    #: The markets behind: their latest closed session on or before as_of has no forecast.
+    overdue: list[Overdue]
 
     @property
     def failures(self) -> dict[str, RunFailure]:
@@ -104,9 +135,11 @@ def load_report(
     preset: str,
     charts: int = DEFAULT_PER_END,
     delisted_after: int = DELISTED_AFTER,
+    named: Sequence[str] = (),
 ) -> ReportData:
     """Everything the report of `as_of` shows (the latest forecast session when None), with `charts`
-    per end; a failed ticker without data for `delisted_after` sessions is called probably delisted.
+    per chart group and the `named` tickers charted always (chart_groups); a failed ticker without data
+    for `delisted_after` sessions is called probably delisted.
 
     Raises UserError when there is nothing to report: no forecast of `preset` at all,
     or neither forecasts nor runs on `as_of`.
@@ -131,7 +164,8 @@ def load_report(
             raise UserError(f"no forecasts of preset {preset!r} and no runs on {as_of}: nothing to report")
         tickers = _ticker_table(forecasts, realised, latest_losses)
         with_history = set(realised["ticker"])
-        groups = chart_groups(tickers, [t for t in _failures(day_runs, tickers) if t in with_history], charts)
+        failed = [t for t in _failures(day_runs, tickers) if t in with_history]
+        groups = chart_groups(tickers, failed, charts, named)
         charted = [ticker for group in groups for ticker in group.tickers]
         first = cast(date | None, realised["target_session"].min()) or as_of
         losses = _frame(connection, _final_losses_query(preset, charted, first, as_of), _LOSS_SCHEMA)
@@ -139,9 +173,41 @@ def load_report(
         events = events_of(reported, connection=connection, since=first, through=as_of)
         failed_calendars = _calendars(preset, list(_failures(day_runs, tickers)), connection)
         delisted = probably_delisted(failed_calendars, connection=connection, after=delisted_after)
+        previous = _previous_session(preset, as_of, connection)
     shown = realised.filter(pl.col("ticker").is_in(forecasts["ticker"].implode()))
     pooled = {window: pooled_metrics(shown, window) for window in WINDOWS}
-    return ReportData(as_of, preset, tickers, realised, day_runs, pooled, groups, losses, events, delisted)
+    overdue = _overdue(forecasts, as_of, datetime.now(UTC))
+    return ReportData(
+        as_of, preset, tickers, realised, day_runs, pooled, groups, losses, events, delisted, previous, overdue
+    )
+
+
+def _previous_session(preset: str, as_of: date, connection: sa.Connection) -> PreviousSession | None:
+    p = predictions.c
+    previous = connection.execute(
+        sa.select(sa.func.max(p.as_of)).where(p.preset == preset, p.as_of < as_of)
+    ).scalar_one()
+    if previous is None:
+        return None
+    tickers = frozenset(connection.execute(_forecasts_query(preset, previous).with_only_columns(p.ticker)).scalars())
+    runs_then = [
+        Run(record, run_failures_of(record.id, connection=connection))
+        for record in (RunRecord(**row._mapping) for row in connection.execute(_runs_query(preset, previous)))
+    ]
+    failures = {f.ticker: f for run in runs_then for f in run.failures if f.ticker not in tickers}
+    return PreviousSession(previous, tickers, failures)
+
+
+def _overdue(forecasts: pl.DataFrame, as_of: date, now: datetime) -> list[Overdue]:
+    """Each market of `forecasts` whose latest session on or before `as_of` closed before `now` and is
+    later than the session its shown forecasts were made after."""
+    behind = []
+    for calendar, made in forecasts.group_by("calendar").agg(pl.col("as_of").max()).sort("calendar").iter_rows():
+        sessions = trading_calendar(calendar)
+        due = sessions.session_on_or_before(as_of)
+        if due is not None and due > made and sessions.session_close(due) <= now:
+            behind.append(Overdue(calendar, made, due))
+    return behind
 
 
 def _calendars(preset: str, tickers: list[str], connection: sa.Connection) -> dict[str, str]:
@@ -153,19 +219,71 @@ def _calendars(preset: str, tickers: list[str], connection: sa.Connection) -> di
     return {ticker: stored.get(ticker, NYSE) for ticker in tickers}
 
 
-def chart_groups(tickers: pl.DataFrame, failed: list[str], per_end: int) -> list[ChartGroup]:
-    """The tickers to chart, in groups: all when at most 2 x `per_end`, else the worst and best `per_end` by
-    skill over RANK_WINDOW; then the `failed` ones."""
+#: The title of the group chart_groups gives the tickers named to be charted always.
+NAMED_GROUP = "Named to be charted always"
+
+
+def chart_groups(
+    tickers: pl.DataFrame, failed: list[str], per_group: int, named: Sequence[str] = ()
+) -> list[ChartGroup]:
+    """The tickers to chart, in groups: the `named` ones the report has (all of them); then at most
+    `per_group` each of the `failed` ones (with a history), the flagged ones (worst skill first), the
+    biggest predicted moves, and the worst and best by skill over RANK_WINDOW; in a report of at most
+    2 x `per_group` tickers, all of them, worst skill first, then the failed ones. At most MAX_CHARTS
+    tickers besides the named are charted: once there are that many, later groups get only tickers
+    charted already."""
     table = tickers["ticker"].to_list()
-    if len(table) <= 2 * per_end:
-        groups = [ChartGroup("All tickers, worst skill first", table)]
-    else:
-        ranked = tickers.filter(pl.col(f"skill_ratio_{RANK_WINDOW}").is_not_null())["ticker"].to_list()
-        groups = [
-            ChartGroup(f"The {per_end} worst by skill over the last {RANK_WINDOW}", ranked[:per_end]),
-            ChartGroup(f"The {per_end} best by skill over the last {RANK_WINDOW}", ranked[per_end:][::-1][:per_end]),
-        ]
-    groups.append(ChartGroup("Failed in this session (their history)", failed))
+    reported = set(table) | set(failed)
+    shown = [ChartGroup(NAMED_GROUP, list(dict.fromkeys(t for t in named if t in reported)))]
+    failures = _Candidates(
+        lambda n: "Failed in this session (their history)" + (f": {n} of {len(failed)}" if n < len(failed) else ""),
+        failed,
+        per_group,
+    )
+    if len(table) <= 2 * per_group:
+        return _fill(shown, [_Candidates(lambda n: "All tickers, worst skill first", table, len(table)), failures])
+    flagged = tickers.filter(pl.any_horizontal(pl.col(FLAG_COLUMNS).fill_null(False)))["ticker"].to_list()
+    moves = (
+        tickers.filter(pl.col("predicted_change_pct").is_not_null())
+        .sort(pl.col("predicted_change_pct").abs(), descending=True, maintain_order=True)["ticker"]
+        .to_list()
+    )
+    ranked = tickers.filter(pl.col(f"skill_ratio_{RANK_WINDOW}").is_not_null())["ticker"].to_list()
+    candidates = [
+        failures,
+        _Candidates(lambda n: f"Flagged, worst skill first: {n} of {len(flagged)}", flagged, per_group),
+        _Candidates(lambda n: f"The {n} biggest predicted moves, up or down", moves, per_group),
+        _Candidates(lambda n: f"The {n} worst by skill over the last {RANK_WINDOW}", ranked, per_group),
+        _Candidates(lambda n: f"The {n} best by skill over the last {RANK_WINDOW}", ranked[::-1], per_group),
+    ]
+    return _fill(shown, candidates)
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """A chart group to be: its title for the number charted, its tickers in order of preference, and
+    how many of them it takes."""
+
+    title: Callable[[int], str]
+    tickers: list[str]
+    count: int
+
+
+def _fill(groups: list[ChartGroup], candidates: list[_Candidates]) -> list[ChartGroup]:
+    """`groups`, then the first `count` tickers of each candidate, as long as MAX_CHARTS allows tickers not
+    charted yet; empty groups left out."""
+    charted = {ticker for group in groups for ticker in group.tickers}
+    room = MAX_CHARTS
+    for candidate in candidates:
+        tickers = []
+        for ticker in candidate.tickers[: candidate.count]:
+            if ticker not in charted:
+                if room == 0:
+                    continue
+                room -= 1
+                charted.add(ticker)
+            tickers.append(ticker)
+        groups.append(ChartGroup(candidate.title(len(tickers)), tickers))
     return [group for group in groups if group.tickers]
 
 

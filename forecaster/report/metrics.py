@@ -14,11 +14,10 @@ from __future__ import annotations
 import polars as pl
 
 from forecaster.model.intervals import LEVELS as INTERVAL_LEVELS
+from forecaster.report.significance import TICKER_LEVEL, binomial_p_value, chance_rate
 
 #: Prediction-interval levels, in percent (the interval method's, forecaster.model.intervals).
 LEVELS: tuple[int, ...] = tuple(round(100 * level) for level in INTERVAL_LEVELS)
-#: A coverage further than this many percentage points from its level is flagged.
-COVERAGE_TOLERANCE = 5.0
 
 _PREDICTED = pl.col("predicted_close")
 _ACTUAL = pl.col("actual_close")
@@ -159,33 +158,85 @@ def trailing(rows: pl.DataFrame, window: int) -> pl.DataFrame:
     return rows.sort("ticker", "target_session").group_by("ticker", maintain_order=True).tail(window)
 
 
-def _coverage_off(suffix: str) -> pl.Expr:
-    """True where a coverage column is more than COVERAGE_TOLERANCE points from its level (null without one)."""
-    distances = [(pl.col(f"coverage_{level}_pct{suffix}") - level).abs() for level in LEVELS]
-    return pl.any_horizontal(distance > COVERAGE_TOLERANCE for distance in distances)
+#: Per-ticker counts the significance tests read: closes inside each interval, and of the forecasts
+#: whose error differs from the naive forecast's, those with the larger error.
+_COUNTS: dict[str, pl.Expr] = {
+    **{f"hits_{level}": covered(level).sum().cast(pl.Int64) for level in LEVELS},
+    "n_decided": (_ERROR.abs() != _NAIVE_ERROR.abs()).sum().cast(pl.Int64),
+    "losses_vs_naive": (_ERROR.abs() > _NAIVE_ERROR.abs()).sum().cast(pl.Int64),
+}
+
+
+def coverage_p_value(hits: dict[int, int], n: int) -> float | None:
+    """Whether closes inside the intervals are too few or too many for their levels: the smallest
+    binomial p-value over the levels, times their number (Bonferroni); None without an interval."""
+    if n == 0:
+        return None
+    return min(1.0, len(LEVELS) * min(binomial_p_value(hits[level], n, level / 100) for level in LEVELS))
+
+
+def coverage_chance(n: int) -> float:
+    """The probability (at most) that a ticker with `n` forecasts inside their intervals at exactly the
+    nominal rates is flagged anyway."""
+    return sum(chance_rate(n, level / 100, TICKER_LEVEL / len(LEVELS)) for level in LEVELS)
+
+
+def worse_chance(n_decided: int) -> float:
+    """The probability that a ticker exactly as good as naive over `n_decided` forecasts is flagged worse."""
+    return chance_rate(n_decided, 0.5, TICKER_LEVEL, side=+1)
+
+
+def _flags(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
+    """The tests' p-values and flags of each ticker's row of counts."""
+    coverage_p, sign_p = [], []
+    for row in frame.iter_rows(named=True):
+        hits = {level: row[f"hits_{level}"] for level in LEVELS}
+        coverage_p.append(coverage_p_value(hits, row[f"n_interval{suffix}"]))
+        sign_p.append(binomial_p_value(row["losses_vs_naive"], row[f"n_decided{suffix}"], 0.5))
+    return frame.with_columns(
+        pl.Series(f"skill_sign_p{suffix}", sign_p, pl.Float64),
+        pl.Series(f"coverage_p{suffix}", coverage_p, pl.Float64),
+    ).with_columns(
+        (
+            (pl.col(f"skill_sign_p{suffix}") <= TICKER_LEVEL)
+            & (2 * pl.col("losses_vs_naive") > pl.col(f"n_decided{suffix}"))
+            & (pl.col(f"skill_ratio{suffix}") > 1)
+        ).alias(f"worse_than_naive{suffix}"),
+        (pl.col(f"coverage_p{suffix}") <= TICKER_LEVEL).alias(f"coverage_off{suffix}"),
+    )
 
 
 def window_metrics(rows: pl.DataFrame, window: int) -> pl.DataFrame:
     """One row per ticker with realised rows: `n_{window}` and every metric suffixed `_{window}`.
 
-    `worse_than_naive_{window}` is true where the skill ratio is above 1, and
-    `coverage_off_{window}` where a coverage is off by more than COVERAGE_TOLERANCE
-    points. A ticker with no realised row is absent; the caller's join leaves its
-    metrics null.
+    `worse_than_naive_{window}` is true where the skill ratio is above 1 and a sign test
+    says the model's error is larger than the naive forecast's more often than chance
+    would make it (`skill_sign_p`, over the `n_decided` forecasts whose errors differ), and
+    `coverage_off_{window}` where a binomial test says the closes inside the intervals are
+    too few or too many for their levels (`coverage_p`, null without an interval); both at
+    significance.TICKER_LEVEL. A ticker with no realised row is absent; the caller's join
+    leaves its metrics null.
     """
     suffix = f"_{window}"
-    return (
+    counted = (
         trailing(rows, window)
         .group_by("ticker", maintain_order=True)
-        .agg(pl.len().alias(f"n{suffix}"), *(expr.alias(f"{name}{suffix}") for name, expr in METRICS.items()))
-        .select(
-            "ticker",
-            f"n{suffix}",
-            *(f"{name}{suffix}" for name in ACCURACY),
-            (pl.col(f"skill_ratio{suffix}") > 1).alias(f"worse_than_naive{suffix}"),
-            *(f"{name}{suffix}" for name in INTERVALS),
-            _coverage_off(suffix).alias(f"coverage_off{suffix}"),
+        .agg(
+            pl.len().alias(f"n{suffix}"),
+            *(expr.alias(f"{name}{suffix}") for name, expr in METRICS.items()),
+            *(expr.alias(name if name != "n_decided" else f"n_decided{suffix}") for name, expr in _COUNTS.items()),
         )
+    )
+    return _flags(counted, suffix).select(
+        "ticker",
+        f"n{suffix}",
+        *(f"{name}{suffix}" for name in ACCURACY),
+        f"n_decided{suffix}",
+        f"skill_sign_p{suffix}",
+        f"worse_than_naive{suffix}",
+        *(f"{name}{suffix}" for name in INTERVALS),
+        f"coverage_p{suffix}",
+        f"coverage_off{suffix}",
     )
 
 

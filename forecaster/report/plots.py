@@ -1,5 +1,6 @@
-"""The report's PNGs: per ticker, actual vs predicted closes with the next forecast and its 80 % band, and
-the final training loss of each session's fit; for the report, skill over time.
+"""The report's PNGs: per ticker, actual vs predicted closes with the next forecast and its 80 % and 95 %
+bands (or why the ticker failed), and the final training loss of each session's fit; for the report, skill
+over time.
 
 Built on `matplotlib.figure.Figure` with the Agg canvas, never through pyplot: no
 global figure registry to leak into and no backend to select. Every chart is
@@ -23,6 +24,7 @@ from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
+from PIL import Image
 
 FIGSIZE_INCHES = (12.0, 3.6)
 DPI = 100
@@ -30,6 +32,13 @@ FONT_PT = 9.0
 ACTUAL_COLOUR = "black"
 PREDICTED_COLOUR = "tab:blue"
 NEXT_COLOUR = "tab:red"
+FAILED_COLOUR = "#b00020"
+#: Opaque tints of PREDICTED_COLOUR (tab:blue at 30 % and 14 % on white): the 80 % band on the 95 % one, the
+#: legend's patches the same colours as the bands.
+BAND_COLOURS = {80: "#bcd6e8", 95: "#e0ecf5"}
+#: A failure reason is cut to this many characters in the chart's title (the caption below has all of it),
+#: so the title never runs into the legend.
+FAILURE_CHARS = 64
 _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
 
@@ -38,10 +47,11 @@ _WEEK = timedelta(days=7)
 class TickerSeries:
     """What one ticker's PNG shows.
 
-    `sessions`, `actual`, `predicted`, `lower_80` and `upper_80` are aligned by target
-    session; an unrealised close is None (the next session's forecast), and so is a
-    bound of a forecast without an interval. `loss_sessions` and `losses` are the last
-    epoch's loss of the fit trained through each session, empty when there is none.
+    `sessions`, `actual`, `predicted` and the bounds are aligned by target session; an
+    unrealised close is None (the next session's forecast), and so is a bound of a
+    forecast without an interval. `loss_sessions` and `losses` are the last epoch's loss
+    of the fit trained through each session, empty when there is none. `failure` says
+    why a ticker without a next forecast failed ("failed at train: loss is NaN").
     """
 
     ticker: str
@@ -50,8 +60,11 @@ class TickerSeries:
     predicted: Sequence[float]
     lower_80: Sequence[float | None]
     upper_80: Sequence[float | None]
+    lower_95: Sequence[float | None]
+    upper_95: Sequence[float | None]
     loss_sessions: Sequence[date]
     losses: Sequence[float]
+    failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,8 +93,14 @@ def _figure(rows: int, height_ratios: Sequence[int]) -> tuple[Figure, list[Axes]
 
 
 def _png(figure: Figure) -> bytes:
+    """The figure as a PNG of at most 256 colours: a third of the bytes of matplotlib's own PNG (what the
+    HTML report carries inline), and no different to the eye, lines and bands having few colours. Maximum
+    coverage keeps the white white, where the faster octree makes it 254, a grey box on the page."""
+    canvas = figure.canvas
+    canvas.draw()
+    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    image.quantize(colors=256, method=Image.Quantize.MAXCOVERAGE).save(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -103,6 +122,7 @@ class _TickerFigure:
 
     def __init__(self) -> None:
         self.figure, (self.closes, self.loss) = _figure(2, (3, 1))
+        # "close": the source gives no currency, and the database stores none (README, "The daily report").
         self.closes.set_ylabel("close", fontsize=FONT_PT)
         self.loss.set_ylabel("loss", fontsize=FONT_PT)
         self.loss.set_xlabel("session", fontsize=FONT_PT)
@@ -122,8 +142,10 @@ class _TickerFigure:
         self.next_label = self.closes.annotate(
             "", xy=(0, 0), xytext=(9, 0), textcoords="offset points", va="center", fontsize=FONT_PT, color=NEXT_COLOUR
         )
-        self.band_handle = Patch(color=PREDICTED_COLOUR, alpha=0.2, label="80 % interval")
-        self.band: Collection | None = None
+        self.band_handles = {
+            level: Patch(color=colour, label=f"{level} % interval") for level, colour in BAND_COLOURS.items()
+        }
+        self.bands: list[Collection] = []
         self.no_forecasts = self.closes.text(
             0.5, 0.5, "no forecasts", ha="center", va="center", transform=self.closes.transAxes
         )
@@ -133,7 +155,13 @@ class _TickerFigure:
         )
 
     def png(self, one: TickerSeries) -> bytes:
-        self.title.set_text(one.ticker)
+        if one.failure is None:
+            self.title.set_text(one.ticker)
+            self.title.set_color(ACTUAL_COLOUR)
+        else:
+            failure = one.failure if len(one.failure) <= FAILURE_CHARS else one.failure[: FAILURE_CHARS - 1] + "…"
+            self.title.set_text(f"{one.ticker}: {failure}")
+            self.title.set_color(FAILED_COLOUR)
         self._draw_closes(one)
         self._draw_loss(one)
         return _png(self.figure)
@@ -144,22 +172,30 @@ class _TickerFigure:
         self.predicted.set_data(one.sessions, one.predicted)
         pending = [(s, p) for s, p, a in zip(one.sessions, one.predicted, one.actual, strict=True) if a is None]
         self.next_point.set_data([s for s, _ in pending], [p for _, p in pending])
-        self.next_label.set_visible(bool(pending))
-        if pending:
-            self.next_label.xy = (date2num(pending[-1][0]), pending[-1][1])
-            self.next_label.set_text(f"{pending[-1][1]:,.2f}")
-        if self.band is not None:
-            self.band.remove()
-            self.band = None
-        bounded = [
-            (s, lo, hi) for s, lo, hi in zip(one.sessions, one.lower_80, one.upper_80, strict=True) if lo is not None
-        ]
-        if bounded:
-            sessions, lower, upper = zip(*bounded, strict=True)
-            self.band = self.closes.fill_between(sessions, lower, upper, color=PREDICTED_COLOUR, alpha=0.2, linewidth=0)
-        _legend(self.closes, [self.actual, self.predicted, self.next_point, *([self.band_handle] if bounded else [])])
+        # The next forecast's value beside its point; a failed ticker's "no forecast" after its last close.
+        labelled = pending[-1:] or (realised[-1:] if one.failure is not None else [])
+        self.next_label.set_visible(bool(labelled))
+        if labelled:
+            (session, value), failed = labelled[0], not pending
+            self.next_label.xy = (date2num(session), value)
+            self.next_label.set_text("no forecast" if failed else f"{value:,.2f}")
+            self.next_label.set_color(FAILED_COLOUR if failed else NEXT_COLOUR)
+        for band in self.bands:
+            band.remove()
+        self.bands = []
         values = [v for v in (*one.predicted, *(a for _, a in realised)) if v is not None]
-        values += [v for _, lo, hi in bounded for v in (lo, hi) if v is not None]
+        drawn = []
+        for level, lower, upper in ((95, one.lower_95, one.upper_95), (80, one.lower_80, one.upper_80)):
+            bounded = [(s, lo, hi) for s, lo, hi in zip(one.sessions, lower, upper, strict=True) if lo is not None]
+            if bounded:
+                sessions, lows, highs = zip(*bounded, strict=True)
+                self.bands.append(
+                    self.closes.fill_between(sessions, lows, highs, color=BAND_COLOURS[level], linewidth=0, zorder=0)
+                )
+                values += [v for v in (*lows, *highs) if v is not None]
+                drawn.append(self.band_handles[level])
+        handles = [self.actual, self.predicted, *([self.next_point] if pending else []), *drawn[::-1]]
+        _legend(self.closes, handles)
         self.no_forecasts.set_visible(not values)
         self.closes.yaxis.set_visible(bool(values))
         if values:
@@ -173,15 +209,18 @@ class _TickerFigure:
             self.closes.set_xlim(first, last + max(_DAY, (last - first) * 0.07))
 
     def _draw_loss(self, one: TickerSeries) -> None:
+        """From zero, not on a log scale: a loss (squared or absolute error) is never below 0, and the daily
+        fits of one ticker differ little, so from zero a wiggle looks as small as it is; a log axis over
+        such a narrow range would magnify it again."""
         self.loss_line.set_data(one.loss_sessions, one.losses)
         self.loss_caption.set_text(
-            "last epoch's training loss of the fit after each close" if one.losses else "no training loss recorded"
+            "last epoch's training loss of the fit after each close, from 0"
+            if one.losses
+            else "no training loss recorded"
         )
         self.loss.yaxis.set_visible(bool(one.losses))
         if one.losses:
-            low, high = min(one.losses), max(one.losses)
-            margin = 0.1 * (high - low) or 0.01 * abs(high) or 1.0
-            self.loss.set_ylim(low - margin, high + margin * 6)  # the top third left to the caption
+            self.loss.set_ylim(0, 1.5 * max(one.losses) or 1.0)  # the top third left to the caption
 
 
 def ticker_pngs(series: Iterable[TickerSeries]) -> Iterator[tuple[str, bytes]]:

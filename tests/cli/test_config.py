@@ -198,6 +198,38 @@ def test_a_password_never_shows_in_the_settings_text(environ):
     assert "hunter2" not in shown and "swordfish" not in shown
 
 
+def _notify_urls(settings) -> list[str]:
+    return [url.get_secret_value() for url in settings.notify_urls]
+
+
+def test_notification_urls_are_split_at_commas_and_whitespace_or_come_from_the_file_as_a_list(environ, tmp_path):
+    assert load_settings().notify_urls == ()
+    mail = "mailto://u:pw@example.com?to=a@example.com,b@example.com"  # the comma inside its query stays
+    environ(FORECASTER_NOTIFY_URLS=f"{mail}, ntfy://alerts\njson://host/hook")
+
+    assert _notify_urls(load_settings()) == [mail, "ntfy://alerts", "json://host/hook"]
+    assert _notify_urls(load_settings().with_overrides(preset="seed")) == [mail, "ntfy://alerts", "json://host/hook"]
+
+    config = tmp_path / "forecaster.toml"
+    config.write_text('notify_urls = ["ntfy://alerts", "json://host/hook"]\n')
+    environ(FORECASTER_NOTIFY_URLS="", FORECASTER_CONFIG_FILE=str(config))
+    assert _notify_urls(load_settings()) == ["ntfy://alerts", "json://host/hook"]
+
+
+def test_a_notification_url_never_shows_in_the_settings_text_nor_in_an_error_about_the_setting(environ, tmp_path):
+    environ(FORECASTER_NOTIFY_URLS="json://user:hunter2@host/hook")
+    assert "hunter2" not in repr(load_settings()) + str(load_settings())
+
+    config = tmp_path / "forecaster.toml"
+    config.write_text('notify_urls = ["json://user:hunter2@host/hook", 7]\n')
+    environ(FORECASTER_NOTIFY_URLS="", FORECASTER_CONFIG_FILE=str(config))
+    with pytest.raises(UserError) as refused:
+        load_settings()
+
+    assert str(refused.value).startswith("setting notify_urls: invalid value *** (expected apprise URLs")
+    assert "hunter2" not in str(refused.value)
+
+
 def test_every_setting_is_documented_in_the_readme():
     readme = (paths.ROOT / "README.md").read_text()
 

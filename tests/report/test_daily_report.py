@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import date
 
@@ -13,9 +14,9 @@ from forecaster.errors import UserError
 from forecaster.report.content import WORSE
 from forecaster.report.writer import write_report, write_reports
 from forecaster.store.price_events import PriceEvent, record_events
-from forecaster.store.schema import prediction_accuracy, predictions
+from forecaster.store.schema import forecast_series, prediction_accuracy, predictions
 from tests.support.fakes import UNKNOWN_TICKER, FaultySource
-from tests.support.report_tables import PRESET, Tables, at, day, read_csv, table_column, table_row
+from tests.support.report_tables import PRESET, Tables, at, day, read_csv, table_cell, table_column, table_row
 from tests.support.sessions import catch_up_daily
 
 
@@ -60,18 +61,26 @@ def test_markdown_report_shows_each_forecast_with_its_change_latest_training_los
 
     assert path == reports / "report-2024-01-04.md"
     assert "Forecasts made after the close of 2024-01-04, for 2024-01-05: 3 tickers." in text
-    market = ["XNYS", "2024-01-04", "2024-01-05"]  # its market, the session forecast from and the one forecast for
-    assert table_row(text, "Forecasts", "AAA") == [
-        "AAA",
-        *market,
-        "101.00",
-        "103.00",
-        "+2.00",
-        "+1.98%",
-        "0.2500",
-        "0.800",
-    ]
-    assert table_row(text, "Forecasts", "BBB") == ["BBB", *market, "51.00", "50.50", "-0.50", "-0.98%", "n/a", "n/a"]
+    # One market, one session forecast from and one forecast for: said in the lead, not in every row.
+    assert "| Ticker | Last close | Forecast | Change | Loss | n | Skill 20 | Skill 60 | MAPE | Hits | Flags |" in text
+    assert table_row(text, "Tickers", "AAA")[:5] == ["AAA", "101.00", "103.00", "+1.98%", "0.2500"]
+    assert table_row(text, "Tickers", "BBB") == ["BBB", "51.00", "50.50", "-0.98%", "n/a", "0", *["n/a"] * 4, ""]
+
+
+def test_tickers_of_several_markets_and_sessions_show_theirs(tables, report_day, reports):
+    tables.closes("LLL.L", {1: 80, 2: 81})
+    tables.forecast("LLL.L", 2, 82, 81, tables.run(2))  # its market closed on session 3: its latest is from 2
+    with tables.engine.begin() as c:
+        c.execute(
+            forecast_series.insert().values(
+                preset=PRESET, ticker="LLL.L", first_as_of=day(2), created_at=at(2), calendar="XLON"
+            )
+        )
+
+    text = write_report(tables.engine, as_of=day(report_day), preset=PRESET, fmt="md", out_dir=reports).read_text()
+
+    assert table_row(text, "Tickers", "AAA")[:4] == ["AAA", "XNYS", "2024-01-04", "2024-01-05"]
+    assert table_row(text, "Tickers", "LLL.L")[:4] == ["LLL.L", "XLON", "2024-01-03", "2024-01-04"]
 
 
 def test_the_price_events_of_the_sessions_scored_are_listed_newest_first(tables, report_day, reports):
@@ -111,7 +120,7 @@ def test_tickers_probably_delisted_have_a_section_after_the_runs_in_markdown_and
     catch_up_daily(migrated_engine, ["AAA", "ZZZ"], FaultySource(seed=3), [date(2024, 3, 6), date(2024, 3, 7)])
     catch_up_daily(migrated_engine, ["AAA", "ZZZ"], FaultySource(seed=3, failing=["ZZZ"]), silent)
 
-    md, page = write_reports(
+    md, page, _ = write_reports(
         migrated_engine, as_of=silent[-1], preset=PRESET, formats=["md", "html"], out_dir=reports, charts=0
     )
     text, html = md.read_text(), page.read_text()
@@ -125,7 +134,7 @@ def test_tickers_probably_delisted_have_a_section_after_the_runs_in_markdown_and
 
 def test_a_report_without_tickers_probably_delisted_has_no_such_section(tables, report_day, reports):
     """DDD returned no data in the day's run only: one session without data is not enough."""
-    md, page = write_reports(
+    md, page, _ = write_reports(
         tables.engine, as_of=day(report_day), preset=PRESET, formats=["md", "html"], out_dir=reports, charts=0
     )
 
@@ -137,27 +146,55 @@ def test_a_report_without_tickers_probably_delisted_has_no_such_section(tables, 
 def test_markdown_report_shows_trailing_accuracy_against_the_naive_forecast_in_percent(tables, report_day, reports):
     text = write_report(tables.engine, as_of=day(report_day), preset=PRESET, fmt="md", out_dir=reports).read_text()
 
+    rows = {row["ticker"]: row for row in read_csv(reports / "report-2024-01-04.csv")}  # written with the markdown
+
+    # MAPE mean(1/102, 1/100, 2/101) * 100, direction 2 of 3, skill (4/3) / (5/3), MAE 4/3, RMSE sqrt(2)
+    assert table_row(text, "Tickers", "AAA")[5:] == ["3", "0.800", "0.800", "1.32%", "66.7%", ""]
+    assert table_row(text, "Tickers", "BBB")[5:] == ["0", "n/a", "n/a", "n/a", "n/a", ""]
+    assert table_row(text, "Tickers", "CCC")[5:] == ["3", "n/a", "n/a", "10.00%", "0.0%", ""]
     for window in (20, 60):
-        section = f"Accuracy over the last {window} realised forecasts"
-        # MAE 4/3, RMSE sqrt(2), MAPE mean(1/102, 1/100, 2/101) * 100, direction 2 of 3, skill (4/3) / (5/3)
-        assert table_row(text, section, "AAA") == ["AAA", "3", "1.333", "1.414", "1.32%", "66.7%", "0.800", ""]
-        assert table_row(text, section, "BBB") == ["BBB", "0", "n/a", "n/a", "n/a", "n/a", "n/a", ""]
-        assert table_row(text, section, "CCC") == ["CCC", "3", "1.000", "1.000", "10.00%", "0.0%", "n/a", ""]
+        assert float(rows["AAA"][f"mae_{window}"]) == pytest.approx(4 / 3)
+        assert float(rows["AAA"][f"rmse_{window}"]) == pytest.approx(2**0.5)
+        assert (rows["BBB"][f"n_{window}"], rows["BBB"][f"mae_{window}"]) == ("0", "")
+
+
+def test_markdown_keeps_the_worst_and_best_of_a_long_ticker_table_and_points_to_the_csv_html_has_all(tables, reports):
+    run = tables.run(3)
+    for k in range(25):  # skill k / 25: model errors k / 25, naive errors 1
+        tables.history(f"T{k:02d}", [100, 101, 102, 103], [101 + k / 25, 102 + k / 25, 103 + k / 25, 104], run)
+    tables.closes("NEW", {3: 50})
+    tables.forecast("NEW", 3, 51, 50, run)  # no skill yet: last, and left out of the markdown
+
+    md, page, csv = write_reports(tables.engine, as_of=day(3), preset=PRESET, formats=["md", "html"], out_dir=reports)
+    text = md.read_text()
+
+    worst, best = [f"T{k:02d}" for k in range(24, 14, -1)], [f"T{k:02d}" for k in range(9, -1, -1)]
+    assert table_column(text, "Tickers") == [*worst, "…", *best]
+    assert (
+        "The 10 worst and the 10 best by skill over the last 60 of 26 tickers: all of them, with every measure over "
+        "both windows, are in [report-2024-01-04.csv](report-2024-01-04.csv)." in text
+    )
+    assert len(read_csv(csv)) == 26
+    assert re.findall(r"<tr><td>(\w+)<td>", page.read_text()) == [f"T{k:02d}" for k in range(24, -1, -1)] + ["NEW"]
 
 
 def test_a_model_worse_than_naive_is_flagged_and_listed_first(tables, reports):
-    run = tables.run(3)
-    # naive errors 1, 1, 1; model errors 2, 2, 0: ratio 4/3
-    tables.history("WWW", [100, 101, 102, 103], [103, 104, 103, 104], run)
-    tables.history("GGG", [100, 101, 102, 103], [101, 102, 103, 104], run)
+    run = tables.run(24)
+    closes = [100.0 + n for n in range(25)]  # naive errors 1 throughout
+    tables.history("WWW", closes, [c + 2 for c in closes[1:]] + [130.0], run)  # errors 2: worse every session
+    tables.history("GGG", closes, closes[1:] + [125.0], run)  # errors 0
+    # Errors 1 (as naive) but 2 on the last 3: worse, on 3 forecasts that differ from naive's, too few to tell.
+    tables.history("LLL", closes, [c + (2 if n >= 21 else 1) for n, c in enumerate(closes[1:])] + [125.0], run)
 
-    text = write_report(tables.engine, as_of=day(3), preset=PRESET, fmt="md", out_dir=reports).read_text()
+    text = write_report(tables.engine, as_of=day(24), preset=PRESET, fmt="md", out_dir=reports).read_text()
 
-    section = "Accuracy over the last 20 realised forecasts"
-    assert table_row(text, section, "WWW")[-2:] == ["1.333", WORSE]
-    assert table_row(text, section, "GGG")[-2:] == ["0.000", ""]
-    for ordered in ("Forecasts", section, "Accuracy over the last 60 realised forecasts"):
-        assert table_column(text, ordered) == ["WWW", "GGG"]
+    def skill_and_flags(ticker: str) -> list[str]:
+        return [table_cell(text, "Tickers", ticker, header) for header in ("Skill 20", "Flags")]
+
+    assert skill_and_flags("WWW") == ["2.000", f"{WORSE} (20, 60)"]  # over the last 20 and the last 60
+    assert skill_and_flags("LLL") == ["1.150", ""]
+    assert skill_and_flags("GGG") == ["0.000", ""]
+    assert table_column(text, "Tickers") == ["WWW", "LLL", "GGG"]
 
 
 def test_every_table_lists_the_worst_skill_first_and_tickers_without_skill_last(tables, report_day, reports):
@@ -166,8 +203,7 @@ def test_every_table_lists_the_worst_skill_first_and_tickers_without_skill_last(
 
     text = write_report(tables.engine, as_of=day(report_day), preset=PRESET, fmt="md", out_dir=reports).read_text()
 
-    assert table_column(text, "Forecasts") == ["ZZZ", "AAA", "BBB", "CCC"]
-    assert table_column(text, "Accuracy over the last 60 realised forecasts") == ["ZZZ", "AAA", "BBB", "CCC"]
+    assert table_column(text, "Tickers") == ["ZZZ", "AAA", "BBB", "CCC"]
 
 
 def test_summary_counts_tickers_failures_and_skill_pooled_in_percent_of_price(tables, report_day, reports):
@@ -176,14 +212,14 @@ def test_summary_counts_tickers_failures_and_skill_pooled_in_percent_of_price(ta
     # Pooled over AAA and CCC: absolute errors in % of the actual close, model over naive.
     model = 100 / 102 + 100 / 100 + 200 / 101 + 3 * 10.0
     naive = 200 / 102 + 200 / 100 + 100 / 101
-    assert text.index("## Summary") < text.index("## Runs") < text.index("## Forecasts")
+    assert text.index("## Summary") < text.index("## Runs") < text.index("## Tickers")
     assert "3 tickers forecast, 1 failed: DDD." in text
     assert table_row(text, "Summary", "Tickers with realised forecasts") == [
         "Tickers with realised forecasts",
         "2 of 3",
         "2 of 3",
     ]
-    assert table_row(text, "Summary", "Tickers worse than naive (skill above 1)")[1:] == ["0 of 1", "0 of 1"]
+    assert table_row(text, "Summary", "Tickers flagged worse than naive (sign test)")[1:] == ["0 of 1", "0 of 1"]
     assert table_row(text, "Summary", "Pooled skill: MAPE / naive MAPE")[1:] == [f"{model / naive:.3f}"] * 2
     assert table_row(text, "Summary", "Median ticker skill: MAE / naive MAE")[1:] == ["0.800", "0.800"]
     assert table_row(text, "Summary", "Pooled direction hits")[1:] == ["33.3%", "33.3%"]  # AAA 2 of 3, CCC 0 of 3
@@ -207,13 +243,10 @@ def test_trailing_windows_count_only_the_latest_realised_forecasts(tables, repor
     closes = [100.0] * 30
     tables.history("AAA", closes, [110.0] * 10 + [101.0] * 20, run)
 
-    text = write_report(tables.engine, as_of=day(29), preset=PRESET, fmt="md", out_dir=reports).read_text()
+    (row,) = read_csv(write_report(tables.engine, as_of=day(29), preset=PRESET, fmt="csv", out_dir=reports))
 
-    assert table_row(text, "Accuracy over the last 20 realised forecasts", "AAA")[1:3] == [
-        "20",
-        "1.450",
-    ]  # 1 miss of 10
-    assert table_row(text, "Accuracy over the last 60 realised forecasts", "AAA")[1:3] == ["29", "4.103"]  # 10 of 29
+    assert (row["n_20"], float(row["mae_20"])) == ("20", pytest.approx(1.45))  # 1 miss of 10
+    assert (row["n_60"], float(row["mae_60"])) == ("29", pytest.approx(119 / 29))  # 10 of 29
 
 
 def test_runs_show_the_session_they_are_for_apart_from_when_they_ran(tables, reports):
@@ -291,8 +324,8 @@ def test_latest_session_is_reported_when_no_date_is_given(tables, report_day, re
 def test_an_earlier_session_sees_nothing_that_came_after_it(tables, report_day, reports):
     text = write_report(tables.engine, as_of=day(2), preset=PRESET, fmt="md", out_dir=reports).read_text()
 
-    assert table_row(text, "Forecasts", "AAA")[4:] == ["100.00", "99.00", "-1.00", "-1.00%", "n/a", "0.500"]
-    assert table_row(text, "Accuracy over the last 20 realised forecasts", "AAA")[1:3] == ["2", "1.000"]
+    # Last close, forecast, change, loss, n, skill over 20 and 60: 2 realised, model errors 1, 1, naive 2, 2
+    assert table_row(text, "Tickers", "AAA")[1:8] == ["100.00", "99.00", "-1.00%", "n/a", "2", "0.500", "0.500"]
     assert "No run recorded for this session." in text
 
 
@@ -318,7 +351,16 @@ def test_csv_report_has_one_row_per_ticker_with_every_metric_in_percent(tables, 
 
     assert path.name == "report-2024-01-04.csv"
     assert [r["ticker"] for r in rows] == ["AAA", "BBB", "CCC"]  # worst skill first; none last, by name
-    accuracy = ("mae", "rmse", "mape_pct", "directional_accuracy_pct", "skill_ratio", "worse_than_naive")
+    accuracy = (
+        "mae",
+        "rmse",
+        "mape_pct",
+        "directional_accuracy_pct",
+        "skill_ratio",
+        "n_decided",
+        "skill_sign_p",
+        "worse_than_naive",
+    )
     intervals = (
         "n_interval",
         "coverage_80_pct",
@@ -327,6 +369,7 @@ def test_csv_report_has_one_row_per_ticker_with_every_metric_in_percent(tables, 
         "width_95_pct",
         "winkler_80_pct",
         "winkler_95_pct",
+        "coverage_p",
         "coverage_off",
     )
     assert list(rows[0]) == [
@@ -361,28 +404,33 @@ def test_csv_report_has_one_row_per_ticker_with_every_metric_in_percent(tables, 
     assert not list(reports.glob("report-2024-01-04/*"))  # csv has no images
 
 
-def test_md_and_html_reference_one_chart_per_ticker_by_relative_path(tables, report_day, reports):
-    md, page = write_reports(
+def test_md_references_its_charts_and_csv_by_relative_path_and_html_has_the_same_charts_inline(
+    tables, report_day, reports
+):
+    md, page, csv = write_reports(
         tables.engine, as_of=day(report_day), preset=PRESET, formats=["md", "html"], out_dir=reports
     )
 
     md_images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md.read_text())
-    html_images = re.findall(r'<img src="([^"]+)"', page.read_text())
-    assert md_images == html_images == [f"report-2024-01-04/close-{t}.png" for t in ("AAA", "BBB", "CCC")]
-    for src in md_images:
-        assert (reports / src).read_bytes().startswith(b"\x89PNG")
+    html_images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page.read_text())
+    assert md_images == [f"report-2024-01-04/close-{t}.png" for t in ("AAA", "BBB", "CCC")]
+    assert [base64.b64decode(png) for png in html_images] == [(reports / src).read_bytes() for src in md_images]
+    assert csv == reports / "report-2024-01-04.csv" and [r["ticker"] for r in read_csv(csv)] == ["AAA", "BBB", "CCC"]
 
 
-def test_html_report_is_static_with_flags_marked_and_numbers_right_aligned(tables, report_day, reports):
+def test_html_report_marks_flags_right_aligns_numbers_and_has_only_the_ticker_tables_script(
+    tables, report_day, reports
+):
     page = write_report(tables.engine, as_of=day(report_day), preset=PRESET, fmt="html", out_dir=reports).read_text()
 
-    assert "<script" not in page.lower()
-    assert re.search(r"<[^>]*\son\w+=", page) is None  # no event handler either
+    assert page.count("<script") == 1  # sorting and filtering the ticker table
+    assert re.search(r"<[^>]*\son\w+=", page) is None  # no event handler attribute
     assert '<td class="flag">partial</td>' in page
-    assert "<tr><td>AAA</td>" in page  # text left-aligned
-    assert '<td class="r">101.00</td>' in page  # numbers right-aligned
+    assert "<tr><td>AAA<td>101.00<td>103.00<td>+1.98%<td>0.2500" in page  # the ticker table: no closing tags
+    assert '<td class="r">3</td>' in page  # numbers right-aligned: by class in small tables,
+    assert "#tickers td:nth-child(2), #tickers td:nth-child(3)" in page  # by column in the ticker table
     assert re.search(r"<td>\d+</td>", page) is None
-    for anchor in ("summary", "runs", "skill", "charts", "forecasts", "accuracy-20", "accuracy-60"):
+    for anchor in ("summary", "runs", "skill", "charts", "tickers"):
         assert f'<a href="#{anchor}">' in page and f'id="{anchor}"' in page
 
 
@@ -433,6 +481,18 @@ def test_nothing_to_report_is_a_user_error(tables, reports):
         write_report(tables.engine, as_of=day(3), preset=PRESET, fmt="md", out_dir=reports)
     with pytest.raises(UserError, match="report format 'pdf'"):
         write_reports(tables.engine, as_of=day(3), preset=PRESET, formats=["md", "pdf"], out_dir=reports)
-    with pytest.raises(UserError, match="charts per end -1"):
+    with pytest.raises(UserError, match="charts per group -1"):
         write_report(tables.engine, as_of=day(3), preset=PRESET, fmt="md", out_dir=reports, charts=-1)
     assert not reports.exists()
+
+
+def test_the_runs_section_names_the_first_20_failures_of_a_run_and_says_where_the_rest_are(tables, reports):
+    run = tables.run(3, status="partial", ok=1, failed=25)
+    tables.history("AAA", [100, 101, 102, 103], [101, 102, 103, 104], run)
+    for n in range(25):
+        tables.failure(run, f"F{n:02d}", "fetch", "no data")
+
+    text = write_report(tables.engine, as_of=day(3), preset=PRESET, fmt="md", out_dir=reports).read_text()
+
+    assert text.count("failed at fetch: no data") == 20
+    assert f"- run {run}: and 5 more: SELECT * FROM run_failures WHERE run_id = {run}" in text

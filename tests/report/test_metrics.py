@@ -123,19 +123,35 @@ def test_interval_metrics_leave_out_forecasts_without_an_interval():
     assert coverage(realised((100, 100, 150)), 80) is None
 
 
-def test_coverage_more_than_five_points_from_its_level_is_flagged():
-    inside, outside = (99, 101, 98, 102), (100.5, 101, 100.5, 101)
-    # 16 of 20 inside: 80 % exactly; 19 of 20 at 95 %: 95 % exactly (5 points off at most is not flagged).
-    on_level = realised(*[(100, 100, 100)] * 20, bounds=[inside] * 16 + [(100.5, 101, 98, 102)] * 3 + [outside])
-    # 15 of 20 inside both: 75 % (5 points off, not flagged) and 75 % at 95 % (20 points off, flagged).
-    off = realised(*[(100, 100, 100)] * 20, bounds=[inside] * 15 + [outside] * 5, ticker="OFF")
+INSIDE_BOTH, INSIDE_95_ONLY, OUTSIDE_BOTH = (99, 101, 98, 102), (100.5, 101, 98, 102), (100.5, 101, 100.5, 101)
 
-    metrics = {row["ticker"]: row for row in window_metrics(pl.concat([on_level, off]), 20).iter_rows(named=True)}
 
-    assert (metrics["AAA"]["coverage_80_pct_20"], metrics["AAA"]["coverage_95_pct_20"]) == (80.0, 95.0)
-    assert metrics["AAA"]["coverage_off_20"] is False
-    assert (metrics["OFF"]["coverage_80_pct_20"], metrics["OFF"]["coverage_95_pct_20"]) == (75.0, 75.0)
-    assert metrics["OFF"]["coverage_off_20"] is True
+def with_coverage(inside_80: int, inside_95: int, n: int, ticker: str) -> pl.DataFrame:
+    """n forecasts of a close of 100, the first `inside_80` inside both intervals, up to `inside_95` inside the 95 %."""
+    bounds = [INSIDE_BOTH] * inside_80 + [INSIDE_95_ONLY] * (inside_95 - inside_80) + [OUTSIDE_BOTH] * (n - inside_95)
+    return realised(*[(100, 100, 100)] * n, bounds=bounds, ticker=ticker)
+
+
+def test_coverage_is_flagged_only_when_a_binomial_test_rejects_its_levels():
+    tickers = pl.concat(
+        [
+            with_coverage(48, 57, 60, "ONLEVEL"),  # 80 % and 95 % exactly
+            with_coverage(15, 18, 20, "NOISY"),  # 75 % and 90 % of 20: sampling noise, about 9 points at 80 %
+            with_coverage(30, 45, 60, "TOOLOW"),  # 50 % and 75 % of 60: no chance at all
+            with_coverage(60, 60, 60, "TOOWIDE"),  # 100 % at 80 %: too many inside is a miscalibration too
+        ]
+    )
+
+    metrics = {row["ticker"]: row for row in window_metrics(tickers, 60).iter_rows(named=True)}
+
+    assert {ticker: row["coverage_off_60"] for ticker, row in metrics.items()} == {
+        "ONLEVEL": False,
+        "NOISY": False,
+        "TOOLOW": True,
+        "TOOWIDE": True,
+    }
+    assert metrics["ONLEVEL"]["coverage_p_60"] == pytest.approx(1.0)
+    assert metrics["TOOLOW"]["coverage_p_60"] < 1e-6
     assert window_metrics(THREE, 20)["coverage_off_20"].item() is None  # no interval: nothing to flag
 
 
@@ -179,9 +195,26 @@ def test_window_metrics_use_the_last_n_realised_forecasts_of_each_ticker():
     assert metrics["AAA"]["worse_than_naive_2"] is False
     assert metrics["BBB"]["n_2"] == 1
     assert metrics["BBB"]["skill_ratio_2"] == 2.0
-    assert metrics["BBB"]["worse_than_naive_2"] is True
+    assert metrics["BBB"]["worse_than_naive_2"] is False  # one forecast says nothing yet
     assert window_metrics(rows, 3).filter(pl.col("ticker") == "AAA")["mae_3"].item() == pytest.approx(10 / 3)
 
 
 def test_window_metrics_leave_out_a_ticker_with_nothing_realised():
     assert window_metrics(THREE.clear(), 20).is_empty()
+
+
+def test_a_model_worse_than_naive_is_flagged_when_it_loses_to_naive_more_often_than_chance_allows():
+    # Naive errors 1 throughout; the model's 2 on `losses` of 20 forecasts and 0 on the others.
+    def losing(losses: int, ticker: str) -> pl.DataFrame:
+        return realised(*[(100, 103, 101)] * losses, *[(100, 101, 101)] * (20 - losses), ticker=ticker)
+
+    rows = pl.concat([losing(17, "LOSER"), losing(13, "UNLUCKY"), losing(3, "WINNER")])
+
+    metrics = {row["ticker"]: row for row in window_metrics(rows, 20).iter_rows(named=True)}
+
+    assert metrics["LOSER"]["skill_sign_p_20"] == pytest.approx(0.002577, abs=1e-6)  # 17 of 20 at one half
+    assert metrics["LOSER"]["worse_than_naive_20"] is True
+    assert metrics["UNLUCKY"]["skill_ratio_20"] > 1  # 13 of 20 losses: worse, but not beyond chance
+    assert metrics["UNLUCKY"]["worse_than_naive_20"] is False
+    assert metrics["WINNER"]["worse_than_naive_20"] is False  # significant, the other way
+    assert metrics["LOSER"]["n_decided_20"] == 20

@@ -152,6 +152,13 @@ def table_row(markdown: str, section: str, ticker: str) -> list[str]:
     return [cell.strip() for cell in row.strip("|").split("|")]
 
 
+def table_cell(markdown: str, section: str, ticker: str, header: str) -> str:
+    """The cell of `ticker`'s row in the column headed `header` of the table under the heading `section`."""
+    body = markdown.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    headers = next(line for line in body.splitlines() if line.startswith("| "))
+    return table_row(markdown, section, ticker)[[h.strip() for h in headers.strip("|").split("|")].index(header)]
+
+
 def table_column(markdown: str, section: str, index: int = 0) -> list[str]:
     """One column of the table under the heading `section`, header and separator left out."""
     body = markdown.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
