@@ -21,10 +21,12 @@ from forecaster.cycle import CycleOutcome
 from forecaster.daemon.jobs import forecast_job_as_scheduler, report_job
 from forecaster.daemon.leadership import Leadership
 from forecaster.daemon.metrics import serve_metrics
+from forecaster.daemon.overdue import OverdueWatch
 from forecaster.daemon.process import serve
 from forecaster.daemon.scheduler import Schedule
 from forecaster.errors import CycleInterrupted
 from forecaster.model.presets import get_preset
+from forecaster.notify import Notifier
 from forecaster.prices.sources import source_from_spec
 from forecaster.prices.sources.retrying import RetryingSource
 from forecaster.retries import Backoff, StopRequested, database_retrying
@@ -144,12 +146,15 @@ def _refuse_the_future(settings: Settings, day: date, flag: str) -> None:
 
 
 def run_daemon(settings: Settings) -> None:
-    """`forecaster run`: the daemon, until SIGTERM or SIGINT (see forecaster.daemon.process.serve)."""
+    """`forecaster run`: the daemon, until SIGTERM or SIGINT (see forecaster.daemon.process.serve).
+    Its notifications go out from the scheduler's jobs only, so one daemon of several sends them."""
     schedule = Schedule.from_settings(settings)
     stop = threading.Event()
     database_backoff = Backoff(settings.database_retries, settings.database_backoff_seconds)
     with (
         stop_on_signals(stop),
+        # A URL apprise cannot send to is refused here, before the database is touched.
+        Notifier([url.get_secret_value() for url in settings.notify_urls]) as notifier,
         opened_context(settings, role="forecaster run", stop=stop, exclusive=False, wait_for_database=True) as (
             context,
             leadership,
@@ -160,14 +165,17 @@ def run_daemon(settings: Settings) -> None:
         serve(
             schedule,
             forecast=lambda trigger, calendars: forecast_job_as_scheduler(
-                context, database_backoff, trigger=trigger, calendars=calendars
+                context, database_backoff, trigger=trigger, calendars=calendars, notifier=notifier
             ),
             report=lambda: report_job(
                 context.engine,
                 context.preset.name,
                 Path(settings.report_dir),
                 delisted_after=settings.delisted_after_sessions,
+                notifier=notifier,
+                named=settings.report_charts,
             ),
+            watch=OverdueWatch(context.engine, settings, notifier).check if settings.notify_urls else None,
             work=lambda: worker.work(context),
             leadership=leadership,
             heartbeat_file=settings.heartbeat_file,

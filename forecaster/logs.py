@@ -70,7 +70,7 @@ class _JsonFormatter(JsonFormatter):
 
 
 def configure_logging(log_format: str = "human", level: int = logging.INFO) -> None:
-    """Routes the `forecaster` and `apscheduler` loggers to stderr in the chosen format."""
+    """Routes the `forecaster` and `apscheduler` loggers to stderr in the chosen format; keeps `apprise` out."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(_JsonFormatter())
@@ -83,6 +83,9 @@ def configure_logging(log_format: str = "human", level: int = logging.INFO) -> N
         logging.getLogger(name).setLevel(level)
     # APScheduler's INFO says every job it adds and runs: noise, unless debug lines were asked for.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if level <= logging.DEBUG else max(level, logging.WARNING))
+    # apprise's lines can quote a notification URL whole, secrets and all ("Could not load Slack URL: ..."):
+    # they stay in apprise (forecaster.notify says each failure itself, with apprise's reason, secrets hidden).
+    logging.getLogger("apprise").propagate = False
 
 
 def logs_as_json() -> bool:

@@ -63,12 +63,16 @@ def refuse_the_future(
 
 
 def catch_up_now(
-    context: CycleContext, *, through: date | None = None, calendars: Sequence[str] | None = None
+    context: CycleContext,
+    *,
+    through: date | None = None,
+    calendars: Sequence[str] | None = None,
+    on_cycle: Callable[[CycleOutcome], None] | None = None,
 ) -> list[CycleOutcome]:
     """The forecast job of the daemon and of `run --once`: closes the runs a stopped process left
     behind, then, market by market (or those of `calendars`), catches up every session owed
-    through the market's latest closed session, or its latest session on or before `through`.
-    The caller holds the scheduler lock."""
+    through the market's latest closed session, or its latest session on or before `through`;
+    `on_cycle` is told each cycle as it ends. The caller holds the scheduler lock."""
     close_abandoned_runs(context)
     now = context.clock()
     outcomes = []
@@ -79,11 +83,17 @@ def catch_up_now(
         if through is not None and latest is not None:
             latest = min(latest, trading_calendar(calendar).session_on_or_before(through) or latest)
         if latest is not None:
-            outcomes += catch_up(context, latest, tickers=tickers)
+            outcomes += catch_up(context, latest, tickers=tickers, on_cycle=on_cycle)
     return outcomes
 
 
-def catch_up(context: CycleContext, latest: date, *, tickers: Sequence[str] | None = None) -> list[CycleOutcome]:
+def catch_up(
+    context: CycleContext,
+    latest: date,
+    *,
+    tickers: Sequence[str] | None = None,
+    on_cycle: Callable[[CycleOutcome], None] | None = None,
+) -> list[CycleOutcome]:
     """Every session owed by `tickers` (default: the watch list; one calendar's) through `latest`
     (see `owed_sessions`), in date order, then `latest` itself even when nothing is owed there
     (so that the run `status` reads exists)."""
@@ -95,7 +105,7 @@ def catch_up(context: CycleContext, latest: date, *, tickers: Sequence[str] | No
     failures = _fetch(context, market, {t: sessions[0] for t, sessions in owed.items()}, latest)
     ready = _with_closes(context, market, owed, latest, failures)
     walk = sorted({d for t, sessions in ready.due.items() if t not in failures for d in sessions} | {latest})
-    return _cycles(context, calendar, tickers, walk, ready, failures, kind="daily")
+    return _cycles(context, calendar, tickers, walk, ready, failures, kind="daily", on_cycle=on_cycle)
 
 
 def backfill(

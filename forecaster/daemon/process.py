@@ -81,6 +81,7 @@ def serve(
     *,
     forecast: ForecastJob,
     report: Callable[[], object],
+    watch: Callable[[], object] | None,
     work: Callable[[], int],
     leadership: Leadership,
     heartbeat_file: str | None,
@@ -88,12 +89,13 @@ def serve(
 ) -> None:
     """Runs until SIGTERM or SIGINT. On PostgreSQL every process runs `work` (claim and train
     the cycles' tasks) in a worker thread; the one process that holds `leadership` also schedules
-    `forecast` at once (the catch-up) and then on its trigger (it is passed what fired it), and
-    `report` on the report schedule; with a `heartbeat_file`, every process beats into it. The
-    scheduler checks every few seconds that it still holds the lock and steps down when it does
-    not (its database connection died); the others try to take it every few seconds, riding out
-    database outages, so another takes over when the scheduler dies. On a signal, the job in
-    flight sees `stop`, ends at its next ticker chunk, and this returns once it has."""
+    `forecast` at once (the catch-up) and then on its trigger (it is passed what fired it),
+    `report` on the report schedule, and `watch`, if given, every few minutes; with a
+    `heartbeat_file`, every process beats into it. The scheduler checks every few seconds that
+    it still holds the lock and steps down when it does not (its database connection died); the
+    others try to take it every few seconds, riding out database outages, so another takes over
+    when the scheduler dies. On a signal, the job in flight sees `stop`, ends at its next ticker
+    chunk, and this returns once it has."""
 
     with stop_on_signals(stop):
         # On SQLite (one writer, one process) the scheduler's own cycles do all the work.
@@ -112,7 +114,7 @@ def serve(
             while not stop.is_set():  # a timed wait keeps the main thread ready for signals
                 if scheduler is None:
                     if _try_to_lead(leadership, unreachable):
-                        scheduler = started_scheduler(schedule, forecast, report)
+                        scheduler = started_scheduler(schedule, forecast, report, watch)
                 elif not leadership.verify():
                     log.warning("stepping down as the scheduler; another process may take over")
                     scheduler.shutdown(wait=True)  # the job in flight stops at its next check

@@ -17,6 +17,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from forecaster.config import Settings
 from forecaster.daemon.schedules import MarketCloseTrigger, cron_trigger, previous_fire_time
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 FORECAST_JOB_ID = "forecast"
 CATCH_UP_JOB_ID = "catch-up"
 REPORT_JOB_ID = "report"
+OVERDUE_JOB_ID = "overdue"
+WATCH_EXECUTOR = "watch"
+#: How often the overdue check (forecaster.daemon.overdue) runs, the first time as the scheduler starts.
+WATCH_SECONDS = 300
 
 
 def _log_job_event(event: JobExecutionEvent) -> None:
@@ -82,13 +87,20 @@ class Schedule:
 ForecastJob = Callable[[str, list[str] | None], object]
 
 
-def started_scheduler(schedule: Schedule, forecast: ForecastJob, report: Callable[[], object]) -> BackgroundScheduler:
+def started_scheduler(
+    schedule: Schedule,
+    forecast: ForecastJob,
+    report: Callable[[], object],
+    watch: Callable[[], object] | None,
+) -> BackgroundScheduler:
     """A started scheduler: the catch-up of every market at once, then each forecast trigger, and the
     report on its own. Jobs run one at a time (one executor thread): a cycle uses every core, and
-    two catch-ups of one database would only wait on each other."""
+    two catch-ups of one database would only wait on each other. `watch` (the overdue check), if
+    given, runs at once and every WATCH_SECONDS on a thread of its own, so a long cycle does not
+    hold it up."""
     scheduler = BackgroundScheduler(
         timezone=schedule.timezone,
-        executors={"default": ThreadPoolExecutor(1)},
+        executors={"default": ThreadPoolExecutor(1), WATCH_EXECUTOR: ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": schedule.misfire_grace_seconds},
     )
     scheduler.add_listener(_log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
@@ -96,8 +108,18 @@ def started_scheduler(schedule: Schedule, forecast: ForecastJob, report: Callabl
     for job_id, (trigger, calendars) in schedule.forecast_triggers().items():
         scheduler.add_job(_fired(forecast, trigger, calendars), trigger, id=job_id)
     scheduler.add_job(report, schedule.report, id=REPORT_JOB_ID)
+    if watch is not None:
+        scheduler.add_job(
+            watch,
+            IntervalTrigger(seconds=WATCH_SECONDS),
+            id=OVERDUE_JOB_ID,
+            executor=WATCH_EXECUTOR,
+            next_run_time=datetime.now(UTC),
+        )
     scheduler.start()
-    upcoming = {job.id: job.next_run_time for job in scheduler.get_jobs() if job.id != CATCH_UP_JOB_ID}
+    upcoming = {
+        job.id: job.next_run_time for job in scheduler.get_jobs() if job.id not in (CATCH_UP_JOB_ID, OVERDUE_JOB_ID)
+    }
     log.info(
         "daemon started as the scheduler: %s, reports on %r (%s); next: %s",
         schedule.describe(),

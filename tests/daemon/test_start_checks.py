@@ -1,6 +1,6 @@
 """What the daemon needs besides its database is checked at start: a report directory or a
-heartbeat file it cannot write is an exit-2 error naming it, before the database is touched,
-in the log format asked for. Real processes."""
+heartbeat file it cannot write, or a notification URL apprise cannot send to, is an exit-2 error
+naming it, before the database is touched, in the log format asked for. Real processes."""
 
 from __future__ import annotations
 
@@ -60,3 +60,22 @@ def test_with_json_logs_the_refusal_is_a_json_line(tmp_path, not_a_directory):
 
     assert line["level"] == "error" and line["logger"] == "forecaster.cli"
     assert line["message"].startswith(f"forecaster run: error: FORECASTER_REPORT_DIR {reports}: cannot create")
+
+
+def test_a_notification_url_apprise_cannot_send_to_refuses_the_start_showing_only_its_scheme(tmp_path):
+    database = tmp_path / "forecaster.db"
+    env = forecaster_env(
+        f"sqlite:///{database}",
+        source="synthetic",
+        tickers="AAA",
+        report_dir=str(tmp_path / "reports"),
+        notify_urls="json://127.0.0.1:9/hook, slack://TokenA/SECRET",  # Slack wants three tokens
+    )
+
+    result = run_forecaster("run", env=env)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "FORECASTER_NOTIFY_URLS: URL 2 of 2 (slack://***) is not one apprise can send to" in result.stderr
+    assert "SECRET" not in result.stderr and "TokenA" not in result.stderr
+    assert not database.exists()
